@@ -1,0 +1,66 @@
+# heed's front door.
+#   make            build everything (installs missing Debian packages first)
+#   make test       build, then run the fast test suite (what CI runs)
+#   make demo       build, then train the main example
+#   make bench      build, then run the benchmarks (side by side with PyTorch when it is installed)
+#   make deps       install missing Debian packages (as root, or through sudo)
+# Variables: BUILD_DIR (build), BUILD_TYPE (Release), CMAKE_FLAGS (extra cmake -D...), PREFIX.
+
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+CMAKE_FLAGS ?=
+PREFIX ?= /usr/local
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+DEB_PACKAGES := libopenblas-openmp-dev catch2 libfmt-dev cmake g++ pkg-config
+
+.PHONY: all deps configure build test test-slow test-all demo bench install clean format
+
+all: build
+
+deps:
+	@if ! command -v dpkg-query >/dev/null 2>&1; then \
+	  echo "heed: not a Debian system; make sure CMake, a C++20 compiler, OpenBLAS (OpenMP build), fmt and Catch2 v2 are installed"; \
+	  exit 0; fi; \
+	missing=""; \
+	for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	echo "heed: installing missing Debian packages:$$missing"; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+	else echo "heed: cannot install packages as this user. Run as root:"; \
+	     echo "  apt-get update && apt-get install -y$$missing"; exit 1; fi; \
+	$$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$missing || { \
+	  echo "heed: installing failed. Run:"; echo "  sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; }
+
+configure: deps
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS) >/dev/null
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# Every example and benchmark is part of the build, so `make test` also proves none of them rot.
+test: build
+	ctest --test-dir $(BUILD_DIR) -L fast -j $(JOBS) --output-on-failure
+
+test-slow: build
+	ctest --test-dir $(BUILD_DIR) -L slow -j $(JOBS) --output-on-failure
+
+test-all: build
+	ctest --test-dir $(BUILD_DIR) -j $(JOBS) --output-on-failure
+
+demo: build
+	$(BUILD_DIR)/examples/spirals_from_scratch
+
+bench: build
+	bench/run.sh $(BUILD_DIR)
+
+install: build
+	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,172 @@
+// The backward pass.
+//
+//   1. Collect the nodes reachable from the root's grad_fn, with an explicit stack (no recursion:
+//      a 10,000-step unrolled RNN must not overflow the stack).
+//   2. Sort them newest first by sequence number. An op's node is always created after the nodes
+//      of its inputs, so this order is topological: when a node runs, every gradient it will
+//      receive has arrived.
+//   3. Run each node: its incoming gradients (summed in its buffer) go through its backward rule;
+//      each returned gradient is checked against its input's dtype and shape, summed back to that
+//      shape if it is a broadcast of it, and added to the buffer of the node it flows to.
+//      AccumulateGrad nodes add into the leaves' .grad().
+#include "autograd/engine.hpp"
+
+#include "autograd/grad_mode.hpp"
+#include "autograd/node.hpp"
+#include "core/elementwise.hpp"
+#include "core/factory.hpp"
+#include "core/reduce.hpp"
+#include "core/view.hpp"
+
+#include <algorithm>
+#include <atomic>
+
+namespace heed::autograd {
+namespace {
+
+std::atomic<uint64_t> g_pass{0};
+
+// buf += g, in place when buf is ours alone, without allocating when buf is empty.
+void accumulate(Tensor& buf, Tensor&& g) {
+  if (!buf.defined()) {
+    buf = std::move(g);
+  } else if (buf.impl_ptr().use_count() == 1 && buf.storage().use_count() == 1 && buf.is_contiguous()) {
+    kernel::add_(buf, g);
+  } else {
+    buf = kernel::add(buf, g);
+  }
+}
+
+// Runs f(); a heed error gets "in backward of 'op': " in front of its message, keeping its type.
+template <class F>
+auto with_op_context(const Node& node, F&& f) {
+  std::string ctx = fmt::format("in backward of '{}': ", node.name());
+  try {
+    return f();
+  } catch (const ShapeError& e) {
+    throw ShapeError(ctx + e.what());
+  } catch (const DTypeError& e) {
+    throw DTypeError(ctx + e.what());
+  } catch (const IndexError& e) {
+    throw IndexError(ctx + e.what());
+  } catch (const ValueError& e) {
+    throw ValueError(ctx + e.what());
+  } catch (const StateError& e) {
+    throw StateError(ctx + e.what());
+  } catch (const IOError& e) {
+    throw IOError(ctx + e.what());
+  } catch (const Error& e) {
+    throw Error(ctx + e.what());
+  }
+}
+
+std::vector<Node*> reachable_newest_first(Node* root) {
+  const uint64_t pass = g_pass.fetch_add(1, std::memory_order_relaxed) + 1;
+  std::vector<Node*> order, stack{root};
+  root->visit_mark_ = pass;
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    order.push_back(n);
+    for (const Edge& e : n->next_edges())
+      if (e.fn && e.fn->visit_mark_ != pass) {
+        e.fn->visit_mark_ = pass;
+        stack.push_back(e.fn.get());
+      }
+  }
+  std::sort(order.begin(), order.end(), [](Node* a, Node* b) { return a->sequence_nr() > b->sequence_nr(); });
+  return order;
+}
+
+// The gradient for edge i of `node`, checked against (and summed back to) its input's shape.
+Tensor checked_input_grad(const Node& node, size_t i, Tensor g) {
+  const Edge& e = node.next_edges()[i];
+  if (g.dtype() != e.dtype)
+    throw_error<DTypeError>("in backward of '{}': the gradient of input {} is {}, but the input is {}", node.name(), i,
+                            g.dtype(), e.dtype);
+  if (g.shape() == e.shape) return g;
+  if (!kernel::broadcasts_to(e.shape, g.shape()))
+    throw_error<ShapeError>("in backward of '{}': the gradient of input {} has shape {}, but the input has shape {}",
+                            node.name(), i, g.shape(), e.shape);
+  return kernel::sum_to(g, e.shape);
+}
+
+void keep_retained_grads(Node& node) {
+  for (size_t i = 0; i < node.retained_.size() && i < node.buffer_.size(); ++i)
+    if (auto meta = node.retained_[i].lock()) {
+      Tensor copy = kernel::clone(node.buffer_[i]);
+      accumulate(meta->grad, std::move(copy));
+    }
+}
+
+}  // namespace
+
+void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+  if (!root.defined()) throw_error<StateError>("backward: the tensor is undefined");
+  const auto& meta = root.impl().autograd;
+  if (!meta || !meta->requires_grad)
+    throw_error<StateError>(
+        "backward: the {} tensor does not require grad and has no grad_fn: no input it was computed "
+        "from requires grad, or it was computed under NoGradGuard",
+        describe(root));
+  Tensor seed = grad;
+  if (!seed.defined()) {
+    if (root.numel() != 1)
+      throw_error<StateError>(
+          "backward: a gradient can be created implicitly only for a tensor with one element, "
+          "got {}; pass backward(grad) with a gradient of that shape",
+          describe(root));
+    seed = ones(root.shape(), root.dtype());
+  } else if (!(seed.shape() == root.shape())) {
+    throw_error<ShapeError>("backward: the gradient {} does not match the tensor {}", describe(seed), describe(root));
+  } else if (seed.dtype() != root.dtype()) {
+    throw_error<DTypeError>("backward: the gradient {} does not match the tensor {}", describe(seed), describe(root));
+  }
+
+  // Backward rules call kernels only; they never record.
+  NoGradGuard no_grad;
+  std::shared_ptr<Node> root_node = gradient_edge(root).fn;
+  const uint32_t root_output = meta->grad_fn ? meta->output_nr : 0;
+  std::vector<Node*> order = reachable_newest_first(root_node.get());
+  for (Node* n : order) n->buffer_.clear();
+  root_node->buffer_.resize(root_node->num_outputs());
+  root_node->buffer_[root_output] = kernel::clone(seed);
+
+  try {
+    for (Node* node : order) {
+      Grads& buf = node->buffer_;
+      if (std::none_of(buf.begin(), buf.end(), [](const Tensor& t) { return t.defined(); })) continue;
+      if (node->released())
+        throw_error<StateError>(
+            "backward: the graph through '{}' was already backpropagated and its saved tensors "
+            "freed; call backward(grad, /*retain_graph=*/true) the first time to backpropagate "
+            "twice",
+            node->name());
+      buf.resize(node->num_outputs());
+      for (size_t i = 0; i < buf.size(); ++i)
+        if (!buf[i].defined()) buf[i] = zeros(node->outputs_[i].shape, node->outputs_[i].dtype);
+      keep_retained_grads(*node);
+
+      Grads grads_in = with_op_context(*node, [&] { return node->apply(std::move(buf)); });
+      buf.clear();
+      if (!retain_graph) node->release_saved();
+
+      const auto& edges = node->next_edges();
+      if (grads_in.size() != edges.size() && !(edges.empty() && grads_in.empty()))
+        throw_error<Error>("in backward of '{}': the rule returned {} gradients for {} inputs", node->name(),
+                           grads_in.size(), edges.size());
+      for (size_t i = 0; i < edges.size(); ++i) {
+        if (!edges[i].fn || !grads_in[i].defined()) continue;
+        Tensor g = checked_input_grad(*node, i, std::move(grads_in[i]));
+        Node& next = *edges[i].fn;
+        if (next.buffer_.size() < next.num_outputs()) next.buffer_.resize(next.num_outputs());
+        accumulate(next.buffer_[edges[i].output_nr], std::move(g));
+      }
+    }
+  } catch (...) {
+    for (Node* n : order) n->buffer_.clear();  // leave no half-summed gradients behind
+    throw;
+  }
+}
+
+}  // namespace heed::autograd

@@ -1,0 +1,18 @@
+#pragma once
+// The autograd state of a tensor, held by TensorImpl::autograd (null until autograd needs it).
+#include "core/tensor.hpp"
+
+#include <memory>
+
+namespace heed {
+
+struct AutogradMeta {
+  bool requires_grad = false;
+  bool retains_grad = false;                       // a non-leaf whose grad backward keeps
+  Tensor grad;                                     // accumulated by backward
+  std::shared_ptr<autograd::Node> grad_fn;         // the op that produced it; null for a leaf
+  uint32_t output_nr = 0;                          // which output of grad_fn it is
+  std::weak_ptr<autograd::Node> grad_accumulator;  // a leaf's AccumulateGrad node, while in use
+};
+
+}  // namespace heed

@@ -1,0 +1,111 @@
+#include "autograd/node.hpp"
+
+#include "core/elementwise.hpp"
+#include "core/view.hpp"
+
+namespace heed::autograd {
+namespace {
+std::atomic<uint64_t> g_next_sequence_nr{0};
+}
+
+SavedTensor::SavedTensor(const Tensor& t) : defined_(t.defined()) {
+  if (!defined_) return;
+  data_ = t.impl();
+  data_.autograd = nullptr;  // data only: saving an op's own output must not make a cycle
+  version_ = t.version();
+}
+
+Tensor SavedTensor::get() const {
+  if (!defined_) return Tensor{};
+  uint64_t now = data_.storage ? data_.storage->version() : 0;
+  if (now != version_)
+    throw_error<StateError>(
+        "a {} {} tensor saved for backward was modified in place after it was saved (version "
+        "{} then, {} now); clone() it before the in-place op, or do the in-place op after "
+        "backward",
+        data_.dtype, data_.shape, version_, now);
+  return Tensor(std::make_shared<TensorImpl>(data_));
+}
+
+Node::Node(const char* name, std::vector<Edge> next_edges)
+    : name_(name),
+      sequence_nr_(g_next_sequence_nr.fetch_add(1, std::memory_order_relaxed)),
+      next_(std::move(next_edges)) {}
+
+Node::~Node() {
+  // Destroying a long chain of nodes recursively would overflow the stack: a 10,000-step RNN
+  // makes a chain of over 100,000 nodes. Instead, a dying node hands the input nodes it alone
+  // keeps alive to this thread's list, and the outermost destructor releases them one by one.
+  thread_local std::vector<std::shared_ptr<Node>> pending;
+  thread_local bool draining = false;
+  for (Edge& e : next_)
+    if (e.fn && e.fn.use_count() == 1) pending.push_back(std::move(e.fn));
+  if (draining) return;
+  draining = true;
+  while (!pending.empty()) {
+    std::shared_ptr<Node> last = std::move(pending.back());
+    pending.pop_back();
+    last.reset();  // may push that node's inputs onto `pending`
+  }
+  draining = false;
+}
+
+AccumulateGrad::AccumulateGrad(std::shared_ptr<AutogradMeta> leaf_meta)
+    : Node("AccumulateGrad", {}), leaf(std::move(leaf_meta)) {}
+
+Grads AccumulateGrad::apply(Grads grad_outputs) {
+  Tensor& g = grad_outputs[0];
+  Tensor& into = leaf->grad;
+  // Keep a gradient that nothing else refers to; copy one that is shared or a strided view.
+  bool exclusive = g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous() &&
+                   g.storage()->nbytes() == static_cast<size_t>(g.numel()) * g.element_size();
+  if (!into.defined())
+    into = exclusive ? std::move(g) : kernel::clone(g);
+  else if (into.is_contiguous())
+    kernel::add_(into, g);
+  else
+    into = kernel::add(into, g);
+  return {};
+}
+
+AutogradMeta& autograd_meta(const Tensor& t) {
+  auto& m = t.impl().autograd;
+  if (!m) m = std::make_shared<AutogradMeta>();
+  return *m;
+}
+
+Edge gradient_edge(const Tensor& t) {
+  Edge e;
+  if (!t.defined()) return e;
+  e.shape = t.shape();
+  e.dtype = t.dtype();
+  const std::shared_ptr<AutogradMeta>& m = t.impl().autograd;
+  if (!m || !m->requires_grad) return e;
+  if (m->grad_fn) {
+    e.fn = m->grad_fn;
+    e.output_nr = m->output_nr;
+    return e;
+  }
+  std::shared_ptr<Node> acc = m->grad_accumulator.lock();
+  if (!acc) {
+    acc = std::make_shared<AccumulateGrad>(m);
+    acc->outputs_.push_back({t.shape(), t.dtype()});
+    m->grad_accumulator = acc;
+  }
+  e.fn = std::move(acc);
+  return e;
+}
+
+Tensor set_history(Tensor result, const std::shared_ptr<Node>& node, uint32_t output_nr) {
+  // A kernel may hand back one of its inputs (contiguous() of a contiguous tensor): give the result
+  // its own handle so that an input's history is never rewritten.
+  if (result.impl().autograd || result.impl_ptr().use_count() > 1) result = kernel::alias(result);
+  auto meta = std::make_shared<AutogradMeta>();
+  meta->requires_grad = true;
+  meta->grad_fn = node;
+  meta->output_nr = output_nr;
+  result.impl().autograd = std::move(meta);
+  return result;
+}
+
+}  // namespace heed::autograd

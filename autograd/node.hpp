@@ -1,0 +1,144 @@
+#pragma once
+// The tape is a graph of Nodes. A differentiable op that runs with grad mode on, on inputs that
+// require grad, records one Node: its backward rule (which captures what it saved), an Edge to
+// where each input's gradient must go, and the shape and dtype each gradient must have. Output
+// tensors point at their Node (AutogradMeta::grad_fn); Nodes point at the Nodes of their inputs.
+// Nodes are numbered in the order they are created, so newest-to-oldest is a valid order for
+// backward (see engine.cpp). Leaves that require grad end in an AccumulateGrad node, which adds
+// the gradient into the leaf's .grad().
+#include "autograd/meta.hpp"
+#include "core/tensor.hpp"
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <vector>
+
+namespace heed::autograd {
+
+struct Node;
+
+// Where the gradient of one input goes: output `output_nr` of node `fn` (fn is null when the input
+// does not require grad), and the shape and dtype that gradient must have.
+struct Edge {
+  std::shared_ptr<Node> fn;
+  uint32_t output_nr = 0;
+  Shape shape;
+  DType dtype = kFloat32;
+};
+
+// Gradients, one per input (undefined where an input needs none) or one per output.
+using Grads = std::vector<Tensor>;
+
+// Which inputs need a gradient; a backward rule computes only those.
+class NeedsGrad {
+ public:
+  explicit NeedsGrad(const std::vector<Edge>& edges) : edges_(&edges) {}
+  bool operator[](size_t i) const { return (*edges_)[i].fn != nullptr; }
+  size_t size() const { return edges_->size(); }
+
+ private:
+  const std::vector<Edge>* edges_;
+};
+
+// A tensor saved for backward. It keeps the data (not the autograd state, so an op can save its own
+// output without a reference cycle) and the version of the storage when saved: unpacking it after
+// an in-place write to that storage is a StateError, not a silently wrong gradient.
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  explicit SavedTensor(const Tensor& t);
+  Tensor get() const;
+  bool defined() const { return defined_; }
+
+ private:
+  TensorImpl data_;
+  uint64_t version_ = 0;
+  bool defined_ = false;
+};
+inline SavedTensor save(const Tensor& t) { return SavedTensor(t); }
+
+struct Node {
+  Node(const char* name, std::vector<Edge> next_edges);
+  virtual ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  const char* name() const { return name_; }
+  uint64_t sequence_nr() const { return sequence_nr_; }
+  const std::vector<Edge>& next_edges() const { return next_; }
+  size_t num_outputs() const { return outputs_.size(); }
+  bool released() const { return released_; }
+
+  // Gradients of the inputs (one per next edge) from the gradients of the outputs (one per output,
+  // every one defined).
+  virtual Grads apply(Grads grad_outputs) = 0;
+  // Frees what the node saved for backward; backward calls it unless asked to retain the graph.
+  virtual void release_saved() { released_ = true; }
+
+  // Shape and dtype of each output (the engine fills a missing output gradient with zeros).
+  struct OutputInfo {
+    Shape shape;
+    DType dtype;
+  };
+  std::vector<OutputInfo> outputs_;
+  // Outputs whose gradient backward should keep (retain_grad()), by output number.
+  std::vector<std::weak_ptr<AutogradMeta>> retained_;
+
+  // Scratch space of the engine, used only while a backward pass runs.
+  Grads buffer_;
+  uint64_t visit_mark_ = 0;
+
+ protected:
+  const char* name_;
+  uint64_t sequence_nr_;
+  std::vector<Edge> next_;
+  bool released_ = false;
+};
+
+// A node whose backward rule is a callable, either
+//   (const Tensor& grad_output, NeedsGrad) -> Grads            for one output, or
+//   (const Grads& grad_outputs, NeedsGrad) -> Grads            for several.
+template <class Rule>
+struct FnNode final : Node {
+  FnNode(const char* name, std::vector<Edge> next_edges, Rule rule)
+      : Node(name, std::move(next_edges)), rule_(std::move(rule)) {}
+
+  Grads apply(Grads grad_outputs) override {
+    if constexpr (std::is_invocable_v<Rule&, const Tensor&, NeedsGrad>)
+      return (*rule_)(grad_outputs[0], NeedsGrad(next_));
+    else
+      return (*rule_)(static_cast<const Grads&>(grad_outputs), NeedsGrad(next_));
+  }
+  void release_saved() override {
+    rule_.reset();
+    released_ = true;
+  }
+
+ private:
+  std::optional<Rule> rule_;
+};
+
+// The end of the line for a leaf: adds the incoming gradient into the leaf's .grad().
+struct AccumulateGrad final : Node {
+  explicit AccumulateGrad(std::shared_ptr<AutogradMeta> leaf);
+  Grads apply(Grads grad_outputs) override;
+  void release_saved() override {}  // nothing saved; a leaf can be reached by many backward passes
+
+  std::shared_ptr<AutogradMeta> leaf;
+};
+
+// The edge along which t's gradient flows: t's grad_fn, t's AccumulateGrad (made on first use) if t
+// is a leaf that requires grad, or an empty edge.
+Edge gradient_edge(const Tensor& t);
+
+// Makes `result` the output `output_nr` of `node`: it now requires grad and has node as grad_fn.
+// Returns the tensor to hand back to the user (a fresh handle if `result` already had autograd
+// state, e.g. when a kernel returned one of its inputs unchanged).
+Tensor set_history(Tensor result, const std::shared_ptr<Node>& node, uint32_t output_nr);
+
+// The AutogradMeta of t, created if absent.
+AutogradMeta& autograd_meta(const Tensor& t);
+
+}  // namespace heed::autograd

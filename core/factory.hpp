@@ -1,0 +1,54 @@
+#pragma once
+// Making tensors: constants, ranges, values from C++ containers, and random tensors. Every factory
+// returns a new contiguous tensor that does not require grad.
+#include "core/random.hpp"
+#include "core/tensor.hpp"
+
+#include <initializer_list>
+#include <vector>
+
+namespace heed {
+
+Tensor empty(const Shape& shape, DType dtype = kFloat32);  // uninitialized values
+Tensor zeros(const Shape& shape, DType dtype = kFloat32);
+Tensor ones(const Shape& shape, DType dtype = kFloat32);
+Tensor full(const Shape& shape, double value, DType dtype = kFloat32);
+Tensor scalar_tensor(double value, DType dtype = kFloat32);  // 0-d
+
+// [0, end) and [start, end) in steps of `step` (which may be negative, not zero).
+Tensor arange(double end, DType dtype = kFloat32);
+Tensor arange(double start, double end, double step = 1.0, DType dtype = kFloat32);
+// `steps` evenly spaced values from start to end, both included.
+Tensor linspace(double start, double end, int64_t steps, DType dtype = kFloat32);
+// n x m identity (m = n when m < 0).
+Tensor eye(int64_t n, int64_t m = -1, DType dtype = kFloat32);
+
+// Values given in row-major order: tensor({1, 2, 3, 4}, {2, 2}) is [[1, 2], [3, 4]].
+Tensor tensor(std::initializer_list<double> values, DType dtype = kFloat32);  // 1-d
+Tensor tensor(std::initializer_list<double> values, const Shape& shape, DType dtype = kFloat32);
+template <class T>
+Tensor from_vector(const std::vector<T>& values, const Shape& shape);
+
+// Random tensors from `gen` (the default generator when null).
+Tensor randn(const Shape& shape, DType dtype = kFloat32, Generator* gen = nullptr);  // N(0, 1)
+Tensor rand(const Shape& shape, DType dtype = kFloat32, Generator* gen = nullptr);   // U[0, 1)
+// Integers uniform in [low, high).
+Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype = kInt64, Generator* gen = nullptr);
+Tensor randperm(int64_t n, DType dtype = kInt64, Generator* gen = nullptr);  // a permutation of 0..n-1
+
+// Same shape as t; dtype as t unless given.
+Tensor empty_like(const Tensor& t);
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+Tensor full_like(const Tensor& t, double value);
+Tensor randn_like(const Tensor& t, Generator* gen = nullptr);
+Tensor rand_like(const Tensor& t, Generator* gen = nullptr);
+
+namespace kernel {
+// Fill t in place (bumps its version): N(mean, std^2), U[low, high), or 1 with probability p else 0.
+void normal_(const Tensor& t, double mean = 0.0, double std = 1.0, Generator* gen = nullptr);
+void uniform_(const Tensor& t, double low = 0.0, double high = 1.0, Generator* gen = nullptr);
+void bernoulli_(const Tensor& t, double p, Generator* gen = nullptr);
+}  // namespace kernel
+
+}  // namespace heed

@@ -1,0 +1,217 @@
+#include "core/linalg.hpp"
+
+#include "core/elementwise.hpp"
+#include "core/iter.hpp"
+#include "core/parallel.hpp"
+#include "core/view.hpp"
+
+#include <cblas.h>
+
+#include <climits>
+#include <optional>
+
+namespace heed::kernel {
+namespace {
+
+// A matrix as BLAS reads it: row-major with leading dim `ld`, transposed or not.
+struct BlasMatrix {
+  bool trans = false;
+  blasint ld = 1;
+};
+
+// How BLAS can read a rows x cols matrix with the given strides without a copy, if it can.
+// `want_trans` asks for the transpose of the stored matrix.
+std::optional<BlasMatrix> blas_layout(int64_t rows, int64_t cols, int64_t stride_r, int64_t stride_c, bool want_trans) {
+  if ((stride_c == 1 || cols == 1) && (rows == 1 || stride_r >= std::max<int64_t>(cols, 1)))
+    return BlasMatrix{want_trans, static_cast<blasint>(rows == 1 ? std::max<int64_t>(cols, 1) : stride_r)};
+  if ((stride_r == 1 || rows == 1) && (cols == 1 || stride_c >= std::max<int64_t>(rows, 1)))
+    return BlasMatrix{!want_trans, static_cast<blasint>(cols == 1 ? std::max<int64_t>(rows, 1) : stride_c)};
+  return std::nullopt;
+}
+
+template <class T>
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, blasint lda, const T* b, blasint ldb, T* c,
+          blasint ldc) {
+  auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+  auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+  else
+    cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+}
+
+// Strides of t's batch dims (all but the last two) read at the broadcast batch shape.
+Strides batch_strides(const Tensor& t, const Shape& batch) {
+  Strides s = Strides::filled(batch.size(), 0);
+  int64_t tb = t.dim() - 2, lead = batch.size() - tb;
+  for (int64_t d = 0; d < tb; ++d) s[lead + d] = t.shape()[d] == 1 ? 0 : t.strides()[d];
+  return s;
+}
+
+// Small products are issued from a parallel loop over the batch; large ones use BLAS's threads.
+constexpr int64_t kSmallGemmFlops = int64_t{128} * 128 * 128;
+
+// (..., M, K) x (..., K, N) -> (..., M, N) with a, b at least 2-d and trans flags applied.
+Tensor batched_matmul(Tensor a, Tensor b, bool trans_a, bool trans_b) {
+  const int64_t ar = a.size(-2), ac = a.size(-1), br = b.size(-2), bc = b.size(-1);
+  const int64_t M = trans_a ? ac : ar, K = trans_a ? ar : ac, N = trans_b ? br : bc;
+  const int64_t Kb = trans_b ? bc : br;
+  if (K != Kb)
+    throw_error<ShapeError>("matmul: inner sizes differ: a {}{} vs b {}{} ({} vs {})", describe(a),
+                            trans_a ? " transposed" : "", describe(b), trans_b ? " transposed" : "", K, Kb);
+  for (int64_t v : {M, N, K})
+    if (v > INT_MAX) throw_error<ShapeError>("matmul: size {} is beyond BLAS's 32-bit sizes", v);
+
+  Shape a_batch(std::span(a.shape().begin(), a.shape().end() - 2));
+  Shape b_batch(std::span(b.shape().begin(), b.shape().end() - 2));
+  Shape batch = broadcast_shapes(a_batch, b_batch, "matmul (batch dims)");
+  Shape out_shape = batch;
+  out_shape.push_back(M);
+  out_shape.push_back(N);
+  Tensor out = make_tensor(out_shape, a.dtype());
+  if (out.numel() == 0) return out;
+  if (K == 0) {
+    fill_(out, 0.0);
+    return out;
+  }
+
+  // A batched A (not transposed) times one B: fold A's batch into its rows, one GEMM.
+  if (!trans_a && shape_numel(b_batch) == 1 && !a_batch.empty()) {
+    Tensor a2 = reshape(a, {-1, K}), b2 = reshape(b, {b.size(-2), b.size(-1)});
+    Tensor out2 = view(out, {-1, N});
+    auto la = blas_layout(a2.size(0), K, a2.stride(0), a2.stride(1), false);
+    auto lb = blas_layout(b2.size(0), b2.size(1), b2.stride(0), b2.stride(1), trans_b);
+    if (!la) {
+      a2 = contiguous(a2);
+      la = blas_layout(a2.size(0), K, K, 1, false);
+    }
+    if (!lb) {
+      b2 = contiguous(b2);
+      lb = blas_layout(b2.size(0), b2.size(1), b2.size(1), 1, trans_b);
+    }
+    dispatch_floating(a.dtype(), "matmul", [&]<class T>() {
+      gemm<T>(la->trans, lb->trans, a2.size(0), N, K, a2.data_ptr<T>(), la->ld, b2.data_ptr<T>(), lb->ld,
+              out2.data_ptr<T>(), static_cast<blasint>(N));
+    });
+    return out;
+  }
+
+  // Operands BLAS cannot read in place are copied once, whole.
+  auto layout = [](Tensor& t, bool trans) {
+    auto l = blas_layout(t.size(-2), t.size(-1), t.stride(-2), t.stride(-1), trans);
+    if (!l) {
+      t = contiguous(t);
+      l = blas_layout(t.size(-2), t.size(-1), t.stride(-2), t.stride(-1), trans);
+    }
+    return *l;
+  };
+  BlasMatrix la = layout(a, trans_a), lb = layout(b, trans_b);
+
+  const int64_t nbatch = shape_numel(batch);
+  Strides sa = batch_strides(a, batch), sb = batch_strides(b, batch);
+  auto batch_offset = [&batch](const Strides& s, int64_t i) {
+    int64_t off = 0;
+    for (int64_t d = batch.size() - 1; d >= 0; --d) {
+      off += (i % batch[d]) * s[d];
+      i /= batch[d];
+    }
+    return off;
+  };
+  dispatch_floating(a.dtype(), "matmul", [&]<class T>() {
+    const T* pa = a.data_ptr<T>();
+    const T* pb = b.data_ptr<T>();
+    T* pc = out.data_ptr<T>();
+    auto one = [&](int64_t i) {
+      gemm<T>(la.trans, lb.trans, M, N, K, pa + batch_offset(sa, i), la.ld, pb + batch_offset(sb, i), lb.ld,
+              pc + i * M * N, static_cast<blasint>(N));
+    };
+    if (nbatch > 1 && M * N * K <= kSmallGemmFlops) {
+      parallel_for(nbatch, std::max<int64_t>(M * N * K / 64, 1), [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) one(i);
+      });
+    } else {
+      for (int64_t i = 0; i < nbatch; ++i) one(i);
+    }
+  });
+  return out;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+  detail::check_same_dtype("matmul", a, b);
+  if (!is_floating(a.dtype())) throw_error<DTypeError>("matmul: BLAS takes float32 or float64, got {}", describe(a));
+  if (a.dim() == 0 || b.dim() == 0)
+    throw_error<ShapeError>("matmul: both operands need at least 1 dim, got {} and {}", describe(a), describe(b));
+  if ((trans_a && a.dim() < 2) || (trans_b && b.dim() < 2))
+    throw_error<ShapeError>("matmul: a transpose flag needs a 2-d operand, got {} and {}", describe(a), describe(b));
+  Tensor a2 = a.dim() == 1 ? unsqueeze(a, 0) : a;
+  Tensor b2 = b.dim() == 1 ? unsqueeze(b, 1) : b;
+  Tensor out = batched_matmul(a2, b2, trans_a, trans_b);
+  if (b.dim() == 1) out = squeeze(out, -1);
+  if (a.dim() == 1) out = squeeze(out, a.dim() == 1 && b.dim() == 1 ? -1 : -2);
+  return out;
+}
+
+Tensor matmul_reference(const Tensor& a, const Tensor& b) {
+  detail::check_same_dtype("matmul_reference", a, b);
+  Tensor a2 = a.dim() == 1 ? unsqueeze(a, 0) : a;
+  Tensor b2 = b.dim() == 1 ? unsqueeze(b, 1) : b;
+  const int64_t M = a2.size(-2), K = a2.size(-1), N = b2.size(-1);
+  if (b2.size(-2) != K) throw_error<ShapeError>("matmul_reference: inner sizes differ");
+  Shape batch = broadcast_shapes(Shape(std::span(a2.shape().begin(), a2.shape().end() - 2)),
+                                 Shape(std::span(b2.shape().begin(), b2.shape().end() - 2)), "matmul_reference");
+  Shape sa = batch, sb = batch, so = batch;
+  sa.push_back(M), sa.push_back(K), sb.push_back(K), sb.push_back(N), so.push_back(M), so.push_back(N);
+  Tensor A = contiguous(expand(a2, sa)), B = contiguous(expand(b2, sb));
+  Tensor out = make_tensor(so, a.dtype());
+  dispatch_floating(a.dtype(), "matmul_reference", [&]<class T>() {
+    const T* pa = A.data_ptr<T>();
+    const T* pb = B.data_ptr<T>();
+    T* pc = out.data_ptr<T>();
+    for (int64_t bi = 0; bi < shape_numel(batch); ++bi)
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+          double s = 0;
+          for (int64_t k = 0; k < K; ++k)
+            s += static_cast<double>(pa[(bi * M + i) * K + k]) * static_cast<double>(pb[(bi * K + k) * N + j]);
+          pc[(bi * M + i) * N + j] = static_cast<T>(s);
+        }
+  });
+  if (b.dim() == 1) out = squeeze(out, -1);
+  if (a.dim() == 1) out = squeeze(out, b.dim() == 1 ? -1 : -2);
+  return out;
+}
+
+}  // namespace heed::kernel
+
+namespace heed {
+
+BlasInfo blas_info() {
+  BlasInfo info;
+  info.core = openblas_get_corename();
+  info.config = openblas_get_config();
+  info.threads = openblas_get_num_threads();
+  const std::string& c = info.core;
+  bool has_avx512_kernel = c == "SkylakeX" || c == "Cooperlake" || c == "SapphireRapids";
+  bool has_avx2_kernel = has_avx512_kernel || c == "Haswell" || c == "Zen";
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && !has_avx512_kernel) {
+    info.suboptimal = true;
+    info.advice = "this CPU has AVX-512 but OpenBLAS chose its " + c +
+                  " kernels: run with OPENBLAS_CORETYPE=SkylakeX set in the environment";
+  } else if (__builtin_cpu_supports("avx2") && !has_avx2_kernel) {
+    info.suboptimal = true;
+    info.advice = "this CPU has AVX2 but OpenBLAS chose its generic " + c +
+                  " kernels: run with OPENBLAS_CORETYPE=Haswell set in the environment";
+  }
+  return info;
+}
+
+std::string to_string(const BlasInfo& info) {
+  std::string s = fmt::format("OpenBLAS kernel {} ({} threads)", info.core, info.threads);
+  if (info.suboptimal) s += " -- note: " + info.advice;
+  return s;
+}
+
+}  // namespace heed

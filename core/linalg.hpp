@@ -1,0 +1,39 @@
+#pragma once
+// Matrix products on OpenBLAS (cblas_sgemm / cblas_dgemm), and what BLAS heed runs on.
+#include "core/tensor.hpp"
+
+#include <string>
+
+namespace heed::kernel {
+
+// C = op(A) op(B) over the last two dims, with PyTorch's torch.matmul rules:
+//   a (..., M, K), b (..., K, N) -> (..., M, N); batch dims broadcast;
+//   a 1-d a (K) is read as (1, K) and b (K) as (K, 1), and the added dim is dropped afterwards;
+//   a (K) . b (K) is a 0-d dot product.
+// trans_a / trans_b use A's / B's last two dims transposed: they reach BLAS as flags, and so does
+// a transposed view (strides (1, ld)), so neither copies. float32 and float64 only.
+// A batched A times a 2-d B is folded into one GEMM; small batched products run in parallel over
+// the batch (OpenBLAS is single-threaded inside an OpenMP region).
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+
+// The same contract as matmul (without trans flags), as a naive loop: the reference for tests.
+Tensor matmul_reference(const Tensor& a, const Tensor& b);
+
+}  // namespace heed::kernel
+
+namespace heed {
+
+// Which OpenBLAS kernel heed runs on. OpenBLAS 0.3.21 does not recognise the newest CPUs and
+// silently falls back to slower kernels; OPENBLAS_CORETYPE (set before the program starts)
+// selects the right ones.
+struct BlasInfo {
+  std::string core;    // openblas_get_corename(): "SkylakeX", "Haswell", "Prescott", ...
+  std::string config;  // openblas_get_config()
+  int threads = 1;
+  bool suboptimal = false;  // the CPU supports a faster kernel than the one in use
+  std::string advice;       // how to select it, when suboptimal
+};
+BlasInfo blas_info();
+std::string to_string(const BlasInfo& info);  // one line, with the advice when there is one
+
+}  // namespace heed

@@ -1,0 +1,153 @@
+#include "helpers.hpp"
+
+#include <thread>
+
+using namespace heed;
+using heed::test::leaf;
+
+TEST_CASE("backward computes d(loss)/d(leaf) by hand-worked values", "[autograd][engine]") {
+  // y = sum(w * x + b)  =>  dy/dw = x, dy/dx = w, dy/db = numel (b broadcast)
+  Tensor w = tensor({1, 2, 3}).requires_grad_();
+  Tensor x = tensor({4, 5, 6}).requires_grad_();
+  Tensor b = tensor({0.5}).requires_grad_();
+  Tensor y = sum(w * x + b);
+  CHECK(y.item() == Approx(1 * 4 + 2 * 5 + 3 * 6 + 1.5));
+  y.backward();
+  CHECK(w.grad().to_vector<float>() == std::vector<float>{4, 5, 6});
+  CHECK(x.grad().to_vector<float>() == std::vector<float>{1, 2, 3});
+  CHECK(b.grad().to_vector<float>() == std::vector<float>{3});
+}
+
+TEST_CASE("gradients accumulate across uses and across backward calls", "[autograd][engine]") {
+  Tensor x = tensor({2.0}).requires_grad_();
+  Tensor y = x * x + x;  // dy/dx = 2x + 1 = 5
+  y.backward();
+  CHECK(x.grad().item() == 5);
+  (x * 3.0).backward();
+  CHECK(x.grad().item() == 8);
+  x.zero_grad(/*set_to_none=*/false);
+  CHECK(x.grad().item() == 0);
+  x.zero_grad();
+  CHECK_FALSE(x.grad().defined());
+}
+
+TEST_CASE("a diamond graph sums both paths", "[autograd][engine]") {
+  Tensor x = tensor({1.5}, kFloat64).requires_grad_();
+  Tensor a = exp(x), b = a * a, c = a + b;  // c = e^x + e^2x, dc/dx = e^x + 2 e^2x
+  c.backward();
+  CHECK(x.grad().item() == Approx(std::exp(1.5) + 2 * std::exp(3.0)));
+}
+
+TEST_CASE("backward on a non-scalar needs an explicit gradient", "[autograd][engine]") {
+  Tensor x = leaf({2, 3});
+  Tensor y = x * 2.0;
+  CHECK_THROWS_AS(y.backward(), StateError);
+  CHECK_THROWS_AS(y.backward(ones({3, 2}, kFloat64)), ShapeError);
+  CHECK_THROWS_AS(y.backward(ones({2, 3}, kFloat32)), DTypeError);
+  y.backward(ones({2, 3}, kFloat64));
+  CHECK(equal(x.grad(), full({2, 3}, 2.0, kFloat64)));
+}
+
+TEST_CASE("backward twice needs retain_graph", "[autograd][engine]") {
+  Tensor x = leaf({3});
+  Tensor y = sum(x * x);
+  y.backward(Tensor{}, /*retain_graph=*/true);
+  y.backward();
+  CHECK(allclose(x.grad(), x.detach() * 4.0));
+  CHECK_THROWS_WITH(y.backward(), Catch::Contains("retain_graph"));
+}
+
+TEST_CASE("a tensor that does not require grad cannot backward", "[autograd][engine]") {
+  CHECK_THROWS_AS(sum(ones({2})).backward(), StateError);
+  Tensor x = leaf({2});
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    y = sum(x * x);
+  }
+  CHECK_FALSE(y.requires_grad());
+  CHECK_THROWS_AS(y.backward(), StateError);
+  CHECK(GradMode::is_enabled());
+}
+
+TEST_CASE("modifying a saved tensor in place is detected at backward", "[autograd][engine]") {
+  Tensor x = leaf({3});
+  Tensor a = x * 2.0;
+  Tensor y = sum(a * a);  // saves a
+  {
+    NoGradGuard no_grad;
+    a.add_(1.0);
+  }
+  CHECK_THROWS_WITH(y.backward(), Catch::Contains("modified in place") && Catch::Contains("mul"));
+}
+
+TEST_CASE("in-place ops on tensors that require grad need NoGradGuard", "[autograd][engine]") {
+  Tensor w = leaf({3});
+  CHECK_THROWS_AS(w.add_(1.0), StateError);
+  CHECK_THROWS_AS(w.mul_(2.0), StateError);
+  {
+    NoGradGuard no_grad;
+    w.sub_(ones({3}, kFloat64));
+  }
+  Tensor d = w.detach();
+  d.add_(1.0);  // no grad required: fine, and it writes through to w's storage
+}
+
+TEST_CASE("detach stops the gradient, requires_grad_ only on floating leaves", "[autograd][engine]") {
+  Tensor x = leaf({2});
+  Tensor y = sum(x.detach() * x);
+  y.backward();
+  CHECK(allclose(x.grad(), x.detach()));
+  CHECK_THROWS_AS(zeros({2}, kInt64).requires_grad_(), DTypeError);
+  CHECK_THROWS_AS((x * 2.0).requires_grad_(false), StateError);
+}
+
+TEST_CASE("retain_grad keeps a non-leaf gradient", "[autograd][engine]") {
+  Tensor x = leaf({3});
+  Tensor h = x * 3.0;
+  h.retain_grad();
+  sum(h * h).backward();
+  CHECK(allclose(h.grad(), h.detach() * 2.0));
+  CHECK(allclose(x.grad(), h.detach() * 6.0));
+}
+
+TEST_CASE("a 10,000-op chain runs forward, backward and destruction without recursion", "[autograd][engine]") {
+  Tensor x = tensor({1.0}, kFloat64).requires_grad_();
+  Tensor y = x;
+  for (int i = 0; i < 10000; ++i) y = y * 1.0001;
+  y.backward();
+  CHECK(x.grad().item() == Approx(std::pow(1.0001, 10000)));
+  // and a 200,000-node graph is freed without overflowing the stack
+  Tensor z = x;
+  for (int i = 0; i < 200000; ++i) z = z + 0.0;
+  z = Tensor{};
+  SUCCEED();
+}
+
+TEST_CASE("grad_fn names the op that produced a tensor", "[autograd][engine]") {
+  Tensor x = leaf({2, 2});
+  CHECK(x.is_leaf());
+  CHECK(x.grad_fn_name().empty());
+  CHECK(matmul(x, x).grad_fn_name() == "matmul");
+  CHECK_FALSE(matmul(x, x).is_leaf());
+}
+
+TEST_CASE("an error inside a backward rule names the op", "[autograd][engine]") {
+  Tensor x = leaf({2});
+  Tensor a = exp(x);
+  Tensor y = sum(a);
+  {
+    NoGradGuard no_grad;
+    a.mul_(2.0);  // exp saved its output a
+  }
+  CHECK_THROWS_WITH(y.backward(), Catch::Contains("in backward of 'exp'"));
+}
+
+TEST_CASE("grad mode is per thread", "[autograd][engine]") {
+  NoGradGuard no_grad;
+  bool other_thread_enabled = false;
+  std::thread t([&] { other_thread_enabled = GradMode::is_enabled(); });
+  t.join();
+  CHECK(other_thread_enabled);
+  CHECK_FALSE(GradMode::is_enabled());
+}

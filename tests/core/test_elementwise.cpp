@@ -1,0 +1,121 @@
+#include "core/elementwise.hpp"
+#include "core/factory.hpp"
+#include "core/view.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+using namespace heed;
+using namespace heed::kernel;
+
+TEST_CASE("binary ops broadcast like NumPy", "[core][elementwise]") {
+  Tensor a = tensor({1, 2, 3}, {3, 1});
+  Tensor b = tensor({10, 20}, {2});
+  Tensor c = add(a, b);
+  CHECK(c.shape() == Shape{3, 2});
+  CHECK(c.to_vector<float>() == std::vector<float>{11, 21, 12, 22, 13, 23});
+  CHECK(mul(a, b).to_vector<float>() == std::vector<float>{10, 20, 20, 40, 30, 60});
+  CHECK(sub(b, a).to_vector<float>() == std::vector<float>{9, 19, 8, 18, 7, 17});
+}
+
+TEST_CASE("element-wise ops read strided views correctly", "[core][elementwise]") {
+  Tensor x = reshape(arange(0, 12), {3, 4});
+  Tensor t = transpose(x, 0, 1);  // (4, 3), strides (1, 4)
+  Tensor y = add(t, 1.0);
+  CHECK(y.is_contiguous());
+  CHECK(y.to_vector<float>() == std::vector<float>{1, 5, 9, 2, 6, 10, 3, 7, 11, 4, 8, 12});
+}
+
+TEST_CASE("large element-wise ops (parallel path) match a serial loop", "[core][elementwise]") {
+  Tensor a = randn({300, 257}, kFloat64), b = randn({257}, kFloat64);
+  Tensor c = mul(a, b);
+  auto av = a.to_vector<double>(), bv = b.to_vector<double>(), cv = c.to_vector<double>();
+  for (size_t i = 0; i < av.size(); ++i) REQUIRE(cv[i] == av[i] * bv[i % 257]);
+}
+
+TEST_CASE("unary maths against std::", "[core][elementwise]") {
+  Tensor x = tensor({-2.5, -0.5, 0.0, 0.75, 3.0}, kFloat64);
+  auto xv = x.to_vector<double>();
+  auto check = [&](const Tensor& y, auto f) {
+    auto yv = y.to_vector<double>();
+    for (size_t i = 0; i < xv.size(); ++i) CHECK(yv[i] == Approx(f(xv[i])).margin(1e-12));
+  };
+  check(exp(x), [](double v) { return std::exp(v); });
+  check(tanh(x), [](double v) { return std::tanh(v); });
+  check(sigmoid(x), [](double v) { return 1 / (1 + std::exp(-v)); });
+  check(relu(x), [](double v) { return v > 0 ? v : 0; });
+  check(abs(x), [](double v) { return std::abs(v); });
+  check(gelu(x), [](double v) { return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))); });
+  check(gelu(x, true),
+        [](double v) { return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v))); });
+  check(silu(x), [](double v) { return v / (1 + std::exp(-v)); });
+  check(leaky_relu(x, 0.1), [](double v) { return v > 0 ? v : 0.1 * v; });
+  check(pow(x, 3.0), [](double v) { return v * v * v; });
+  check(sign(x), [](double v) { return (v > 0) - (v < 0); });
+}
+
+TEST_CASE("sigmoid does not overflow for large |x|", "[core][elementwise]") {
+  auto y = sigmoid(tensor({-1000, 1000})).to_vector<float>();
+  CHECK(y[0] == 0.0f);
+  CHECK(y[1] == 1.0f);
+}
+
+TEST_CASE("dtype mismatches are DTypeErrors naming the op", "[core][elementwise]") {
+  CHECK_THROWS_WITH(add(zeros({2}), zeros({2}, kFloat64)),
+                    Catch::Contains("add") && Catch::Contains("float32") && Catch::Contains("float64"));
+  CHECK_THROWS_AS(exp(zeros({2}, kInt64)), DTypeError);
+  CHECK_THROWS_AS(add(zeros({2}, kInt64), 0.5), DTypeError);
+  CHECK_THROWS_AS(add(zeros({2}, kBool), zeros({2}, kBool)), DTypeError);
+  CHECK_THROWS_AS(add(zeros({2, 3}), zeros({3, 2})), ShapeError);
+}
+
+TEST_CASE("int64 arithmetic stays integral, integer division by zero is an error", "[core][elementwise]") {
+  Tensor a = tensor({7, -7}, kInt64), b = tensor({2, 2}, kInt64);
+  CHECK(div(a, b).to_vector<int64_t>() == std::vector<int64_t>{3, -3});
+  CHECK(add(a, 3.0).to_vector<int64_t>() == std::vector<int64_t>{10, -4});
+  CHECK_THROWS_AS(div(a, tensor({1, 0}, kInt64)), ValueError);
+}
+
+TEST_CASE("comparisons, where, masked_fill and clamp", "[core][elementwise]") {
+  Tensor x = tensor({-1, 0, 2, 5});
+  Tensor m = gt(x, 0.5);
+  CHECK(m.dtype() == kBool);
+  CHECK(m.to_vector<bool>() == std::vector<bool>{false, false, true, true});
+  CHECK(where(m, x, zeros({})).to_vector<float>() == std::vector<float>{0, 0, 2, 5});
+  CHECK(masked_fill(x, m, -9).to_vector<float>() == std::vector<float>{-1, 0, -9, -9});
+  CHECK(clamp(x, 0.0, 3.0).to_vector<float>() == std::vector<float>{0, 0, 2, 3});
+  CHECK(clamp(x, std::nullopt, 1.0).to_vector<float>() == std::vector<float>{-1, 0, 1, 1});
+  CHECK(logical_not(m).to_vector<bool>() == std::vector<bool>{true, true, false, false});
+  CHECK_THROWS_AS(masked_fill(x, x, 0), DTypeError);
+  CHECK_THROWS_AS(clamp(x, 2.0, 1.0), ValueError);
+  float nan = std::nanf("");
+  CHECK(std::isnan(clamp(tensor({nan}), 0.0, 1.0).item<float>()));
+  CHECK(std::isnan(maximum(tensor({nan}), tensor({1})).item<float>()));
+}
+
+TEST_CASE("in-place ops write through views and bump the version", "[core][elementwise]") {
+  Tensor x = zeros({3, 4});
+  uint64_t v0 = x.version();
+  fill_(narrow(x, 1, 1, 2), 7);
+  CHECK(x.version() > v0);
+  CHECK(x.to_vector<float>() == std::vector<float>{0, 7, 7, 0, 0, 7, 7, 0, 0, 7, 7, 0});
+  add_(x, tensor({1, 2, 3, 4}), 2.0);
+  CHECK(x.to_vector<float>()[1] == 11.0f);
+  CHECK_THROWS_AS(add_(x, zeros({2, 4})), ShapeError);
+}
+
+TEST_CASE("to_dtype converts values", "[core][elementwise]") {
+  Tensor x = tensor({-1.7, 0.0, 2.2});
+  CHECK(to_dtype(x, kInt64).to_vector<int64_t>() == std::vector<int64_t>{-1, 0, 2});
+  CHECK(to_dtype(x, kBool).to_vector<bool>() == std::vector<bool>{true, false, true});
+  CHECK(to_dtype(x, kFloat64).to_vector<double>()[2] == Approx(2.2).epsilon(1e-7));
+}
+
+TEST_CASE("allclose and max_abs_diff", "[core][elementwise]") {
+  Tensor a = tensor({1.0, 2.0}), b = tensor({1.0, 2.001});
+  CHECK(allclose(a, b, 1e-3));
+  CHECK_FALSE(allclose(a, b, 1e-5));
+  CHECK(max_abs_diff(a, b) == Approx(0.001).epsilon(1e-3));
+  CHECK_FALSE(allclose(a, tensor({1.0, 2.0, 3.0})));
+}

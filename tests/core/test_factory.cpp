@@ -1,0 +1,89 @@
+#include "core/elementwise.hpp"
+#include "core/factory.hpp"
+#include "core/parallel.hpp"
+#include "core/reduce.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+using namespace heed;
+
+TEST_CASE("constant factories", "[core][factory]") {
+  CHECK(full({2, 2}, 3.5, kFloat64).to_vector<double>() == std::vector<double>{3.5, 3.5, 3.5, 3.5});
+  CHECK(ones({3}, kInt64).to_vector<int64_t>() == std::vector<int64_t>{1, 1, 1});
+  CHECK(eye(2, 3).to_vector<float>() == std::vector<float>{1, 0, 0, 0, 1, 0});
+  CHECK(scalar_tensor(2.0).dim() == 0);
+  CHECK(zeros_like(ones({2}, kFloat64)).dtype() == kFloat64);
+}
+
+TEST_CASE("ranges", "[core][factory]") {
+  CHECK(arange(5, kInt64).to_vector<int64_t>() == std::vector<int64_t>{0, 1, 2, 3, 4});
+  CHECK(arange(1, 2, 0.25).to_vector<float>() == std::vector<float>{1, 1.25, 1.5, 1.75});
+  CHECK(arange(3, 0, -1).to_vector<float>() == std::vector<float>{3, 2, 1});
+  auto l = linspace(0, 1, 5, kFloat64).to_vector<double>();
+  CHECK(l == std::vector<double>{0, 0.25, 0.5, 0.75, 1});
+  CHECK_THROWS_AS(arange(0, 1, 0), ValueError);
+}
+
+TEST_CASE("tensor() and from_vector() check the value count", "[core][factory]") {
+  CHECK(from_vector(std::vector<double>{1, 2, 3, 4, 5, 6}, {2, 3}).shape() == Shape{2, 3});
+  CHECK_THROWS_WITH(tensor({1, 2, 3}, {2, 2}), Catch::Contains("3 values") && Catch::Contains("[2, 2]"));
+}
+
+TEST_CASE("Philox4x32-10 matches the published known-answer vectors", "[core][random]") {
+  // From the Random123 distribution's kat_vectors (counter, key -> output).
+  CHECK(philox4x32({0, 0, 0, 0}, {0, 0}) == std::array<uint32_t, 4>{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8});
+  CHECK(philox4x32({0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {0xffffffff, 0xffffffff}) ==
+        std::array<uint32_t, 4>{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd});
+  CHECK(philox4x32({0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, {0xa4093822, 0x299f31d0}) ==
+        std::array<uint32_t, 4>{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1});
+}
+
+TEST_CASE("manual_seed makes random tensors reproducible", "[core][random]") {
+  manual_seed(42);
+  Tensor a = randn({100});
+  Tensor b = rand({10}, kFloat64);
+  manual_seed(42);
+  CHECK(kernel::equal(randn({100}), a));
+  CHECK(kernel::equal(rand({10}, kFloat64), b));
+  manual_seed(43);
+  CHECK_FALSE(kernel::equal(randn({100}), a));
+}
+
+TEST_CASE("random values do not depend on the thread count", "[core][random]") {
+  int threads = get_num_threads();
+  Generator g1(7), g2(7);
+  set_num_threads(1);
+  Tensor a = randn({100000}, kFloat32, &g1);
+  set_num_threads(std::max(threads, 2));
+  Tensor b = randn({100000}, kFloat32, &g2);
+  set_num_threads(threads);
+  CHECK(kernel::equal(a, b));
+}
+
+TEST_CASE("randn, rand and randint have the right distribution", "[core][random]") {
+  Generator g(123);
+  Tensor n = randn({200000}, kFloat64, &g);
+  CHECK(kernel::mean(n).item() == Approx(0).margin(0.01));
+  CHECK(kernel::var(n).item() == Approx(1).margin(0.01));
+  Tensor u = rand({200000}, kFloat32, &g);
+  CHECK(kernel::mean(u).item() == Approx(0.5).margin(0.005));
+  CHECK(kernel::amin(u).item() >= 0.0);
+  CHECK(kernel::amax(u).item() < 1.0);
+  Tensor r = randint(-3, 4, {10000}, kInt64, &g);
+  CHECK(kernel::amin(r).item<int64_t>() == -3);
+  CHECK(kernel::amax(r).item<int64_t>() == 3);
+  CHECK_THROWS_AS(randint(2, 2, {3}), ValueError);
+}
+
+TEST_CASE("randperm is a permutation, generator state resumes the stream", "[core][random]") {
+  Generator g(5);
+  auto p = randperm(50, kInt64, &g).to_vector<int64_t>();
+  std::sort(p.begin(), p.end());
+  for (int64_t i = 0; i < 50; ++i) CHECK(p[static_cast<size_t>(i)] == i);
+  Generator::State s = g.state();
+  Tensor x = randn({5}, kFloat32, &g);
+  g.set_state(s);
+  CHECK(kernel::equal(randn({5}, kFloat32, &g), x));
+}

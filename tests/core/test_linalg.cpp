@@ -1,0 +1,68 @@
+#include "core/elementwise.hpp"
+#include "core/factory.hpp"
+#include "core/linalg.hpp"
+#include "core/view.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace heed;
+using namespace heed::kernel;
+
+TEST_CASE("matmul matches the naive reference for 1-d, 2-d and broadcast batched shapes", "[core][matmul]") {
+  struct Case {
+    Shape a, b, out;
+  };
+  for (const Case& c :
+       {Case{{4}, {4}, {}}, Case{{3, 4}, {4}, {3}}, Case{{4}, {4, 5}, {5}}, Case{{3, 4}, {4, 5}, {3, 5}},
+        Case{{2, 3, 4}, {4, 5}, {2, 3, 5}}, Case{{3, 4}, {2, 4, 5}, {2, 3, 5}},
+        Case{{2, 1, 3, 4}, {5, 4, 2}, {2, 5, 3, 2}}, Case{{4}, {2, 4, 5}, {2, 5}}}) {
+    for (DType dt : {kFloat32, kFloat64}) {
+      Tensor a = randn(c.a, dt), b = randn(c.b, dt);
+      Tensor got = matmul(a, b), ref = matmul_reference(a, b);
+      INFO(describe(a) << " @ " << describe(b));
+      CHECK(got.shape() == c.out);
+      CHECK(allclose(got, ref, 1e-4, 1e-5));
+    }
+  }
+}
+
+TEST_CASE("transposed views and trans flags give the same product without copies", "[core][matmul]") {
+  Tensor a = randn({5, 3}, kFloat64), b = randn({4, 5}, kFloat64);
+  Tensor ref = matmul_reference(contiguous(transpose(a, 0, 1)), contiguous(transpose(b, 0, 1)));  // (3, 4)
+  CHECK(allclose(matmul(a, b, true, true), ref));
+  CHECK(allclose(matmul(transpose(a, 0, 1), transpose(b, 0, 1)), ref));
+  // A strided (non-BLAS-readable) view is copied and still right.
+  Tensor big = randn({6, 8}, kFloat64);
+  Tensor s = slice(slice(big, 0, 0, 6, 2), 1, 0, 8, 2);  // (3, 4), strides (16, 2)
+  Tensor w = randn({4, 2}, kFloat64);
+  CHECK(allclose(matmul(s, w), matmul_reference(contiguous(s), w)));
+}
+
+TEST_CASE("large products (threaded BLAS, folded batch) match the reference", "[core][matmul]") {
+  Tensor a = randn({4, 64, 96}), b = randn({96, 80});
+  CHECK(allclose(matmul(a, b), matmul_reference(a, b), 1e-4, 1e-4));
+  Tensor c = randn({16, 24, 24}), d = randn({16, 24, 24});  // many small products: parallel over batch
+  CHECK(allclose(matmul(c, d), matmul_reference(c, d), 1e-4, 1e-4));
+}
+
+TEST_CASE("matmul with an empty inner dim gives zeros, empty outer dims give empty results", "[core][matmul]") {
+  CHECK(equal(matmul(zeros({2, 0}), zeros({0, 3})), zeros({2, 3})));
+  CHECK(matmul(zeros({0, 4}), zeros({4, 3})).shape() == Shape{0, 3});
+}
+
+TEST_CASE("matmul errors name the op and both shapes", "[core][matmul]") {
+  CHECK_THROWS_WITH(matmul(zeros({2, 3}), zeros({4, 5})),
+                    Catch::Contains("matmul") && Catch::Contains("[2, 3]") && Catch::Contains("[4, 5]"));
+  CHECK_THROWS_AS(matmul(zeros({2, 3}), zeros({3, 2}, kFloat64)), DTypeError);
+  CHECK_THROWS_AS(matmul(zeros({2, 3}, kInt64), zeros({3, 2}, kInt64)), DTypeError);
+  CHECK_THROWS_AS(matmul(zeros({}), zeros({3})), ShapeError);
+  CHECK_THROWS_AS(matmul(zeros({2, 2, 3}), zeros({3, 3, 4})), ShapeError);  // batch 2 vs 3
+}
+
+TEST_CASE("blas_info names the kernel in use", "[core][matmul]") {
+  BlasInfo info = blas_info();
+  CHECK_FALSE(info.core.empty());
+  CHECK(info.threads >= 1);
+  CHECK(to_string(info).find(info.core) != std::string::npos);
+  if (info.suboptimal) CHECK(info.advice.find("OPENBLAS_CORETYPE") != std::string::npos);
+}
