@@ -8,14 +8,23 @@
 
 // core: tensors and kernels (no gradients)
 #include "core/dtype.hpp"
+#include "core/elementwise.hpp"
 #include "core/error.hpp"
 #include "core/factory.hpp"
+#include "core/index.hpp"
+#include "core/iter.hpp"
 #include "core/linalg.hpp"
+#include "core/loss.hpp"
+#include "core/norm.hpp"
+#include "core/ordered_dict.hpp"
 #include "core/parallel.hpp"
 #include "core/random.hpp"
+#include "core/reduce.hpp"
 #include "core/shape.hpp"
+#include "core/softmax.hpp"
 #include "core/storage.hpp"
 #include "core/tensor.hpp"
+#include "core/view.hpp"
 
 // autograd: the tape and the differentiable ops
 #include "autograd/elementwise_ops.hpp"
@@ -24,5 +33,10 @@
 #include "autograd/grad_mode.hpp"
 #include "autograd/gradcheck.hpp"
 #include "autograd/linalg_ops.hpp"
+#include "autograd/loss_ops.hpp"
+#include "autograd/norm_ops.hpp"
 #include "autograd/reduce_ops.hpp"
+#include "autograd/shape_ops.hpp"
+#include "autograd/softmax_ops.hpp"
 #include "autograd/view_ops.hpp"
+

@@ -236,20 +236,22 @@ Tensor div(const Tensor& a, const Tensor& b) {
       });
 }
 
-// c = a^b   =>   da = dc b a^(b-1),  db = dc c ln a   (0 where a = 0 and b >= 0)
+// c = a^b   =>   da = dc b a^(b-1) (0 where b = 0),  db = dc c ln a (0 where a = 0)
 Tensor pow(const Tensor& a, const Tensor& b) {
   Tensor c = kernel::pow(a, b);
-  return autograd::record(
-      "pow", c, {a, b}, [A = save(a), B = save(b), C = save(c)](const Tensor& dc, NeedsGrad needs) -> Grads {
-        Tensor a_ = A.get(), b_ = B.get();
-        Tensor da, db;
-        if (needs[0])
-          da = map("pow_backward", dc, a_, b_, [](auto g, auto x, auto y) { return g * y * std::pow(x, y - 1); });
-        if (needs[1])
-          db = map("pow_backward", a_, kernel::mul(C.get(), dc),
-                   [](auto x, auto gc) { return x == 0 ? decltype(x)(0) : gc * std::log(x); });
-        return {da, db};
-      });
+  return autograd::record("pow", c, {a, b},
+                          [A = save(a), B = save(b), C = save(c)](const Tensor& dc, NeedsGrad needs) -> Grads {
+                            Tensor a_ = A.get(), b_ = B.get();
+                            Tensor da, db;
+                            if (needs[0])
+                              da = map("pow_backward", dc, a_, b_, [](auto g, auto x, auto y) {
+                                return y == 0 ? decltype(g)(0) : g * y * std::pow(x, y - 1);  // x^0 is constant in x
+                              });
+                            if (needs[1])
+                              db = map("pow_backward", a_, kernel::mul(C.get(), dc),
+                                       [](auto x, auto gc) { return x == 0 ? decltype(x)(0) : gc * std::log(x); });
+                            return {da, db};
+                          });
 }
 
 // c = max(a, b)   =>   da = dc [a > b] + dc/2 [a = b],  db likewise
@@ -278,14 +280,22 @@ Tensor minimum(const Tensor& a, const Tensor& b) {
 Tensor add(const Tensor& a, double b) {
   return autograd::record("add", kernel::add(a, b), {a}, [](const Tensor& dc, NeedsGrad) -> Grads { return {dc}; });
 }
-Tensor sub(const Tensor& a, double b) { return add(a, -b); }
+// c = a - s   =>   da = dc
+Tensor sub(const Tensor& a, double b) {
+  return autograd::record("sub", kernel::sub(a, b), {a}, [](const Tensor& dc, NeedsGrad) -> Grads { return {dc}; });
+}
 
 // c = a s   =>   da = dc s
 Tensor mul(const Tensor& a, double b) {
   return autograd::record("mul", kernel::mul(a, b), {a},
                           [b](const Tensor& dc, NeedsGrad) -> Grads { return {kernel::mul(dc, b)}; });
 }
-Tensor div(const Tensor& a, double b) { return mul(a, 1.0 / b); }
+
+// c = a / s   =>   da = dc / s
+Tensor div(const Tensor& a, double b) {
+  return autograd::record("div", kernel::div(a, b), {a},
+                          [b](const Tensor& dc, NeedsGrad) -> Grads { return {kernel::div(dc, b)}; });
+}
 
 Tensor operator-(const Tensor& x) { return neg(x); }
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
@@ -309,6 +319,19 @@ const Tensor& operator+=(const Tensor& a, double b) { return a.add_(b); }
 const Tensor& operator-=(const Tensor& a, double b) { return a.add_(-b); }
 const Tensor& operator*=(const Tensor& a, double b) { return a.mul_(b); }
 const Tensor& operator/=(const Tensor& a, double b) { return a.div_(b); }
+
+// y = x m / (1 - p), m ~ Bernoulli(1 - p)   =>   dx = dy m / (1 - p)
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
+  if (!(p >= 0 && p <= 1)) throw_error<ValueError>("dropout: p must be in [0, 1], got {}", p);
+  if (!training || p == 0) return x;
+  if (!x.is_floating_point()) throw_error<DTypeError>("dropout: expected a floating tensor, got {}", describe(x));
+  Tensor mask = empty(x.shape(), x.dtype());  // 1 / (1 - p) where kept, 0 where dropped
+  kernel::bernoulli_(mask, 1 - p, gen);
+  if (p < 1) kernel::mul_(mask, 1 / (1 - p));
+  return autograd::record("dropout", kernel::mul(x, mask), {x}, [M = save(mask)](const Tensor& dy, NeedsGrad) -> Grads {
+    return {kernel::mul(dy, M.get())};
+  });
+}
 
 // ---- selection ----------------------------------------------------------------------------------
 
@@ -354,5 +377,6 @@ Tensor ceil(const Tensor& x) { return kernel::ceil(x); }
 Tensor round(const Tensor& x) { return kernel::round(x); }
 bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) { return kernel::allclose(a, b, rtol, atol); }
 bool equal(const Tensor& a, const Tensor& b) { return kernel::equal(a, b); }
+double max_abs_diff(const Tensor& a, const Tensor& b) { return kernel::max_abs_diff(a, b); }
 
 }  // namespace heed

@@ -2,6 +2,7 @@
 // Differentiable element-wise ops. Each records its backward rule on the tape (elementwise_ops.cpp
 // has the rule next to the forward call, with the maths in a comment). Shapes broadcast as in
 // NumPy/PyTorch; the gradient of a broadcast input is summed back to its shape.
+#include "core/random.hpp"
 #include "core/tensor.hpp"
 
 #include <optional>
@@ -67,6 +68,11 @@ const Tensor& operator-=(const Tensor& a, double b);
 const Tensor& operator*=(const Tensor& a, double b);
 const Tensor& operator/=(const Tensor& a, double b);
 
+// Inverted dropout: in training, each element is zeroed with probability p and the survivors are
+// scaled by 1 / (1 - p), so the expected value is unchanged and evaluation needs no rescaling. With
+// training false or p = 0 it returns x itself. The mask comes from `gen` (default generator if null).
+Tensor dropout(const Tensor& x, double p, bool training = true, Generator* gen = nullptr);
+
 // ---- selection ----------------------------------------------------------------------------------
 // cond ? a : b (cond is bool). Gradients flow to a where cond is true and to b where it is false.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
@@ -101,5 +107,6 @@ Tensor round(const Tensor& x);
 // Whole-tensor checks (no gradient): see kernel::allclose.
 bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);
 bool equal(const Tensor& a, const Tensor& b);
+double max_abs_diff(const Tensor& a, const Tensor& b);
 
 }  // namespace heed

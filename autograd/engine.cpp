@@ -8,7 +8,9 @@
 //   3. Run each node: its incoming gradients (summed in its buffer) go through its backward rule;
 //      each returned gradient is checked against its input's dtype and shape, summed back to that
 //      shape if it is a broadcast of it, and added to the buffer of the node it flows to.
-//      AccumulateGrad nodes add into the leaves' .grad().
+//   4. Only when every other node has succeeded do the AccumulateGrad nodes add into the leaves'
+//      .grad(): a backward that fails half-way (a tensor saved for it was modified in place, say)
+//      leaves every .grad() as it was.
 #include "autograd/engine.hpp"
 
 #include "autograd/grad_mode.hpp"
@@ -132,10 +134,15 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   root_node->buffer_.resize(root_node->num_outputs());
   root_node->buffer_[root_output] = kernel::clone(seed);
 
+  std::vector<Node*> leaves;
   try {
     for (Node* node : order) {
       Grads& buf = node->buffer_;
       if (std::none_of(buf.begin(), buf.end(), [](const Tensor& t) { return t.defined(); })) continue;
+      if (node->writes_leaf_grad()) {
+        leaves.push_back(node);
+        continue;
+      }
       if (node->released())
         throw_error<StateError>(
             "backward: the graph through '{}' was already backpropagated and its saved tensors "
@@ -166,6 +173,10 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   } catch (...) {
     for (Node* n : order) n->buffer_.clear();  // leave no half-summed gradients behind
     throw;
+  }
+  for (Node* leaf : leaves) {
+    leaf->apply(std::move(leaf->buffer_));
+    leaf->buffer_.clear();
   }
 }
 

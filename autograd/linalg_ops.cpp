@@ -1,7 +1,9 @@
 #include "autograd/linalg_ops.hpp"
 
 #include "autograd/record.hpp"
+#include "core/elementwise.hpp"
 #include "core/linalg.hpp"
+#include "core/reduce.hpp"
 #include "core/view.hpp"
 
 namespace heed {
@@ -37,6 +39,33 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
           if (b_vec) db = kernel::squeeze(db, -1);
         }
         return {da, db};
+      });
+}
+
+// y = x Wᵀ + b   =>   dx = dy W,   dW = dyᵀ x,   db = Σ dy over every leading dim
+// With x of shape (*, in), dW sums dyᵀ x over all leading dims: folding them into the rows makes it a
+// single (out, N) x (N, in) GEMM.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (weight.dim() != 2)
+    throw_error<ShapeError>("linear: weight must be 2-d (out_features, in_features), got {}", describe(weight));
+  if (x.dim() == 0 || x.size(-1) != weight.size(1))
+    throw_error<ShapeError>("linear: the input {} must end with in_features = {} (weight {})", describe(x),
+                            weight.size(1), describe(weight));
+  if (bias.defined() && !(bias.shape() == Shape{weight.size(0)}))
+    throw_error<ShapeError>("linear: bias {} must have shape [{}] (weight {})", describe(bias), weight.size(0),
+                            describe(weight));
+  Tensor y = kernel::matmul(x, weight, false, true);
+  if (bias.defined()) kernel::add_(y, bias);
+  return autograd::record(
+      "linear", std::move(y), {x, weight, bias},
+      [X = save(x), W = save(weight), has_bias = bias.defined()](const Tensor& dy, NeedsGrad needs) -> Grads {
+        Tensor x_ = X.get(), w_ = W.get();
+        const int64_t in = w_.size(1), out = w_.size(0);
+        Tensor dx, dw, db;
+        if (needs[0]) dx = kernel::matmul(dy, w_);
+        if (needs[1]) dw = kernel::matmul(kernel::reshape(dy, {-1, out}), kernel::reshape(x_, {-1, in}), true, false);
+        if (has_bias && needs[2]) db = kernel::sum_to(dy, {out});
+        return {dx, dw, db};
       });
 }
 

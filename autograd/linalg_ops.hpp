@@ -9,4 +9,9 @@ namespace heed {
 // flags, without copies.
 Tensor matmul(const Tensor& a, const Tensor& b);
 
+// y = x Wᵀ + b, the affine map of a Linear layer: x (*, in), weight (out, in), bias (out) or
+// undefined -> (*, out). One GEMM forward; backward is one GEMM per gradient, with all leading dims
+// of x folded into the rows.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor{});
+
 }  // namespace heed

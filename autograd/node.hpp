@@ -76,6 +76,8 @@ struct Node {
   virtual Grads apply(Grads grad_outputs) = 0;
   // Frees what the node saved for backward; backward calls it unless asked to retain the graph.
   virtual void release_saved() { released_ = true; }
+  // True for AccumulateGrad: the engine runs these last, once every other node has succeeded.
+  virtual bool writes_leaf_grad() const { return false; }
 
   // Shape and dtype of each output (the engine fills a missing output gradient with zeros).
   struct OutputInfo {
@@ -125,6 +127,7 @@ struct AccumulateGrad final : Node {
   explicit AccumulateGrad(std::shared_ptr<AutogradMeta> leaf);
   Grads apply(Grads grad_outputs) override;
   void release_saved() override {}  // nothing saved; a leaf can be reached by many backward passes
+  bool writes_leaf_grad() const override { return true; }
 
   std::shared_ptr<AutogradMeta> leaf;
 };

@@ -87,7 +87,11 @@ Tensor var(const Tensor& x, const IntList& dims, int64_t correction, bool keepdi
 }
 
 Tensor std(const Tensor& x, const IntList& dims, int64_t correction, bool keepdim) {
-  return sqrt(var(x, dims, correction, keepdim));  // composite: its gradient comes from sqrt and var
+  // Composite, so its gradient comes from sqrt and var; checked first so that errors name std.
+  if (!x.is_floating_point())
+    throw_error<DTypeError>("std: expected a floating dtype (float32 or float64), got {}", describe(x));
+  kernel::reduced_shape(x.shape(), dims, keepdim, "std");
+  return sqrt(var(x, dims, correction, keepdim));
 }
 
 // y = log Σ e^x   =>   dx = dy e^(x - y)   (= dy softmax(x))

@@ -6,6 +6,7 @@
 #include "autograd/reduce_ops.hpp"
 #include "autograd/view_ops.hpp"
 #include "core/elementwise.hpp"
+#include "core/factory.hpp"
 #include "core/view.hpp"
 
 namespace heed {
@@ -57,8 +58,10 @@ const Tensor& Tensor::grad() const {
 }
 
 void Tensor::set_grad(const Tensor& grad) const {
-  if (grad.defined() && (!(grad.shape() == shape()) || grad.dtype() != dtype()))
+  if (grad.defined() && !(grad.shape() == shape()))
     throw_error<ShapeError>("set_grad: the gradient {} does not match the tensor {}", describe(grad), describe(*this));
+  if (grad.defined() && grad.dtype() != dtype())
+    throw_error<DTypeError>("set_grad: the gradient {} does not match the tensor {}", describe(grad), describe(*this));
   autograd::autograd_meta(*this).grad = grad;
 }
 
@@ -155,13 +158,21 @@ const Tensor& Tensor::div_(const Tensor& other) const {
   kernel::div_(*this, other);
   return *this;
 }
-const Tensor& Tensor::div_(double value) const { return mul_(1.0 / value); }
+const Tensor& Tensor::div_(double value) const {
+  check_inplace(*this, "div_");
+  kernel::div_(*this, value);
+  return *this;
+}
 const Tensor& Tensor::fill_(double value) const {
   check_inplace(*this, "fill_");
   kernel::fill_(*this, value);
   return *this;
 }
-const Tensor& Tensor::zero_() const { return fill_(0.0); }
+const Tensor& Tensor::zero_() const {
+  check_inplace(*this, "zero_");
+  kernel::fill_(*this, 0.0);
+  return *this;
+}
 const Tensor& Tensor::copy_(const Tensor& src) const {
   check_inplace(*this, "copy_");
   kernel::copy_(*this, src);
@@ -176,6 +187,32 @@ const Tensor& Tensor::clamp_(std::optional<double> min, std::optional<double> ma
   check_inplace(*this, "clamp_");
   kernel::clamp_(*this, min, max);
   return *this;
+}
+
+const Tensor& Tensor::normal_(double mean, double std, Generator* gen) const {
+  check_inplace(*this, "normal_");
+  kernel::normal_(*this, mean, std, gen);
+  return *this;
+}
+const Tensor& Tensor::uniform_(double low, double high, Generator* gen) const {
+  check_inplace(*this, "uniform_");
+  kernel::uniform_(*this, low, high, gen);
+  return *this;
+}
+
+void Tensor::set_data(const Tensor& data) const {
+  TensorImpl& self = impl();
+  const TensorImpl& src = data.impl();
+  if (self.autograd && self.autograd->requires_grad && !is_floating(src.dtype))
+    throw_error<DTypeError>("set_data: a tensor that requires grad cannot hold {} data", src.dtype);
+  const bool same_kind = self.dtype == src.dtype && self.shape == src.shape;
+  self.storage = src.storage;
+  self.shape = src.shape;
+  self.strides = src.strides;
+  self.offset = src.offset;
+  self.numel = src.numel;
+  self.dtype = src.dtype;
+  if (self.autograd && !same_kind) self.autograd->grad = Tensor{};
 }
 
 }  // namespace heed

@@ -89,6 +89,7 @@ Tensor clone(const Tensor& x) {
 
 // y = x converted   =>   dx = dy converted back
 Tensor to(const Tensor& x, DType dtype) {
+  if (x.dtype() == dtype) return x;  // as PyTorch's .to(): no copy when nothing changes
   Tensor y = kernel::to_dtype(x, dtype);
   if (!is_floating(dtype)) return y;  // integers and bools carry no gradient
   return autograd::record("to", std::move(y), {x}, [from = x.dtype()](const Tensor& dy, NeedsGrad) -> Grads {

@@ -21,7 +21,7 @@ Tensor unsqueeze(const Tensor& x, int64_t dim);
 Tensor expand(const Tensor& x, const Shape& shape);
 Tensor contiguous(const Tensor& x);
 Tensor clone(const Tensor& x);
-// A copy converted to dtype; differentiable between float32 and float64.
+// x converted to dtype (x itself when it already has it); differentiable between float32 and float64.
 Tensor to(const Tensor& x, DType dtype);
 Tensor detach(const Tensor& x);
 

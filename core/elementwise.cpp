@@ -40,7 +40,7 @@ Tensor binary_numeric(const char* op, const Tensor& a, const Tensor& b, F f) {
   });
 }
 
-// The scalar as the tensor's C++ type; an int64 tensor only takes integral scalars.
+// The scalar as the tensor's C++ type; an int64 tensor only takes integral scalars in its range.
 template <class T>
 T scalar_as(double v, const char* op) {
   if constexpr (std::is_same_v<T, int64_t>) {
@@ -49,8 +49,62 @@ T scalar_as(double v, const char* op) {
           "{}: the scalar {} is not an integer, but the tensor is int64; convert the "
           "tensor with .to(kFloat32) first",
           op, v);
+    if (v < -9.2233720368547758e18 || v >= 9.2233720368547758e18)
+      throw_error<ValueError>("{}: the scalar {} does not fit in int64", op, v);
   }
   return static_cast<T>(v);
+}
+
+// int64 arithmetic wraps around on overflow, as in PyTorch, instead of being undefined behaviour: it
+// is done in uint64. Floating types use the plain operators.
+template <class T>
+T wrap_add(T a, T b) {
+  if constexpr (std::is_integral_v<T>)
+    return static_cast<T>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+  else
+    return a + b;
+}
+template <class T>
+T wrap_sub(T a, T b) {
+  if constexpr (std::is_integral_v<T>)
+    return static_cast<T>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
+  else
+    return a - b;
+}
+template <class T>
+T wrap_mul(T a, T b) {
+  if constexpr (std::is_integral_v<T>)
+    return static_cast<T>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
+  else
+    return a * b;
+}
+template <class T>
+T wrap_neg(T a) {
+  return wrap_sub(T(0), a);
+}
+
+// A value of type T as type R: bool is "not zero"; a float to int64 saturates (NaN gives 0), since a
+// plain cast of an out-of-range float is undefined behaviour.
+template <class R, class T>
+R convert(T v) {
+  if constexpr (std::is_same_v<R, bool>) {
+    return v != T(0);
+  } else if constexpr (std::is_same_v<R, int64_t> && std::is_floating_point_v<T>) {
+    if (v != v) return 0;
+    if (v >= T(9.2233720368547758e18)) return std::numeric_limits<int64_t>::max();
+    if (v < T(-9.2233720368547758e18)) return std::numeric_limits<int64_t>::min();
+    return static_cast<int64_t>(v);
+  } else {
+    return static_cast<R>(v);
+  }
+}
+
+// src as an in-place op into dst may read it: a copy when it shares memory with dst in any other
+// layout (x.add_(x.t()) must not read elements it has already written).
+Tensor unaliased(const Tensor& src, const Tensor& dst) {
+  if (!src.shares_storage_with(dst)) return src;
+  if (src.offset() == dst.offset() && src.shape() == dst.shape() && src.strides() == dst.strides()) return src;
+  return clone(src);
 }
 
 // A bool result from one or two inputs of the same dtype.
@@ -86,7 +140,9 @@ Tensor logical(const char* op, const Tensor& a, const Tensor& b, F f) {
   return out;
 }
 
-// An in-place destination: defined, and not an expanded view (two elements sharing one address).
+}  // namespace
+
+// In place, two elements of an expanded view would share one address.
 void check_writable(const Tensor& dst, const char* op) {
   for (int64_t d = 0; d < dst.dim(); ++d)
     if (dst.strides()[d] == 0 && dst.shape()[d] > 1)
@@ -95,6 +151,8 @@ void check_writable(const Tensor& dst, const char* op) {
           "first",
           op, describe(dst), dst.strides());
 }
+
+namespace {
 void check_broadcasts_to(const Tensor& src, const Tensor& dst, const char* op) {
   if (!(broadcast_shapes(dst.shape(), src.shape(), op) == dst.shape()))
     throw_error<ShapeError>("{}: {} does not broadcast to the destination {}", op, describe(src), describe(dst));
@@ -106,8 +164,9 @@ void inplace_binary(const char* op, const Tensor& dst, const Tensor& src, F f) {
   check_writable(dst, op);
   check_same_dtype(op, dst, src);
   check_broadcasts_to(src, dst, op);
-  dispatch_numeric(dst.dtype(), op, [&]<class T>() { map_into<T, T, T>(dst, f, dst, src); });
-  dst.storage()->bump_version();
+  Tensor s = unaliased(src, dst);
+  dispatch_numeric(dst.dtype(), op, [&]<class T>() { map_into<T, T, T>(dst, f, dst, s); });
+  if (dst.storage()) dst.storage()->bump_version();
 }
 template <class F>
 void inplace_unary(const char* op, const Tensor& dst, F f) {
@@ -123,16 +182,16 @@ constexpr double kSqrt2OverPi = 0.79788456080286535588;
 
 // ---- unary --------------------------------------------------------------------------------------
 Tensor neg(const Tensor& x) {
-  return unary_numeric("neg", x, [](auto v) { return -v; });
+  return unary_numeric("neg", x, [](auto v) { return wrap_neg(v); });
 }
 Tensor abs(const Tensor& x) {
-  return unary_numeric("abs", x, [](auto v) { return v < 0 ? -v : v; });
+  return unary_numeric("abs", x, [](auto v) { return v < 0 ? wrap_neg(v) : v; });
 }
 Tensor sign(const Tensor& x) {
   return unary_numeric("sign", x, [](auto v) { return static_cast<decltype(v)>((v > 0) - (v < 0)); });
 }
 Tensor square(const Tensor& x) {
-  return unary_numeric("square", x, [](auto v) { return v * v; });
+  return unary_numeric("square", x, [](auto v) { return wrap_mul(v, v); });
 }
 Tensor exp(const Tensor& x) {
   return map("exp", x, [](auto v) { return std::exp(v); });
@@ -170,7 +229,7 @@ Tensor sigmoid(const Tensor& x) {
   });
 }
 Tensor relu(const Tensor& x) {
-  return unary_numeric("relu", x, [](auto v) { return v > 0 ? v : decltype(v)(0); });
+  return unary_numeric("relu", x, [](auto v) { return (v > 0 || v != v) ? v : decltype(v)(0); });
 }
 Tensor leaky_relu(const Tensor& x, double negative_slope) {
   return map("leaky_relu", x,
@@ -210,13 +269,13 @@ Tensor pow(const Tensor& x, double exponent) {
 
 // ---- binary -------------------------------------------------------------------------------------
 Tensor add(const Tensor& a, const Tensor& b) {
-  return binary_numeric("add", a, b, [](auto x, auto y) { return x + y; });
+  return binary_numeric("add", a, b, [](auto x, auto y) { return wrap_add(x, y); });
 }
 Tensor sub(const Tensor& a, const Tensor& b) {
-  return binary_numeric("sub", a, b, [](auto x, auto y) { return x - y; });
+  return binary_numeric("sub", a, b, [](auto x, auto y) { return wrap_sub(x, y); });
 }
 Tensor mul(const Tensor& a, const Tensor& b) {
-  return binary_numeric("mul", a, b, [](auto x, auto y) { return x * y; });
+  return binary_numeric("mul", a, b, [](auto x, auto y) { return wrap_mul(x, y); });
 }
 Tensor div(const Tensor& a, const Tensor& b) {
   if (a.dtype() == kInt64) {
@@ -224,7 +283,12 @@ Tensor div(const Tensor& a, const Tensor& b) {
     for (int64_t v : b.to_vector<int64_t>())
       if (v == 0) throw_error<ValueError>("div: integer division by zero ({} / {})", describe(a), describe(b));
   }
-  return binary_numeric("div", a, b, [](auto x, auto y) { return x / y; });
+  return binary_numeric("div", a, b, [](auto x, auto y) {
+    if constexpr (std::is_integral_v<decltype(x)>) {
+      if (y == -1) return static_cast<decltype(x)>(0ULL - static_cast<uint64_t>(x));  // INT64_MIN / -1 wraps
+    }
+    return x / y;
+  });
 }
 Tensor maximum(const Tensor& a, const Tensor& b) {
   return binary_numeric("maximum", a, b, [](auto x, auto y) { return (x > y || x != x) ? x : y; });
@@ -238,13 +302,28 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 Tensor add(const Tensor& a, double b) {
   return dispatch_numeric(a.dtype(), "add", [&]<class T>() {
     T s = scalar_as<T>(b, "add");
-    return unary_numeric("add", a, [s](auto v) { return static_cast<decltype(v)>(v + s); });
+    return unary_numeric("add", a, [s](auto v) { return wrap_add(v, static_cast<decltype(v)>(s)); });
   });
 }
 Tensor mul(const Tensor& a, double b) {
   return dispatch_numeric(a.dtype(), "mul", [&]<class T>() {
     T s = scalar_as<T>(b, "mul");
-    return unary_numeric("mul", a, [s](auto v) { return static_cast<decltype(v)>(v * s); });
+    return unary_numeric("mul", a, [s](auto v) { return wrap_mul(v, static_cast<decltype(v)>(s)); });
+  });
+}
+Tensor sub(const Tensor& a, double b) {
+  return dispatch_numeric(a.dtype(), "sub", [&]<class T>() {
+    T s = scalar_as<T>(b, "sub");
+    return unary_numeric("sub", a, [s](auto v) { return wrap_sub(v, static_cast<decltype(v)>(s)); });
+  });
+}
+Tensor div(const Tensor& a, double b) {
+  return dispatch_numeric(a.dtype(), "div", [&]<class T>() {
+    T s = scalar_as<T>(b, "div");
+    if (s == T(0) && std::is_integral_v<T>) throw_error<ValueError>("div: integer division of {} by zero", describe(a));
+    if constexpr (std::is_integral_v<T>)
+      if (s == -1) return neg(a);
+    return unary_numeric("div", a, [s](auto v) { return static_cast<decltype(v)>(v / s); });
   });
 }
 
@@ -341,14 +420,7 @@ Tensor to_dtype(const Tensor& x, DType dtype) {
   dispatch_all(dtype, [&]<class R>() {
     dispatch_all(x.dtype(), [&]<class T>() {
       map_into<R, T>(
-          out,
-          [](T v) {
-            if constexpr (std::is_same_v<R, bool>)
-              return v != T(0);
-            else
-              return static_cast<R>(v);
-          },
-          x);
+          out, [](T v) { return convert<R>(v); }, x);
     });
   });
   return out;
@@ -358,17 +430,11 @@ Tensor to_dtype(const Tensor& x, DType dtype) {
 void copy_(const Tensor& dst, const Tensor& src) {
   check_writable(dst, "copy_");
   check_broadcasts_to(src, dst, "copy_");
+  const Tensor s = unaliased(src, dst);
   dispatch_all(dst.dtype(), [&]<class R>() {
-    dispatch_all(src.dtype(), [&]<class T>() {
+    dispatch_all(s.dtype(), [&]<class T>() {
       map_into<R, T>(
-          dst,
-          [](T v) {
-            if constexpr (std::is_same_v<R, bool>)
-              return v != T(0);
-            else
-              return static_cast<R>(v);
-          },
-          src);
+          dst, [](T v) { return convert<R>(v); }, s);
     });
   });
   if (dst.storage()) dst.storage()->bump_version();
@@ -377,35 +443,44 @@ void copy_(const Tensor& dst, const Tensor& src) {
 void fill_(const Tensor& dst, double value) {
   check_writable(dst, "fill_");
   dispatch_all(dst.dtype(), [&]<class T>() {
-    T v = static_cast<T>(value);
+    T v = std::is_same_v<T, bool> ? T(value != 0) : scalar_as<T>(value, "fill_");
     map_into<T>(dst, [v]() { return v; });
   });
   if (dst.storage()) dst.storage()->bump_version();
 }
 
 void add_(const Tensor& dst, const Tensor& src, double alpha) {
-  if (alpha == 1.0) return inplace_binary("add_", dst, src, [](auto x, auto y) { return x + y; });
+  if (alpha == 1.0) return inplace_binary("add_", dst, src, [](auto x, auto y) { return wrap_add(x, y); });
   dispatch_numeric(dst.dtype(), "add_", [&]<class T>() {
     T a = scalar_as<T>(alpha, "add_");
-    inplace_binary("add_", dst, src, [a](auto x, auto y) { return static_cast<decltype(x)>(x + a * y); });
+    inplace_binary("add_", dst, src,
+                   [a](auto x, auto y) { return wrap_add(x, wrap_mul(static_cast<decltype(x)>(a), y)); });
   });
 }
 void add_(const Tensor& dst, double value) {
   dispatch_numeric(dst.dtype(), "add_", [&]<class T>() {
     T s = scalar_as<T>(value, "add_");
-    inplace_unary("add_", dst, [s](auto x) { return static_cast<decltype(x)>(x + s); });
+    inplace_unary("add_", dst, [s](auto x) { return wrap_add(x, static_cast<decltype(x)>(s)); });
   });
 }
 void sub_(const Tensor& dst, const Tensor& src) {
-  inplace_binary("sub_", dst, src, [](auto x, auto y) { return x - y; });
+  inplace_binary("sub_", dst, src, [](auto x, auto y) { return wrap_sub(x, y); });
 }
 void mul_(const Tensor& dst, const Tensor& src) {
-  inplace_binary("mul_", dst, src, [](auto x, auto y) { return x * y; });
+  inplace_binary("mul_", dst, src, [](auto x, auto y) { return wrap_mul(x, y); });
 }
 void mul_(const Tensor& dst, double value) {
   dispatch_numeric(dst.dtype(), "mul_", [&]<class T>() {
     T s = scalar_as<T>(value, "mul_");
-    inplace_unary("mul_", dst, [s](auto x) { return static_cast<decltype(x)>(x * s); });
+    inplace_unary("mul_", dst, [s](auto x) { return wrap_mul(x, static_cast<decltype(x)>(s)); });
+  });
+}
+void div_(const Tensor& dst, double value) {
+  if (!is_floating(dst.dtype()))
+    throw_error<DTypeError>("div_: in-place division needs a floating tensor, got {}", describe(dst));
+  dispatch_floating(dst.dtype(), "div_", [&]<class T>() {
+    T s = static_cast<T>(value);
+    inplace_unary("div_", dst, [s](auto x) { return x / s; });
   });
 }
 void div_(const Tensor& dst, const Tensor& src) {
@@ -418,11 +493,11 @@ void masked_fill_(const Tensor& dst, const Tensor& mask, double value) {
   mask.check_dtype(kBool, "masked_fill (mask)");
   check_writable(dst, "masked_fill");
   check_broadcasts_to(mask, dst, "masked_fill");
+  const Tensor m = unaliased(mask, dst);
   dispatch_all(dst.dtype(), [&]<class T>() {
-    T v = static_cast<T>(value);
-    if constexpr (std::is_same_v<T, int64_t>) v = scalar_as<T>(value, "masked_fill");
+    T v = std::is_same_v<T, bool> ? T(value != 0) : scalar_as<T>(value, "masked_fill");
     map_into<T, T, bool>(
-        dst, [v](T x, bool m) { return m ? v : x; }, dst, mask);
+        dst, [v](T x, bool hit) { return hit ? v : x; }, dst, m);
   });
   if (dst.storage()) dst.storage()->bump_version();
 }
@@ -430,8 +505,8 @@ void masked_fill_(const Tensor& dst, const Tensor& mask, double value) {
 void clamp_(const Tensor& dst, std::optional<double> min, std::optional<double> max) {
   if (min && max && *min > *max) throw_error<ValueError>("clamp: min {} is greater than max {}", *min, *max);
   dispatch_numeric(dst.dtype(), "clamp", [&]<class T>() {
-    T lo = min ? static_cast<T>(*min) : std::numeric_limits<T>::lowest();
-    T hi = max ? static_cast<T>(*max) : std::numeric_limits<T>::max();
+    T lo = min ? scalar_as<T>(*min, "clamp") : std::numeric_limits<T>::lowest();
+    T hi = max ? scalar_as<T>(*max, "clamp") : std::numeric_limits<T>::max();
     inplace_unary("clamp", dst, [lo, hi](T x) { return x < lo ? lo : (x > hi ? hi : x); });
   });
 }

@@ -48,7 +48,9 @@ Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
 Tensor pow(const Tensor& a, const Tensor& b);  // floating
 Tensor add(const Tensor& a, double b);
+Tensor sub(const Tensor& a, double b);
 Tensor mul(const Tensor& a, double b);
+Tensor div(const Tensor& a, double b);
 
 // ---- comparisons and logic: results are bool ----------------------------------------------------
 Tensor eq(const Tensor& a, const Tensor& b);
@@ -83,6 +85,12 @@ Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> m
 Tensor to_dtype(const Tensor& x, DType dtype);  // a copy, values converted (bool: x != 0)
 
 // ---- in place: write into dst (which must not be an expanded view) and bump its version ---------
+// A source that shares memory with dst in another layout (x.add_(x.t())) is copied first, so the
+// result is what the maths says. Values converted to int64 saturate (NaN gives 0); an int64
+// destination takes only integral scalars (DTypeError otherwise).
+// A ValueError naming op unless dst can be written in place: not an expanded view, where two
+// elements share one address.
+void check_writable(const Tensor& dst, const char* op);
 void copy_(const Tensor& dst, const Tensor& src);  // src broadcasts to dst, dtype converted
 void fill_(const Tensor& dst, double value);
 void add_(const Tensor& dst, const Tensor& src, double alpha = 1.0);  // dst += alpha * src
@@ -91,11 +99,12 @@ void sub_(const Tensor& dst, const Tensor& src);
 void mul_(const Tensor& dst, const Tensor& src);
 void mul_(const Tensor& dst, double value);
 void div_(const Tensor& dst, const Tensor& src);
+void div_(const Tensor& dst, double value);
 void masked_fill_(const Tensor& dst, const Tensor& mask, double value);
 void clamp_(const Tensor& dst, std::optional<double> min, std::optional<double> max);
 
 // ---- whole-tensor comparisons (for tests and users) ---------------------------------------------
-// |a - b| <= atol + rtol * |b| everywhere, same shape (after broadcasting) and dtype; NaNs differ.
+// |a - b| <= atol + rtol * |b| everywhere; false when shapes or dtypes differ; NaNs differ.
 bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);
 bool equal(const Tensor& a, const Tensor& b);  // same shape, dtype and values
 // max |a - b| over all elements (as double); a and b broadcast together.

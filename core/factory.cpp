@@ -43,9 +43,13 @@ void fill_random(const Tensor& out, Generator* gen, F f) {
   });
 }
 
-// Runs fill(contiguous tensor) on t directly, or on a contiguous temporary copied into t.
+// Runs fill(contiguous tensor) on t directly, or on a contiguous temporary copied into t. Checks t
+// first, so that a bad destination fails before the generator advances.
 template <class Fill>
-void fill_in_place(const Tensor& t, Fill fill) {
+void fill_in_place(const Tensor& t, const char* op, bool floating_only, Fill fill) {
+  kernel::check_writable(t, op);
+  if (floating_only && !t.is_floating_point())
+    throw_error<DTypeError>("{}: expected a floating tensor, got {}", op, describe(t));
   if (t.is_contiguous()) {
     fill(t);
     if (t.storage()) t.storage()->bump_version();
@@ -56,8 +60,8 @@ void fill_in_place(const Tensor& t, Fill fill) {
   }
 }
 
-void fill_normal(const Tensor& out, double mean, double std, Generator* gen) {
-  dispatch_floating(out.dtype(), "randn", [&]<class T>() {
+void fill_normal(const Tensor& out, double mean, double std, Generator* gen, const char* op = "randn") {
+  dispatch_floating(out.dtype(), op, [&]<class T>() {
     T m = static_cast<T>(mean), s = static_cast<T>(std);
     if constexpr (std::is_same_v<T, float>) {
       fill_random<float, 4>(out, gen, [m, s](std::array<uint32_t, 4> b) {
@@ -74,8 +78,8 @@ void fill_normal(const Tensor& out, double mean, double std, Generator* gen) {
   });
 }
 
-void fill_uniform(const Tensor& out, double low, double high, Generator* gen) {
-  dispatch_floating(out.dtype(), "rand", [&]<class T>() {
+void fill_uniform(const Tensor& out, double low, double high, Generator* gen, const char* op = "rand") {
+  dispatch_floating(out.dtype(), op, [&]<class T>() {
     if constexpr (std::is_same_v<T, float>) {
       float lo = static_cast<float>(low), width = static_cast<float>(high - low);
       fill_random<float, 4>(out, gen, [lo, width](std::array<uint32_t, 4> b) {
@@ -143,13 +147,13 @@ Tensor arange(double start, double end, double step, DType dtype) {
 Tensor linspace(double start, double end, int64_t steps, DType dtype) {
   if (steps < 0) throw_error<ValueError>("linspace: steps must be non-negative, got {}", steps);
   Tensor t = make_tensor({steps}, dtype);
-  double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
+  double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;  // one step: [start]
   dispatch_numeric(dtype, "linspace", [&]<class T>() {
     T* p = t.data_ptr<T>();
     // Fill from both ends so that the last value is exactly `end`.
     for (int64_t i = 0; i < steps; ++i)
-      p[i] = static_cast<T>(i < steps / 2 ? start + step * static_cast<double>(i)
-                                          : end - step * static_cast<double>(steps - 1 - i));
+      p[i] = static_cast<T>(i < steps / 2 || steps == 1 ? start + step * static_cast<double>(i)
+                                                        : end - step * static_cast<double>(steps - 1 - i));
   });
   return t;
 }
@@ -171,10 +175,13 @@ Tensor tensor(std::initializer_list<double> values, DType dtype) {
 Tensor tensor(std::initializer_list<double> values, const Shape& shape, DType dtype) {
   check_values_fill(values.size(), shape, "tensor");
   Tensor t = make_tensor(shape, dtype);
-  dispatch_all(dtype, [&]<class T>() {
-    T* p = t.data_ptr<T>();
-    for (double v : values) *p++ = static_cast<T>(v);
-  });
+  Tensor src = make_tensor(shape, kFloat64);
+  std::copy(values.begin(), values.end(), src.data_ptr<double>());
+  if (dtype == kInt64)
+    for (double v : values)
+      if (v != std::trunc(v) || !(v >= -9.2233720368547758e18 && v < 9.2233720368547758e18))
+        throw_error<ValueError>("tensor: the value {} is not an int64", v);
+  kernel::copy_(t, src);
   return t;
 }
 
@@ -243,17 +250,17 @@ namespace kernel {
 
 void normal_(const Tensor& t, double mean, double std, Generator* gen) {
   if (!(std >= 0)) throw_error<ValueError>("normal_: std must be non-negative, got {}", std);
-  fill_in_place(t, [&](const Tensor& c) { fill_normal(c, mean, std, gen); });
+  fill_in_place(t, "normal_", true, [&](const Tensor& c) { fill_normal(c, mean, std, gen, "normal_"); });
 }
 
 void uniform_(const Tensor& t, double low, double high, Generator* gen) {
   if (!(low <= high)) throw_error<ValueError>("uniform_: need low <= high, got [{}, {})", low, high);
-  fill_in_place(t, [&](const Tensor& c) { fill_uniform(c, low, high, gen); });
+  fill_in_place(t, "uniform_", true, [&](const Tensor& c) { fill_uniform(c, low, high, gen, "uniform_"); });
 }
 
 void bernoulli_(const Tensor& t, double p, Generator* gen) {
   if (!(p >= 0 && p <= 1)) throw_error<ValueError>("bernoulli_: p must be in [0, 1], got {}", p);
-  fill_in_place(t, [&](const Tensor& c) {
+  fill_in_place(t, "bernoulli_", false, [&](const Tensor& c) {
     Tensor u = make_tensor(c.shape(), kFloat64);
     fill_uniform(u, 0.0, 1.0, gen);
     kernel::copy_(c, kernel::lt(u, p));

@@ -22,6 +22,7 @@ struct BlasMatrix {
 // How BLAS can read a rows x cols matrix with the given strides without a copy, if it can.
 // `want_trans` asks for the transpose of the stored matrix.
 std::optional<BlasMatrix> blas_layout(int64_t rows, int64_t cols, int64_t stride_r, int64_t stride_c, bool want_trans) {
+  if (stride_r > INT_MAX || stride_c > INT_MAX) return std::nullopt;  // BLAS's leading dims are 32-bit: copy
   if ((stride_c == 1 || cols == 1) && (rows == 1 || stride_r >= std::max<int64_t>(cols, 1)))
     return BlasMatrix{want_trans, static_cast<blasint>(rows == 1 ? std::max<int64_t>(cols, 1) : stride_r)};
   if ((stride_r == 1 || rows == 1) && (cols == 1 || stride_c >= std::max<int64_t>(rows, 1)))

@@ -144,17 +144,18 @@ bool leading_dims_of_contiguous(const Tensor& x, const DimMask& mask, int64_t& r
 
 template <class T>
 Tensor sum_leading(const Tensor& x, const DimMask& mask, bool keepdim, int64_t rows, int64_t cols) {
-  using Acc = std::conditional_t<std::is_same_v<T, float>, double, T>;
+  using Acc = std::conditional_t<std::is_same_v<T, int64_t>, uint64_t, double>;  // int64 wraps on overflow
   Tensor out = make_tensor(output_shape(x.shape(), mask, keepdim), x.dtype());
   const T* p = x.data_ptr<T>();
   T* o = out.data_ptr<T>();
+  std::vector<Acc> acc(static_cast<size_t>(cols), Acc(0));  // allocated here: nothing may throw in the loop
   parallel_for(cols, rows, [&](int64_t c0, int64_t c1) {
-    std::vector<Acc> acc(static_cast<size_t>(c1 - c0), Acc(0));
+    Acc* a = acc.data() + c0;
     for (int64_t r = 0; r < rows; ++r) {
       const T* row = p + r * cols + c0;
-      for (int64_t c = 0; c < c1 - c0; ++c) acc[static_cast<size_t>(c)] += static_cast<Acc>(row[c]);
+      for (int64_t c = 0; c < c1 - c0; ++c) a[c] += static_cast<Acc>(row[c]);
     }
-    for (int64_t c = c0; c < c1; ++c) o[c] = static_cast<T>(acc[static_cast<size_t>(c - c0)]);
+    for (int64_t c = c0; c < c1; ++c) o[c] = static_cast<T>(acc[static_cast<size_t>(c)]);
   });
   return out;
 }
@@ -232,7 +233,7 @@ Tensor sum(const Tensor& x, const IntList& dims, bool keepdim) {
   DimMask mask = dim_mask(dims, x.dim(), "sum");
   if (x.dtype() == kBool) return sum(to_dtype(x, kInt64), dims, keepdim);
   return dispatch_numeric(x.dtype(), "sum", [&]<class T>() {
-    using Acc = std::conditional_t<std::is_same_v<T, int64_t>, int64_t, double>;
+    using Acc = std::conditional_t<std::is_same_v<T, int64_t>, uint64_t, double>;  // int64 wraps on overflow
     int64_t rows = 0, cols = 0;
     if (leading_dims_of_contiguous(x, mask, rows, cols)) return sum_leading<T>(x, mask, keepdim, rows, cols);
     return reduce_rows<T, T>(x, mask, keepdim, x.dtype(),
@@ -250,9 +251,10 @@ Tensor mean(const Tensor& x, const IntList& dims, bool keepdim) {
   });
 }
 
-Tensor var(const Tensor& x, const IntList& dims, int64_t correction, bool keepdim) {
-  DimMask mask = dim_mask(dims, x.dim(), "var");
-  return dispatch_floating(x.dtype(), "var", [&]<class T>() {
+namespace {
+Tensor variance(const char* op, const Tensor& x, const IntList& dims, int64_t correction, bool keepdim) {
+  DimMask mask = dim_mask(dims, x.dim(), op);
+  return dispatch_floating(x.dtype(), op, [&]<class T>() {
     return reduce_rows<T, T>(x, mask, keepdim, x.dtype(), [correction](const T* p, int64_t n, int64_t s) {
       if (n - correction <= 0) return std::numeric_limits<T>::quiet_NaN();
       double m = row_sum<double>(p, n, s) / static_cast<double>(n), ss = 0;
@@ -264,9 +266,14 @@ Tensor var(const Tensor& x, const IntList& dims, int64_t correction, bool keepdi
     });
   });
 }
+}  // namespace
+
+Tensor var(const Tensor& x, const IntList& dims, int64_t correction, bool keepdim) {
+  return variance("var", x, dims, correction, keepdim);
+}
 
 Tensor std(const Tensor& x, const IntList& dims, int64_t correction, bool keepdim) {
-  return sqrt(var(x, dims, correction, keepdim));
+  return sqrt(variance("std", x, dims, correction, keepdim));
 }
 
 Tensor logsumexp(const Tensor& x, const IntList& dims, bool keepdim) {
@@ -293,8 +300,12 @@ ValuesIndices max(const Tensor& x, int64_t dim, bool keepdim) {
   return extreme_along("max", x, dim, keepdim, kGreater);
 }
 ValuesIndices min(const Tensor& x, int64_t dim, bool keepdim) { return extreme_along("min", x, dim, keepdim, kLess); }
-Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) { return max(x, dim, keepdim).indices; }
-Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) { return min(x, dim, keepdim).indices; }
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
+  return extreme_along("argmax", x, dim, keepdim, kGreater).indices;
+}
+Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) {
+  return extreme_along("argmin", x, dim, keepdim, kLess).indices;
+}
 Tensor argmax(const Tensor& x) { return argmax(reshape(x, {-1}), 0); }
 Tensor argmin(const Tensor& x) { return argmin(reshape(x, {-1}), 0); }
 

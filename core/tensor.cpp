@@ -53,11 +53,18 @@ TensorImpl& Tensor::impl() const {
   return *impl_;
 }
 
-int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim(d, dim(), "size")]; }
-int64_t Tensor::stride(int64_t d) const { return strides()[wrap_dim(d, dim(), "stride")]; }
+int64_t Tensor::size(int64_t d) const {
+  if (dim() == 0) throw_error<IndexError>("size: a 0-d tensor has no dim {}", d);
+  return shape()[wrap_dim(d, dim(), "size")];
+}
+int64_t Tensor::stride(int64_t d) const {
+  if (dim() == 0) throw_error<IndexError>("stride: a 0-d tensor has no dim {}", d);
+  return strides()[wrap_dim(d, dim(), "stride")];
+}
 
 bool Tensor::is_contiguous() const {
   const TensorImpl& t = impl();
+  if (t.numel == 0) return true;
   int64_t expected = 1;
   for (int64_t d = t.shape.size() - 1; d >= 0; --d) {
     if (t.shape[d] == 1) continue;  // the stride of a size-1 dim never matters

@@ -24,6 +24,7 @@
 namespace heed {
 
 struct AutogradMeta;  // autograd/meta.hpp; core only carries the pointer
+class Generator;      // core/random.hpp
 namespace autograd {
 struct Node;
 }
@@ -136,6 +137,14 @@ class Tensor {
   const Tensor& copy_(const Tensor& src) const;  // src broadcast to this shape, dtype converted
   const Tensor& masked_fill_(const Tensor& mask, double value) const;
   const Tensor& clamp_(std::optional<double> min, std::optional<double> max) const;
+  // Random fills from `gen` (the default generator when null), for initialization.
+  const Tensor& normal_(double mean = 0.0, double std = 1.0, Generator* gen = nullptr) const;
+  const Tensor& uniform_(double low = 0.0, double high = 1.0, Generator* gen = nullptr) const;
+
+  // Makes this tensor (and every handle sharing it) hold `data`'s values, shape and dtype, keeping
+  // its autograd identity (requires_grad, the leaf's place in optimizers). The gradient is dropped
+  // when the dtype or shape changes. Used by Module::to(dtype).
+  void set_data(const Tensor& data) const;
 
  private:
   std::shared_ptr<TensorImpl> impl_;

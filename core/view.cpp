@@ -52,13 +52,20 @@ std::optional<Strides> view_strides(const Shape& shape, const Strides& strides, 
 Tensor as_strided(const Tensor& t, const Shape& shape, const Strides& strides, int64_t offset) {
   if (shape.size() != strides.size())
     throw_error<ShapeError>("as_strided: shape {} and strides {} differ in length", shape, strides);
+  if (offset < 0) throw_error<IndexError>("as_strided: negative offset {}", offset);
+  // The last element read is offset + Σ (size - 1) stride; computed so that it cannot overflow.
   int64_t last = offset;
+  bool empty = false;
   for (int64_t d = 0; d < shape.size(); ++d) {
-    if (strides[d] < 0) throw_error<ValueError>("as_strided: negative stride in {}", strides);
-    if (shape[d] > 0) last += (shape[d] - 1) * strides[d];
+    if (shape[d] < 0 || strides[d] < 0)
+      throw_error<ValueError>("as_strided: negative size or stride in shape {} strides {}", shape, strides);
+    if (shape[d] == 0) empty = true;
+    if (shape[d] > 1 && strides[d] > (INT64_MAX - last) / (shape[d] - 1))
+      throw_error<IndexError>("as_strided: shape {} strides {} reach beyond any storage", shape, strides);
+    if (shape[d] > 1) last += (shape[d] - 1) * strides[d];
   }
   int64_t capacity = t.storage() ? static_cast<int64_t>(t.storage()->nbytes() / t.element_size()) : 0;
-  if (offset < 0 || (shape_numel(shape, "as_strided") > 0 && last >= capacity))
+  if (!empty && last >= capacity)
     throw_error<IndexError>("as_strided: shape {} strides {} offset {} reaches element {} of a storage of {}", shape,
                             strides, offset, last, capacity);
   return make_view(t, shape, strides, offset);
@@ -74,6 +81,8 @@ Shape infer_shape(const Shape& shape, int64_t numel, const char* op) {
     } else if (shape[d] < 0) {
       throw_error<ShapeError>("{}: invalid size {} in shape {}", op, shape[d], shape);
     } else {
+      if (shape[d] != 0 && known > INT64_MAX / shape[d])
+        throw_error<ShapeError>("{}: shape {} is too large", op, shape);
       known *= shape[d];
     }
   }
@@ -146,7 +155,7 @@ Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length) {
   if (t.dim() == 0) throw_error<ShapeError>("narrow: cannot narrow a 0-d tensor");
   int64_t d = wrap_dim(dim, t.dim(), "narrow"), size = t.shape()[d];
   int64_t s = start < 0 ? start + size : start;
-  if (s < 0 || length < 0 || s + length > size)
+  if (s < 0 || s > size || length < 0 || length > size - s)
     throw_error<IndexError>("narrow: start {} length {} is out of range for dim {} of size {}", start, length, d, size);
   Shape shape = t.shape();
   shape[d] = length;
@@ -161,8 +170,8 @@ Tensor slice(const Tensor& t, int64_t dim, std::optional<int64_t> start, std::op
   int64_t s = clampi(start.value_or(0)), e = std::max(s, clampi(end.value_or(size)));
   Shape shape = t.shape();
   Strides strides = t.strides();
-  shape[d] = (e - s + step - 1) / step;
-  strides[d] *= step;
+  shape[d] = e > s ? (e - s - 1) / step + 1 : 0;
+  if (shape[d] > 1) strides[d] *= step;  // (a single element never steps)
   return make_view(t, shape, strides, t.offset() + s * t.strides()[d]);
 }
 
@@ -202,6 +211,8 @@ Tensor squeeze(const Tensor& t, int64_t dim) {
 }
 
 Tensor unsqueeze(const Tensor& t, int64_t dim) {
+  if (t.dim() >= kMaxDims)
+    throw_error<ShapeError>("unsqueeze: {} already has the maximum of {} dims", describe(t), kMaxDims);
   int64_t d = wrap_dim(dim, t.dim() + 1, "unsqueeze");
   Shape shape = t.shape();
   Strides strides = t.strides();
@@ -217,6 +228,7 @@ Tensor expand(const Tensor& t, const Shape& shape) {
   Shape out = shape;
   Strides strides = Strides::filled(shape.size(), 0);
   for (int64_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] < -1) throw_error<ShapeError>("expand: invalid size {} in {}", shape[d], shape);
     if (d < lead) {
       if (shape[d] < 0) throw_error<ShapeError>("expand: -1 is not allowed for a new leading dim in {}", shape);
       continue;

@@ -1,0 +1,28 @@
+#include "autograd/softmax_ops.hpp"
+
+#include "autograd/record.hpp"
+#include "core/softmax.hpp"
+
+namespace heed {
+
+// y_i = e^(x_i) / Σ_k e^(x_k)   =>   ∂y_i/∂x_j = y_i (δ_ij - y_j), the Jacobian J = diag(y) - y yᵀ
+// (symmetric), so dx = J dy:   dx_i = y_i dy_i - y_i Σ_j y_j dy_j = y_i (dy_i - Σ_j dy_j y_j).
+// Backward needs only the output y, so y is saved, not x.
+Tensor softmax(const Tensor& x, int64_t dim) {
+  Tensor y = kernel::softmax(x, dim);
+  return autograd::record("softmax", y, {x}, [Y = save(y), dim](const Tensor& dy, NeedsGrad) -> Grads {
+    return {kernel::softmax_backward(dy, Y.get(), dim)};
+  });
+}
+
+// y_i = x_i - log Σ_k e^(x_k)   =>   ∂y_i/∂x_j = δ_ij - softmax(x)_j = δ_ij - e^(y_j), so
+// dx_j = Σ_i dy_i (δ_ij - e^(y_j)) = dy_j - e^(y_j) Σ_i dy_i.
+// Backward needs only the output y (softmax(x) = e^y), so y is saved, not x.
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+  Tensor y = kernel::log_softmax(x, dim);
+  return autograd::record("log_softmax", y, {x}, [Y = save(y), dim](const Tensor& dy, NeedsGrad) -> Grads {
+    return {kernel::log_softmax_backward(dy, Y.get(), dim)};
+  });
+}
+
+}  // namespace heed

@@ -1,0 +1,132 @@
+#include "core/loss.hpp"
+
+#include "core/factory.hpp"
+#include "core/parallel.hpp"
+#include "core/view.hpp"
+#include "core/vmath.hpp"
+
+#include <cmath>
+#include <vector>
+
+namespace heed::kernel {
+namespace {
+
+// Checks shapes, dtypes and every target (before any parallel work); returns the count of rows
+// that are not ignored.
+int64_t check_rows(const char* op, const Tensor& scores, const Tensor& target, int64_t ignore_index) {
+  if (scores.dim() != 2)
+    throw_error<ShapeError>("{}: expected scores of shape (rows, classes), got {}", op, describe(scores));
+  if (!scores.is_floating_point()) throw_error<DTypeError>("{}: scores must be floating, got {}", op, describe(scores));
+  if (target.dtype() != kInt64)
+    throw_error<DTypeError>("{}: targets must be int64 class indices, got {}", op, describe(target));
+  if (target.dim() != 1 || target.size(0) != scores.size(0))
+    throw_error<ShapeError>("{}: targets {} do not match {} rows of scores {}", op, describe(target), scores.size(0),
+                            describe(scores));
+  const int64_t classes = scores.size(1);
+  int64_t count = 0, row = 0;
+  for (int64_t t : target.to_vector<int64_t>()) {
+    if (t != ignore_index) {
+      if (t < 0 || t >= classes)
+        throw_error<IndexError>("{}: target {} of row {} is out of range for {} classes", op, t, row, classes);
+      ++count;
+    }
+    ++row;
+  }
+  return count;
+}
+
+}  // namespace
+
+CrossEntropyRows cross_entropy_rows(const Tensor& logits_in, const Tensor& target_in, int64_t ignore_index,
+                                    double eps) {
+  if (!(eps >= 0 && eps <= 1)) throw_error<ValueError>("cross_entropy: label_smoothing must be in [0, 1], got {}", eps);
+  CrossEntropyRows out;
+  out.count = check_rows("cross_entropy", logits_in, target_in, ignore_index);
+  Tensor logits = contiguous(logits_in), target = contiguous(target_in);
+  const int64_t M = logits.size(0), C = logits.size(1);
+  out.loss = make_tensor({M}, logits.dtype());
+  out.lse = make_tensor({M}, logits.dtype());
+  dispatch_floating(logits.dtype(), "cross_entropy", [&]<class T>() {
+    const T* x = logits.data_ptr<T>();
+    const int64_t* t = target.data_ptr<int64_t>();
+    T* loss = out.loss.data_ptr<T>();
+    T* lse = out.lse.data_ptr<T>();
+    parallel_for(M, 4 * C, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* row = x + r * C;
+        T m = -std::numeric_limits<T>::infinity();
+        for (int64_t j = 0; j < C; ++j) m = row[j] > m ? row[j] : m;
+        double s = 0, sum_x = 0;
+        for (int64_t j = 0; j < C; ++j) {
+          s += static_cast<double>(vexp(row[j] - m));
+          sum_x += static_cast<double>(row[j]);
+        }
+        const double l = static_cast<double>(m) + std::log(s);
+        lse[r] = static_cast<T>(l);
+        loss[r] = t[r] == ignore_index
+                      ? T(0)
+                      : static_cast<T>(l - (1 - eps) * static_cast<double>(row[t[r]]) - eps / double(C) * sum_x);
+      }
+    });
+  });
+  return out;
+}
+
+Tensor cross_entropy_rows_backward(const Tensor& g_in, const Tensor& logits_in, const Tensor& target_in,
+                                   const Tensor& lse_in, int64_t ignore_index, double eps) {
+  Tensor logits = contiguous(logits_in), target = contiguous(target_in), g = contiguous(g_in), lse = contiguous(lse_in);
+  const int64_t M = logits.size(0), C = logits.size(1);
+  Tensor dx = make_tensor({M, C}, logits.dtype());
+  dispatch_floating(logits.dtype(), "cross_entropy_backward", [&]<class T>() {
+    const T* x = logits.data_ptr<T>();
+    const int64_t* t = target.data_ptr<int64_t>();
+    const T* gr = g.data_ptr<T>();
+    const T* l = lse.data_ptr<T>();
+    T* d = dx.data_ptr<T>();
+    const T off = static_cast<T>(eps / double(C)), on = static_cast<T>(1 - eps);
+    parallel_for(M, 2 * C, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        T* dr = d + r * C;
+        if (t[r] == ignore_index) {
+          for (int64_t j = 0; j < C; ++j) dr[j] = T(0);
+          continue;
+        }
+        const T* row = x + r * C;
+        for (int64_t j = 0; j < C; ++j) dr[j] = gr[r] * (vexp(row[j] - l[r]) - off);
+        dr[t[r]] -= gr[r] * on;
+      }
+    });
+  });
+  return dx;
+}
+
+NllRows nll_rows(const Tensor& logp_in, const Tensor& target_in, int64_t ignore_index) {
+  NllRows out;
+  out.count = check_rows("nll_loss", logp_in, target_in, ignore_index);
+  Tensor logp = contiguous(logp_in), target = contiguous(target_in);
+  const int64_t M = logp.size(0), C = logp.size(1);
+  out.loss = make_tensor({M}, logp.dtype());
+  dispatch_floating(logp.dtype(), "nll_loss", [&]<class T>() {
+    const T* p = logp.data_ptr<T>();
+    const int64_t* t = target.data_ptr<int64_t>();
+    T* loss = out.loss.data_ptr<T>();
+    for (int64_t r = 0; r < M; ++r) loss[r] = t[r] == ignore_index ? T(0) : -p[r * C + t[r]];
+  });
+  return out;
+}
+
+Tensor nll_rows_backward(const Tensor& g_in, const Tensor& logp, const Tensor& target_in, int64_t ignore_index) {
+  Tensor g = contiguous(g_in), target = contiguous(target_in);
+  const int64_t M = logp.size(0), C = logp.size(1);
+  Tensor d = zeros({M, C}, logp.dtype());
+  dispatch_floating(logp.dtype(), "nll_loss_backward", [&]<class T>() {
+    const int64_t* t = target.data_ptr<int64_t>();
+    const T* gr = g.data_ptr<T>();
+    T* dp = d.data_ptr<T>();
+    for (int64_t r = 0; r < M; ++r)
+      if (t[r] != ignore_index) dp[r * C + t[r]] = -gr[r];
+  });
+  return d;
+}
+
+}  // namespace heed::kernel

@@ -1,0 +1,298 @@
+#include "core/softmax.hpp"
+
+#include "core/elementwise.hpp"
+#include "core/parallel.hpp"
+#include "core/view.hpp"
+#include "core/vmath.hpp"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <numbers>
+
+namespace heed::kernel {
+namespace {
+
+// ---- geometry -----------------------------------------------------------------------------------
+// A contiguous tensor seen as (outer, n, inner) around dim: row (o, c) holds the n elements at
+// o * n * inner + c + j * inner, j = 0..n-1. A 0-d tensor is one row of one element.
+struct Rows {
+  int64_t outer = 1, n = 1, inner = 1;
+};
+
+Rows rows_around(const Tensor& x, int64_t dim, const char* op) {
+  int64_t d = wrap_dim(dim, x.dim(), op);
+  Rows r;
+  if (x.dim() == 0) return r;
+  for (int64_t i = 0; i < d; ++i) r.outer *= x.shape()[i];
+  r.n = x.shape()[d];
+  for (int64_t i = d + 1; i < x.dim(); ++i) r.inner *= x.shape()[i];
+  return r;
+}
+
+// Rows along a non-last dim are processed kColumns at a time: loops run across the columns, which
+// are contiguous (so they vectorize, and each cache line read is used whole), stepping by inner.
+constexpr int64_t kColumns = 64;
+
+// Calls row(offset) for each contiguous row when inner == 1, otherwise columns(offset, width) for
+// each block of up to kColumns neighbouring rows; offsets are in elements. In parallel over rows or
+// blocks when there is enough work (about n per row).
+template <class RowFn, class ColumnsFn>
+void for_each_row(const Rows& g, RowFn row, ColumnsFn columns) {
+  if (g.inner == 1) {
+    parallel_for(g.outer, g.n, [&](int64_t begin, int64_t end) {
+      for (int64_t o = begin; o < end; ++o) row(o * g.n);
+    });
+    return;
+  }
+  const int64_t blocks = (g.inner + kColumns - 1) / kColumns;
+  parallel_for(g.outer * blocks, g.n * std::min(g.inner, kColumns), [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      int64_t o = t / blocks, c0 = (t % blocks) * kColumns;
+      columns(o * g.n * g.inner + c0, std::min(kColumns, g.inner - c0));
+    }
+  });
+}
+
+// The shift subtracted before exp: the max, or 0 when the max is -inf. In a row of -inf only,
+// exp(x - 0) is then 0 everywhere and the sum is 0, which the kernels turn into zeros (softmax) or
+// -inf (log_softmax) instead of the NaN of -inf - -inf. A NaN the vector max misses still reaches
+// the sum, and from there every output.
+template <class T>
+T shift_of(T m) {
+  return m == -std::numeric_limits<T>::infinity() ? T(0) : m;
+}
+
+// 1 / s, or 0 for an empty sum (a fully masked row); NaN stays NaN.
+inline double inverse_sum(double s) { return s == 0 ? 0.0 : 1.0 / s; }
+// log s, or 0 for an empty sum, so that a fully masked row gives (-inf - 0) - 0 = -inf.
+inline double log_sum(double s) { return s == 0 ? 0.0 : std::log(s); }
+
+// Σ x in double. Kept out of the exp loops: a loop that mixes float exp and a double sum
+// vectorizes badly (10x slower), so exp is written out first and summed from cache.
+template <class T>
+double row_sum(const T* __restrict x, int64_t n) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) s += x[i];
+  return s;
+}
+
+template <class T>
+T row_shift(const T* __restrict x, int64_t n) {
+  T m = -std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(max : m)
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+  return shift_of(m);
+}
+
+template <class T>
+void columns_shift(const T* __restrict x, int64_t n, int64_t inner, int64_t w, T* __restrict shift) {
+  std::fill_n(shift, w, -std::numeric_limits<T>::infinity());
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t c = 0; c < w; ++c) shift[c] = std::max(shift[c], x[j * inner + c]);
+  for (int64_t c = 0; c < w; ++c) shift[c] = shift_of(shift[c]);
+}
+
+// ---- softmax: y = e / Σ e, e = exp(x - m) -------------------------------------------------------
+template <class T>
+void softmax_row(const T* __restrict x, T* __restrict y, int64_t n) {
+  const T m = row_shift(x, n);
+  for (int64_t i = 0; i < n; ++i) y[i] = vexp(x[i] - m);
+  const T inv = static_cast<T>(inverse_sum(row_sum(y, n)));
+  for (int64_t i = 0; i < n; ++i) y[i] *= inv;
+}
+
+template <class T>
+void softmax_columns(const T* __restrict x, T* __restrict y, int64_t n, int64_t inner, int64_t w) {
+  T m[kColumns], inv[kColumns];
+  double s[kColumns] = {};
+  columns_shift(x, n, inner, w, m);
+  for (int64_t j = 0; j < n; ++j) {
+    for (int64_t c = 0; c < w; ++c) y[j * inner + c] = vexp(x[j * inner + c] - m[c]);
+    for (int64_t c = 0; c < w; ++c) s[c] += y[j * inner + c];
+  }
+  for (int64_t c = 0; c < w; ++c) inv[c] = static_cast<T>(inverse_sum(s[c]));
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t c = 0; c < w; ++c) y[j * inner + c] *= inv[c];
+}
+
+// ---- log_softmax: y = (x - m) - log Σ exp(x - m) ------------------------------------------------
+template <class T>
+void log_softmax_row(const T* __restrict x, T* __restrict y, int64_t n) {
+  const T m = row_shift(x, n);
+  for (int64_t i = 0; i < n; ++i) y[i] = vexp(x[i] - m);  // y as scratch for exp(x - m)
+  const T lse = static_cast<T>(log_sum(row_sum(y, n)));
+  for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - m) - lse;
+}
+
+template <class T>
+void log_softmax_columns(const T* __restrict x, T* __restrict y, int64_t n, int64_t inner, int64_t w) {
+  T m[kColumns], lse[kColumns];
+  double s[kColumns] = {};
+  columns_shift(x, n, inner, w, m);
+  for (int64_t j = 0; j < n; ++j) {
+    for (int64_t c = 0; c < w; ++c) y[j * inner + c] = vexp(x[j * inner + c] - m[c]);  // y as scratch
+    for (int64_t c = 0; c < w; ++c) s[c] += y[j * inner + c];
+  }
+  for (int64_t c = 0; c < w; ++c) lse[c] = static_cast<T>(log_sum(s[c]));
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t c = 0; c < w; ++c) y[j * inner + c] = (x[j * inner + c] - m[c]) - lse[c];
+}
+
+// ---- softmax backward: dx = y (dy - Σ dy y) -----------------------------------------------------
+template <class T>
+void softmax_backward_row(const T* __restrict dy, const T* __restrict y, T* __restrict dx, int64_t n) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) s += static_cast<double>(dy[i]) * y[i];
+  const T dot = static_cast<T>(s);
+  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] * (dy[i] - dot);
+}
+
+template <class T>
+void softmax_backward_columns(const T* __restrict dy, const T* __restrict y, T* __restrict dx, int64_t n, int64_t inner,
+                              int64_t w) {
+  T dot[kColumns];
+  double s[kColumns] = {};
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t c = 0; c < w; ++c) s[c] += static_cast<double>(dy[j * inner + c]) * y[j * inner + c];
+  for (int64_t c = 0; c < w; ++c) dot[c] = static_cast<T>(s[c]);
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t c = 0; c < w; ++c) dx[j * inner + c] = y[j * inner + c] * (dy[j * inner + c] - dot[c]);
+}
+
+// ---- log_softmax backward: dx = dy - exp(y) Σ dy ------------------------------------------------
+template <class T>
+void log_softmax_backward_row(const T* __restrict dy, const T* __restrict y, T* __restrict dx, int64_t n) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) s += dy[i];
+  const T total = static_cast<T>(s);
+  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] - vexp(y[i]) * total;
+}
+
+template <class T>
+void log_softmax_backward_columns(const T* __restrict dy, const T* __restrict y, T* __restrict dx, int64_t n,
+                                  int64_t inner, int64_t w) {
+  T total[kColumns];
+  double s[kColumns] = {};
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t c = 0; c < w; ++c) s[c] += dy[j * inner + c];
+  for (int64_t c = 0; c < w; ++c) total[c] = static_cast<T>(s[c]);
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t c = 0; c < w; ++c) dx[j * inner + c] = dy[j * inner + c] - vexp(y[j * inner + c]) * total[c];
+}
+
+// ---- drivers ------------------------------------------------------------------------------------
+// y = f(x) row by row into a new contiguous tensor.
+template <class RowK, class ColumnsK>
+Tensor forward(const char* op, const Tensor& x, int64_t dim, RowK row_kernel, ColumnsK columns_kernel) {
+  const Rows g = rows_around(x, dim, op);
+  return dispatch_floating(x.dtype(), op, [&]<class T>() {
+    Tensor y = make_tensor(x.shape(), x.dtype());
+    if (y.numel() == 0) return y;
+    Tensor xc = contiguous(x);
+    const T* xp = xc.data_ptr<T>();
+    T* yp = y.data_ptr<T>();
+    for_each_row(
+        g, [&](int64_t off) { row_kernel(xp + off, yp + off, g.n); },
+        [&](int64_t off, int64_t w) { columns_kernel(xp + off, yp + off, g.n, g.inner, w); });
+    return y;
+  });
+}
+
+// dx = f(dy, y) row by row into a new contiguous tensor; dy and y must match in shape and dtype.
+template <class RowK, class ColumnsK>
+Tensor backward(const char* op, const Tensor& dy, const Tensor& y, int64_t dim, RowK row_kernel,
+                ColumnsK columns_kernel) {
+  if (dy.shape() != y.shape())
+    throw_error<ShapeError>("{}: the gradient {} and the output {} differ in shape", op, describe(dy), describe(y));
+  if (dy.dtype() != y.dtype())
+    throw_error<DTypeError>("{}: the gradient {} and the output {} differ in dtype", op, describe(dy), describe(y));
+  const Rows g = rows_around(y, dim, op);
+  return dispatch_floating(y.dtype(), op, [&]<class T>() {
+    Tensor dx = make_tensor(y.shape(), y.dtype());
+    if (dx.numel() == 0) return dx;
+    Tensor dyc = contiguous(dy), yc = contiguous(y);
+    const T* dyp = dyc.data_ptr<T>();
+    const T* yp = yc.data_ptr<T>();
+    T* dxp = dx.data_ptr<T>();
+    for_each_row(
+        g, [&](int64_t off) { row_kernel(dyp + off, yp + off, dxp + off, g.n); },
+        [&](int64_t off, int64_t w) { columns_kernel(dyp + off, yp + off, dxp + off, g.n, g.inner, w); });
+    return dx;
+  });
+}
+
+// ---- naive references ---------------------------------------------------------------------------
+// One row at a time in double, with the edge cases spelled out.
+Tensor reference(const char* op, const Tensor& x, int64_t dim, bool log_probs) {
+  const Rows g = rows_around(x, dim, op);
+  if (!x.is_floating_point())
+    throw_error<DTypeError>("{}: expected a floating dtype (float32 or float64), got {}", op, describe(x));
+  Tensor xd = contiguous(to_dtype(x, kFloat64));
+  Tensor yd = make_tensor(x.shape(), kFloat64);
+  if (yd.numel() == 0) return to_dtype(yd, x.dtype());
+  const double* xp = xd.data_ptr<double>();
+  double* yp = yd.data_ptr<double>();
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  for (int64_t o = 0; o < g.outer; ++o)
+    for (int64_t c = 0; c < g.inner; ++c) {
+      const double* row = xp + o * g.n * g.inner + c;
+      double* out = yp + o * g.n * g.inner + c;
+      double m = -inf;
+      bool has_nan = false;
+      for (int64_t j = 0; j < g.n; ++j) {
+        has_nan = has_nan || std::isnan(row[j * g.inner]);
+        m = std::max(m, row[j * g.inner]);
+      }
+      if (has_nan || m == inf) {  // NaN or +inf: the whole row is NaN
+        for (int64_t j = 0; j < g.n; ++j) out[j * g.inner] = nan;
+        continue;
+      }
+      if (m == -inf) {  // every entry -inf: a fully masked row
+        for (int64_t j = 0; j < g.n; ++j) out[j * g.inner] = log_probs ? -inf : 0.0;
+        continue;
+      }
+      double s = 0;
+      for (int64_t j = 0; j < g.n; ++j) s += std::exp(row[j * g.inner] - m);
+      for (int64_t j = 0; j < g.n; ++j) {
+        double v = row[j * g.inner] - m;
+        out[j * g.inner] = log_probs ? v - std::log(s) : std::exp(v) / s;
+      }
+    }
+  return to_dtype(yd, x.dtype());
+}
+
+}  // namespace
+
+Tensor softmax(const Tensor& x, int64_t dim) {
+  return forward(
+      "softmax", x, dim, [](auto... a) { softmax_row(a...); }, [](auto... a) { softmax_columns(a...); });
+}
+
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+  return forward(
+      "log_softmax", x, dim, [](auto... a) { log_softmax_row(a...); }, [](auto... a) { log_softmax_columns(a...); });
+}
+
+Tensor softmax_backward(const Tensor& dy, const Tensor& y, int64_t dim) {
+  return backward(
+      "softmax_backward", dy, y, dim, [](auto... a) { softmax_backward_row(a...); },
+      [](auto... a) { softmax_backward_columns(a...); });
+}
+
+Tensor log_softmax_backward(const Tensor& dy, const Tensor& y, int64_t dim) {
+  return backward(
+      "log_softmax_backward", dy, y, dim, [](auto... a) { log_softmax_backward_row(a...); },
+      [](auto... a) { log_softmax_backward_columns(a...); });
+}
+
+Tensor softmax_reference(const Tensor& x, int64_t dim) { return reference("softmax_reference", x, dim, false); }
+Tensor log_softmax_reference(const Tensor& x, int64_t dim) { return reference("log_softmax_reference", x, dim, true); }
+
+}  // namespace heed::kernel

@@ -1,0 +1,136 @@
+// The code of docs/adding_an_op.md, compiled and run so that the guide cannot rot: a new
+// differentiable op, softplus(x, beta) = log(1 + e^(beta x)) / beta, with its kernel, its backward
+// rule and its tests. The guide quotes each block between "// [guide:NAME]" and "// [guide:end]"
+// verbatim, and the last test checks that it still does.
+#include "helpers.hpp"
+
+#include "autograd/record.hpp"
+#include "core/iter.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+// [guide:kernel]
+namespace guide::kernel {
+using namespace heed;
+using heed::kernel::map;
+
+// y = log(1 + e^(beta x)) / beta, element-wise.   x (any shape) -> y (same shape); float32/float64.
+// Computed as (max(z, 0) + log1p(e^-|z|)) / beta with z = beta x: the same value, but e^-|z| <= 1
+// never overflows, where e^z does for z > 88 in float32.
+Tensor softplus(const Tensor& x, double beta = 1.0) {
+  if (!(beta > 0)) throw_error<ValueError>("softplus: beta must be positive, got {}", beta);
+  return map("softplus", x, [beta](auto v) {
+    using T = decltype(v);
+    T z = static_cast<T>(beta) * v;
+    return (std::max(z, T(0)) + std::log1p(std::exp(-std::abs(z)))) / static_cast<T>(beta);
+  });
+}
+
+}  // namespace guide::kernel
+// [guide:end]
+
+// [guide:op]
+namespace guide {
+using namespace heed;
+using heed::kernel::map;
+
+// y = log(1 + e^(beta x)) / beta   =>   dx = dy e^(beta x) / (1 + e^(beta x)) = dy sigmoid(beta x)
+Tensor softplus(const Tensor& x, double beta = 1.0) {
+  return autograd::record("softplus", kernel::softplus(x, beta), {x},
+                          [X = save(x), beta](const Tensor& dy, NeedsGrad) -> Grads {
+                            return {map("softplus_backward", dy, X.get(), [beta](auto g, auto v) {
+                              using T = decltype(v);
+                              T z = static_cast<T>(beta) * v, e = std::exp(-std::abs(z));  // sigmoid(z), no overflow
+                              return g * (z >= 0 ? T(1) / (T(1) + e) : e / (T(1) + e));
+                            })};
+                          });
+}
+
+}  // namespace guide
+// [guide:end]
+
+using namespace heed;
+using heed::test::check_gradients;
+using heed::test::leaf;
+using Inputs = const std::vector<Tensor>&;
+
+// [guide:test-forward]
+TEST_CASE("guide softplus forward matches a naive loop", "[autograd][guide]") {
+  Tensor x = randn({4, 5}, kFloat64) * 3.0;
+  for (double beta : {1.0, 0.5, 2.5}) {
+    for (const Tensor& in : {x, x.t()}) {  // contiguous, and a strided view
+      std::vector<double> xs = in.to_vector<double>(), ys = guide::softplus(in, beta).to_vector<double>();
+      for (size_t i = 0; i < xs.size(); ++i)
+        CHECK(ys[i] == Approx(std::log1p(std::exp(beta * xs[i])) / beta).epsilon(1e-12));
+    }
+  }
+  // Where the naive formula overflows (e^100 is inf in float32), the stable one returns x.
+  CHECK(guide::softplus(tensor({100.0})).item() == 100.0);
+}
+// [guide:end]
+
+// [guide:test-backward]
+TEST_CASE("guide softplus backward matches finite differences", "[autograd][guide]") {
+  Tensor x = leaf({3, 4}), w = leaf({4});
+  for (double beta : {1.0, 2.5}) check_gradients([beta](Inputs v) { return guide::softplus(v[0], beta); }, {x});
+  // Through a broadcast product, so that the incoming gradient is not all ones.
+  check_gradients([](Inputs v) { return guide::softplus(v[0] * v[1], 0.5); }, {x, w});
+  // By hand: the slope at 0 is sigmoid(0) = 1/2, whatever beta.
+  Tensor zero = zeros({1}).requires_grad_();
+  sum(guide::softplus(zero, 3.0)).backward();
+  CHECK(zero.grad().item() == 0.5);
+}
+// [guide:end]
+
+// [guide:test-errors]
+TEST_CASE("guide softplus rejects an integer tensor and a non-positive beta", "[autograd][guide]") {
+  Tensor ints = tensor({1, 2}, kInt64), x = tensor({1, 2});
+  CHECK_THROWS_AS(guide::softplus(ints), DTypeError);
+  CHECK_THROWS_WITH(guide::softplus(ints), Catch::Contains("softplus") && Catch::Contains("int64"));
+  CHECK_THROWS_AS(guide::softplus(x, 0.0), ValueError);
+  CHECK_THROWS_WITH(guide::softplus(x, -1.0), Catch::Contains("softplus") && Catch::Contains("-1"));
+}
+// [guide:end]
+
+namespace {
+// The blocks of this file between "// [guide:NAME]" and "// [guide:end]" lines, by name.
+std::vector<std::pair<std::string, std::string>> guide_blocks(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::pair<std::string, std::string>> blocks;
+  std::string line;
+  bool inside = false;
+  const std::string open = "// [guide:", close = "// [guide:end]";
+  while (std::getline(in, line)) {
+    if (line == close) {
+      inside = false;
+    } else if (line.rfind(open, 0) == 0) {
+      blocks.emplace_back(line.substr(open.size(), line.size() - open.size() - 1), "");
+      inside = true;
+    } else if (inside) {
+      blocks.back().second += line + "\n";
+    }
+  }
+  return blocks;
+}
+}  // namespace
+
+TEST_CASE("docs/adding_an_op.md quotes the guide blocks of this file verbatim", "[autograd][guide]") {
+  const std::string here = __FILE__;
+  const std::string doc_path = here.substr(0, here.rfind("tests/")) + "docs/adding_an_op.md";
+  std::ifstream doc_file(doc_path);
+  INFO("reading " << doc_path);
+  REQUIRE(doc_file.good());
+  std::stringstream doc;
+  doc << doc_file.rdbuf();
+  auto blocks = guide_blocks(here);
+  REQUIRE(blocks.size() == 5);
+  for (const auto& [name, code] : blocks) {
+    INFO("block '" << name << "' of " << here << " is not in " << doc_path << " verbatim: copy it into the guide");
+    CHECK(doc.str().find(code) != std::string::npos);
+  }
+}

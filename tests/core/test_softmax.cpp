@@ -1,0 +1,239 @@
+#include "core/elementwise.hpp"
+#include "core/factory.hpp"
+#include "core/linalg.hpp"
+#include "core/reduce.hpp"
+#include "core/softmax.hpp"
+#include "core/view.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+using namespace heed;
+using namespace heed::kernel;
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Tolerances of the fused kernels against the double-precision reference.
+double rtol_for(DType t) { return t == kFloat32 ? 1e-5 : 1e-13; }
+double atol_for(DType t) { return t == kFloat32 ? 1e-6 : 1e-13; }
+
+// The backward formulas written with core kernels, one step at a time: the readable reference.
+Tensor softmax_backward_composite(const Tensor& dy, const Tensor& y, int64_t dim) {
+  return mul(y, sub(dy, sum(mul(dy, y), {dim}, /*keepdim=*/true)));  // y (dy - Σ dy y)
+}
+Tensor log_softmax_backward_composite(const Tensor& dy, const Tensor& y, int64_t dim) {
+  return sub(dy, mul(exp(y), sum(dy, {dim}, /*keepdim=*/true)));  // dy - e^y Σ dy
+}
+
+// Fused forward and backward against the references, on x along dim.
+void check_against_reference(const Tensor& x, int64_t dim) {
+  INFO(describe(x) << " strides " << x.strides() << " dim " << dim);
+  const double rtol = rtol_for(x.dtype()), atol = atol_for(x.dtype());
+  Tensor y = softmax(x, dim), ly = log_softmax(x, dim);
+  CHECK(y.shape() == x.shape());
+  CHECK(y.dtype() == x.dtype());
+  CHECK(allclose(y, softmax_reference(x, dim), rtol, atol));
+  CHECK(allclose(ly, log_softmax_reference(x, dim), rtol, atol));
+  Tensor dy = randn(x.shape(), x.dtype());
+  CHECK(allclose(softmax_backward(dy, y, dim), softmax_backward_composite(dy, y, dim), rtol, atol));
+  CHECK(allclose(log_softmax_backward(dy, ly, dim), log_softmax_backward_composite(dy, ly, dim), rtol, 10 * atol));
+}
+
+std::vector<float> values(const Tensor& t) { return to_dtype(t, kFloat32).to_vector<float>(); }
+
+}  // namespace
+
+TEST_CASE("softmax and log_softmax match the naive reference on every dim", "[core][softmax]") {
+  for (DType dt : {kFloat32, kFloat64}) {
+    // Shapes with rows on the last dim, on leading dims, with inner sizes above the 64-column block
+    // (a partial block too), with size-1 dims, and large enough to run in parallel.
+    for (Shape shape : {Shape{7}, Shape{3, 5}, Shape{2, 3, 4}, Shape{2, 1, 5, 3}, Shape{3, 5, 130}, Shape{64, 1000},
+                        Shape{6, 100, 70}, Shape{1, 1}}) {
+      Tensor x = mul(randn(shape, dt), 3.0);
+      for (int64_t d = -x.dim(); d < x.dim(); ++d) check_against_reference(x, d);
+    }
+  }
+}
+
+TEST_CASE("softmax of non-contiguous inputs: transposed, permuted, narrowed, expanded", "[core][softmax]") {
+  for (DType dt : {kFloat32, kFloat64}) {
+    Tensor base = randn({4, 6, 5}, dt);
+    std::vector<Tensor> views = {transpose(base, 0, 2), permute(base, {1, 2, 0}), narrow(base, 1, 1, 3),
+                                 select(transpose(base, 1, 2), 0, 2), expand(randn({4, 1, 5}, dt), {4, 6, 5})};
+    for (const Tensor& v : views) {
+      REQUIRE_FALSE(v.is_contiguous());
+      for (int64_t d = 0; d < v.dim(); ++d) check_against_reference(v, d);
+    }
+  }
+  // Along an expanded (stride-0) dim every entry is the same: a uniform distribution.
+  Tensor e = expand(tensor({1.5, -2.0}, {2, 1}), {2, 4});
+  CHECK(allclose(softmax(e, 1), full({2, 4}, 0.25)));
+}
+
+TEST_CASE("softmax hand-worked values: [1, 2, 3]", "[core][softmax]") {
+  for (DType dt : {kFloat32, kFloat64}) {
+    Tensor x = tensor({1, 2, 3}, dt);
+    auto y = values(softmax(x, 0));
+    CHECK(y[0] == Approx(0.0900306).margin(1e-7));
+    CHECK(y[1] == Approx(0.2447285).margin(1e-7));
+    CHECK(y[2] == Approx(0.6652409).margin(1e-7));
+    // log_softmax(x) = x - log(e + e^2 + e^3) = x - 3.4076059
+    auto ly = values(log_softmax(x, -1));
+    CHECK(ly[0] == Approx(-2.4076059).margin(1e-6));
+    CHECK(ly[1] == Approx(-1.4076059).margin(1e-6));
+    CHECK(ly[2] == Approx(-0.4076059).margin(1e-6));
+    // Adding a constant to a row changes nothing.
+    CHECK(allclose(softmax(add(x, 100.0), 0), softmax(x, 0), 1e-5, 1e-7));
+  }
+}
+
+TEST_CASE("softmax of the seed's attention example: Q=[1, 0], K rows [1, 1] and [0, 1]", "[core][softmax]") {
+  // s = K Q = [1·1 + 0·1, 1·0 + 0·1] = [1, 0];  w = [e / (e + 1), 1 / (e + 1)].
+  Tensor q = tensor({1, 0}, {2, 1}, kFloat64), k = tensor({1, 1, 0, 1}, {2, 2}, kFloat64);
+  Tensor scores = reshape(matmul(k, q), {2});
+  CHECK(scores.to_vector<double>() == std::vector<double>{1, 0});
+  auto w = softmax(scores, 0).to_vector<double>();
+  const double e = std::exp(1.0);
+  CHECK(w[0] == Approx(e / (e + 1)).epsilon(1e-14));
+  CHECK(w[1] == Approx(1 / (e + 1)).epsilon(1e-14));
+  CHECK(w[0] == Approx(0.7311).margin(1e-4));
+  CHECK(w[1] == Approx(0.2689).margin(1e-4));
+  // O = w1 V1 + w2 V2 with V1 = [1, 2], V2 = [3, 4]: [1.5379, 2.5379]. (The seed text rounds w to
+  // 0.73 / 0.27 and prints [1.54, 2.08]; its second entry is a slip: 0.73·2 + 0.27·4 = 2.54.)
+  Tensor v = tensor({1, 2, 3, 4}, {2, 2}, kFloat64);
+  auto o = matmul(reshape(softmax(scores, 0), {1, 2}), v).to_vector<double>();
+  CHECK(o[0] == Approx(1.5379).margin(1e-4));
+  CHECK(o[1] == Approx(2.5379).margin(1e-4));
+}
+
+TEST_CASE("softmax rows sum to 1 along every dim", "[core][softmax]") {
+  for (DType dt : {kFloat32, kFloat64}) {
+    Tensor x = mul(randn({3, 4, 5}, dt), 5.0);
+    for (int64_t d = 0; d < 3; ++d) {
+      Tensor y = softmax(x, d);
+      CHECK(allclose(sum(y, {d}), ones(reduced_shape(x.shape(), {d}, false, "test"), dt), 1e-6, 1e-6));
+      CHECK(min(reshape(y, {-1}), 0).values.item() >= 0);
+      // exp(log_softmax) is softmax.
+      CHECK(allclose(exp(log_softmax(x, d)), y, 1e-5, 1e-7));
+    }
+  }
+}
+
+TEST_CASE("softmax of long rows with large magnitudes: max subtraction, no overflow", "[core][softmax]") {
+  for (DType dt : {kFloat32, kFloat64}) {
+    Tensor x = mul(randn({3, 40000}, dt), 1000.0);  // exp(x) alone would overflow in both dtypes
+    Tensor y = softmax(x, 1), ly = log_softmax(x, 1);
+    CHECK(all(isfinite(y)).item<bool>());
+    CHECK(all(isfinite(ly)).item<bool>());
+    CHECK(allclose(y, softmax_reference(x, 1), rtol_for(dt), atol_for(dt)));
+    CHECK(allclose(ly, log_softmax_reference(x, 1), rtol_for(dt), atol_for(dt)));
+    CHECK(allclose(sum(y, {1}), ones({3}, dt), 1e-6, 0));
+    // The same rows along dim 0 (the strided, column-blocked path).
+    Tensor xt = contiguous(transpose(x, 0, 1));
+    CHECK(allclose(softmax(xt, 0), transpose(y, 0, 1), rtol_for(dt), atol_for(dt)));
+  }
+  // Many comparable terms: a float32 row of 50000 sums to 1 to float precision (sums are in double).
+  Tensor flat = randn({50000});
+  CHECK(sum(softmax(flat, 0)).item() == Approx(1.0).margin(1e-5));
+  CHECK(allclose(softmax(flat, 0), softmax_reference(flat, 0), 1e-5, 1e-9));
+}
+
+TEST_CASE("softmax of a fully masked row (all -inf) is zeros, log_softmax is -inf", "[core][softmax]") {
+  for (DType dt : {kFloat32, kFloat64}) {
+    // Row 0 fully masked, row 1 partly masked, row 2 plain; along dim 1 (contiguous rows) and, on
+    // the transpose, along dim 0 (strided rows).
+    Tensor x = tensor({-kInf, -kInf, -kInf, -kInf, -kInf, 0, 1, -kInf, 1, 2, 3, 4}, {3, 4}, dt);
+    for (bool transposed : {false, true}) {
+      Tensor xi = transposed ? contiguous(transpose(x, 0, 1)) : x;
+      int64_t d = transposed ? 0 : 1;
+      Tensor y = softmax(xi, d), ly = log_softmax(xi, d);
+      if (transposed) {
+        y = contiguous(transpose(y, 0, 1));
+        ly = contiguous(transpose(ly, 0, 1));
+      }
+      auto v = values(y), lv = values(ly);
+      for (int j = 0; j < 4; ++j) {
+        CHECK(v[j] == 0.0f);
+        CHECK(lv[j] == -std::numeric_limits<float>::infinity());
+      }
+      // [-inf, 0, 1, -inf] -> [0, 1/(1+e), e/(1+e), 0]
+      const double e = std::exp(1.0);
+      CHECK(v[4] == 0.0f);
+      CHECK(v[5] == Approx(1 / (1 + e)).epsilon(1e-6));
+      CHECK(v[6] == Approx(e / (1 + e)).epsilon(1e-6));
+      CHECK(v[7] == 0.0f);
+      CHECK(lv[4] == -std::numeric_limits<float>::infinity());
+      CHECK(lv[5] == Approx(-std::log(1 + e)).epsilon(1e-6));
+      CHECK(allclose(softmax(narrow(x, 0, 2, 1), 1), softmax_reference(narrow(x, 0, 2, 1), 1)));
+      CHECK(allclose(y, softmax_reference(x, 1)));
+      // The backward of a fully masked row is zero, not NaN.
+      Tensor dx = softmax_backward(ones({3, 4}, dt), softmax(x, 1), 1);
+      CHECK(all(isfinite(dx)).item<bool>());
+      CHECK(values(narrow(dx, 0, 0, 1)) == std::vector<float>{0, 0, 0, 0});
+    }
+  }
+}
+
+TEST_CASE("softmax: a +inf or NaN entry makes its row NaN, other rows are untouched", "[core][softmax]") {
+  for (DType dt : {kFloat32, kFloat64}) {
+    Tensor x = tensor({1, kInf, 2, 1, kNaN, 2, kNaN, -kInf, -kInf, 1, 2, 3}, {4, 3}, dt);
+    for (bool transposed : {false, true}) {
+      Tensor xi = transposed ? contiguous(transpose(x, 0, 1)) : x;
+      int64_t d = transposed ? 0 : 1;
+      for (bool log : {false, true}) {
+        Tensor y = log ? log_softmax(xi, d) : softmax(xi, d);
+        if (transposed) y = contiguous(transpose(y, 0, 1));
+        auto v = values(y);
+        for (int j = 0; j < 9; ++j) CHECK(std::isnan(v[j]));  // rows 0, 1, 2
+        Tensor ref = log ? log_softmax_reference(x, 1) : softmax_reference(x, 1);
+        CHECK(allclose(narrow(y, 0, 3, 1), narrow(ref, 0, 3, 1), 1e-6, 1e-7));
+        CHECK(values(isnan(ref)) == values(isnan(y)));
+      }
+    }
+  }
+}
+
+TEST_CASE("softmax of empty tensors and of a 0-d tensor", "[core][softmax]") {
+  CHECK(softmax(zeros({0, 5}), 1).shape() == Shape{0, 5});
+  CHECK(softmax(zeros({3, 0}), 1).shape() == Shape{3, 0});
+  CHECK(log_softmax(zeros({3, 0, 2}), 1).shape() == Shape{3, 0, 2});
+  CHECK(softmax_backward(zeros({2, 0}), zeros({2, 0}), -1).shape() == Shape{2, 0});
+  CHECK(softmax_reference(zeros({3, 0}), 0).shape() == Shape{3, 0});
+  for (DType dt : {kFloat32, kFloat64}) {
+    Tensor s = scalar_tensor(3.7, dt);
+    CHECK(softmax(s, 0).dim() == 0);
+    CHECK(softmax(s, 0).item() == 1.0);
+    CHECK(softmax(s, -1).item() == 1.0);
+    CHECK(log_softmax(s, 0).item() == 0.0);
+    CHECK(softmax_reference(s, 0).item() == 1.0);
+    CHECK(softmax_backward(scalar_tensor(2.0, dt), softmax(s, 0), 0).item() == 0.0);
+  }
+}
+
+TEST_CASE("softmax rejects bad input and names the op", "[core][softmax]") {
+  Tensor ints = tensor({1, 2, 3}, kInt64), x = randn({2, 3});
+  CHECK_THROWS_AS(softmax(ints, 0), DTypeError);
+  CHECK_THROWS_WITH(softmax(ints, 0), Catch::Contains("softmax") && Catch::Contains("int64"));
+  CHECK_THROWS_AS(log_softmax(tensor({1, 0}, kBool), 0), DTypeError);
+  CHECK_THROWS_WITH(log_softmax(ints, 0), Catch::Contains("log_softmax"));
+  CHECK_THROWS_AS(softmax_reference(ints, 0), DTypeError);
+  CHECK_THROWS_AS(softmax(x, 2), IndexError);
+  CHECK_THROWS_AS(softmax(x, -3), IndexError);
+  CHECK_THROWS_WITH(softmax(x, 2), Catch::Contains("softmax") && Catch::Contains("dim 2"));
+  CHECK_THROWS_WITH(log_softmax(x, -3), Catch::Contains("log_softmax"));
+  CHECK_THROWS_AS(softmax(scalar_tensor(1.0), 1), IndexError);
+  // Backward: dy and y must agree in shape and dtype.
+  CHECK_THROWS_AS(softmax_backward(randn({2, 4}), x, 1), ShapeError);
+  CHECK_THROWS_WITH(softmax_backward(randn({2, 4}), x, 1),
+                    Catch::Contains("softmax_backward") && Catch::Contains("[2, 4]"));
+  CHECK_THROWS_AS(log_softmax_backward(randn({2, 3}, kFloat64), x, 1), DTypeError);
+  CHECK_THROWS_WITH(log_softmax_backward(randn({2, 3}, kFloat64), x, 1), Catch::Contains("log_softmax_backward"));
+  CHECK_THROWS_AS(softmax_backward(ints, ints, 0), DTypeError);
+  CHECK_THROWS_AS(log_softmax_backward(x, x, 5), IndexError);
+}
