@@ -40,3 +40,20 @@
 #include "autograd/softmax_ops.hpp"
 #include "autograd/view_ops.hpp"
 
+// nn: modules and layers
+#include "nn/activation.hpp"
+#include "nn/container.hpp"
+#include "nn/embedding.hpp"
+#include "nn/functional.hpp"
+#include "nn/init.hpp"
+#include "nn/linear.hpp"
+#include "nn/loss.hpp"
+#include "nn/module.hpp"
+#include "nn/normalization.hpp"
+
+// optim: optimizers, clipping, schedules
+#include "optim/adam.hpp"
+#include "optim/clip.hpp"
+#include "optim/optimizer.hpp"
+#include "optim/scheduler.hpp"
+#include "optim/sgd.hpp"

@@ -30,11 +30,33 @@ std::optional<BlasMatrix> blas_layout(int64_t rows, int64_t cols, int64_t stride
   return std::nullopt;
 }
 
+// Below this many multiply-adds a product runs on one thread: waking a second thread costs more than
+// it saves (and on a busy machine it waits for a descheduled thread). Larger ones use BLAS's threads.
+constexpr int64_t kSmallGemmFlops = int64_t{128} * 128 * 128;
+
+// OpenBLAS's OpenMP build uses as many threads as omp_get_max_threads() says on the calling thread,
+// so lowering that (for this thread only) for the duration of one call makes the call serial.
+class SerialBlasScope {
+ public:
+  explicit SerialBlasScope(bool serial) : previous_(serial ? omp_get_max_threads() : 0) {
+    if (previous_ > 1) omp_set_num_threads(1);
+  }
+  ~SerialBlasScope() {
+    if (previous_ > 1) omp_set_num_threads(previous_);
+  }
+  SerialBlasScope(const SerialBlasScope&) = delete;
+  SerialBlasScope& operator=(const SerialBlasScope&) = delete;
+
+ private:
+  int previous_;
+};
+
 template <class T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, blasint lda, const T* b, blasint ldb, T* c,
           blasint ldc) {
   auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
   auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
+  SerialBlasScope serial(m * n * k <= kSmallGemmFlops);
   if constexpr (std::is_same_v<T, float>)
     cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
   else
@@ -48,9 +70,6 @@ Strides batch_strides(const Tensor& t, const Shape& batch) {
   for (int64_t d = 0; d < tb; ++d) s[lead + d] = t.shape()[d] == 1 ? 0 : t.strides()[d];
   return s;
 }
-
-// Small products are issued from a parallel loop over the batch; large ones use BLAS's threads.
-constexpr int64_t kSmallGemmFlops = int64_t{128} * 128 * 128;
 
 // (..., M, K) x (..., K, N) -> (..., M, N) with a, b at least 2-d and trans flags applied.
 Tensor batched_matmul(Tensor a, Tensor b, bool trans_a, bool trans_b) {

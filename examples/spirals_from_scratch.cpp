@@ -71,8 +71,8 @@ int main() {
     {
       heed::NoGradGuard no_grad;  // the update itself is not part of the model
       for (size_t i = 0; i < params.size(); ++i) {
-        velocity[i].mul_(momentum).add_(params[i].grad());   // v = momentum v + g
-        params[i].add_(velocity[i], -lr);                     // p = p - lr v
+        velocity[i].mul_(momentum).add_(params[i].grad());  // v = momentum v + g
+        params[i].add_(velocity[i], -lr);                   // p = p - lr v
       }
     }
     if (step % 200 == 0) {

@@ -1,0 +1,33 @@
+#pragma once
+// nn::functional: the layers as free functions, as torch.nn.functional. Each is the differentiable
+// op of the same name in heed:: (the modules call these too).
+//   namespace F = heed::nn::functional;
+//   auto y = F::dropout(F::gelu(F::linear(x, w, b)), 0.1, model.is_training());
+#include "autograd/elementwise_ops.hpp"
+#include "autograd/linalg_ops.hpp"
+#include "autograd/loss_ops.hpp"
+#include "autograd/norm_ops.hpp"
+#include "autograd/shape_ops.hpp"
+#include "autograd/softmax_ops.hpp"
+
+namespace heed::nn::functional {
+
+using heed::binary_cross_entropy_with_logits;
+using heed::cross_entropy;
+using heed::dropout;
+using heed::embedding;
+using heed::gelu;
+using heed::layer_norm;
+using heed::leaky_relu;
+using heed::linear;
+using heed::log_softmax;
+using heed::mse_loss;
+using heed::nll_loss;
+using heed::Reduction;
+using heed::relu;
+using heed::sigmoid;
+using heed::silu;
+using heed::softmax;
+using heed::tanh;
+
+}  // namespace heed::nn::functional

@@ -1,0 +1,156 @@
+#include "nn/module.hpp"
+
+#include "autograd/grad_mode.hpp"
+#include "autograd/view_ops.hpp"
+
+#include <algorithm>
+
+namespace heed::nn {
+
+void Module::check_name(const std::string& name, const char* what) {
+  if (name.empty() || name.find('.') != std::string::npos)
+    throw_error<ValueError>("register_{}: the name '{}' must be non-empty and contain no '.'", what, name);
+}
+
+Tensor Module::register_parameter(std::string name, Tensor value, bool requires_grad) {
+  check_name(name, "parameter");
+  if (!value.defined()) return value;
+  if (!value.is_floating_point())
+    throw_error<DTypeError>("register_parameter: parameter '{}' must be floating, got {}", name, describe(value));
+  if (!value.is_leaf())
+    throw_error<ValueError>("register_parameter: parameter '{}' is the output of '{}'; pass a leaf (use detach())",
+                            name, value.grad_fn_name());
+  value.requires_grad_(requires_grad);
+  return parameters_.insert(std::move(name), value, "parameter");
+}
+
+Tensor Module::register_buffer(std::string name, Tensor value) {
+  check_name(name, "buffer");
+  if (!value.defined()) return value;
+  return buffers_.insert(std::move(name), value, "buffer");
+}
+
+void Module::collect(const std::string& prefix, bool recurse, bool buffers, OrderedDict<Tensor>& out) const {
+  for (const auto& [name, t] : buffers ? buffers_ : parameters_) out.insert(prefix + name, t);
+  if (!recurse) return;
+  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", true, buffers, out);
+}
+
+OrderedDict<Tensor> Module::named_parameters(bool recurse) const {
+  OrderedDict<Tensor> out;
+  collect("", recurse, false, out);
+  return out;
+}
+std::vector<Tensor> Module::parameters(bool recurse) const { return named_parameters(recurse).values(); }
+
+OrderedDict<Tensor> Module::named_buffers(bool recurse) const {
+  OrderedDict<Tensor> out;
+  collect("", recurse, true, out);
+  return out;
+}
+std::vector<Tensor> Module::buffers(bool recurse) const { return named_buffers(recurse).values(); }
+
+std::vector<std::shared_ptr<Module>> Module::children() const { return children_.values(); }
+
+int64_t Module::num_parameters(bool trainable_only) const {
+  int64_t n = 0;
+  for (const Tensor& p : parameters())
+    if (!trainable_only || p.requires_grad()) n += p.numel();
+  return n;
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (const auto& [name, child] : children_) child->train(on);
+}
+
+void Module::zero_grad(bool set_to_none) {
+  for (const Tensor& p : parameters()) p.zero_grad(set_to_none);
+}
+
+void Module::to(DType dtype) {
+  if (!is_floating(dtype)) throw_error<DTypeError>("Module::to: expected a floating dtype, got {}", dtype);
+  NoGradGuard no_grad;
+  auto convert = [dtype](const Tensor& t) {
+    if (t.is_floating_point() && t.dtype() != dtype) t.set_data(heed::to(t, dtype));
+  };
+  for (const Tensor& p : parameters()) convert(p);
+  for (const Tensor& b : buffers()) convert(b);
+}
+
+void Module::apply(const std::function<void(Module&)>& fn) {
+  for (const auto& [name, child] : children_) child->apply(fn);
+  fn(*this);
+}
+
+StateDict Module::state_dict() const {
+  StateDict out = named_parameters();
+  for (const auto& [name, b] : named_buffers()) out.insert(name, b);
+  return out;
+}
+
+LoadResult Module::load_state_dict(const StateDict& state, bool strict) {
+  StateDict own = state_dict();
+  LoadResult r;
+  std::vector<std::string> wrong;
+  for (const auto& [name, t] : own) {
+    const Tensor* given = state.find(name);
+    if (!given) {
+      r.missing_keys.push_back(name);
+    } else if (!given->defined() || !(given->shape() == t.shape())) {
+      wrong.push_back(fmt::format("'{}': the module has {}, the state dict {}", name, describe(t), describe(*given)));
+    } else if (given->is_floating_point() != t.is_floating_point()) {
+      wrong.push_back(fmt::format("'{}': the module has {}, the state dict {}", name, describe(t), describe(*given)));
+    }
+  }
+  for (const auto& [name, t] : state)
+    if (!own.contains(name)) r.unexpected_keys.push_back(name);
+
+  if (!wrong.empty() || (strict && (!r.missing_keys.empty() || !r.unexpected_keys.empty()))) {
+    std::string msg = fmt::format("load_state_dict into {}: nothing was loaded.", type_name_);
+    if (!r.missing_keys.empty()) msg += fmt::format("\n  missing: {}", fmt::join(r.missing_keys, ", "));
+    if (!r.unexpected_keys.empty()) msg += fmt::format("\n  unexpected: {}", fmt::join(r.unexpected_keys, ", "));
+    for (const std::string& w : wrong) msg += "\n  wrong shape or kind: " + w;
+    throw StateError(msg);
+  }
+  NoGradGuard no_grad;
+  for (const auto& [name, t] : own)
+    if (const Tensor* given = state.find(name)) t.copy_(*given);
+  return r;
+}
+
+Tensor Module::forward(const Tensor&) {
+  throw_error<StateError>("{} has no single-input forward(x); call its own forward(...)", type_name_);
+}
+
+std::string Module::to_string() const {
+  std::string s = type_name_ + "(";
+  std::string extra = extra_repr();
+  if (children_.empty()) return s + extra + ")";
+  if (!extra.empty()) s += "\n  " + extra;
+  for (const auto& [name, child] : children_) {
+    std::string sub = child->to_string();
+    // indent the child's lines below its first
+    std::string indented;
+    for (char c : sub) {
+      indented += c;
+      if (c == '\n') indented += "  ";
+    }
+    s += fmt::format("\n  ({}): {}", name, indented);
+  }
+  return s + "\n)";
+}
+
+std::string Module::summary() const {
+  OrderedDict<Tensor> params = named_parameters();
+  size_t width = 4;
+  for (const auto& [name, p] : params) width = std::max(width, name.size());
+  std::string s = fmt::format("{:<{}}  {:<16}  {:>10}\n", "name", width, "shape", "parameters");
+  for (const auto& [name, p] : params)
+    s += fmt::format("{:<{}}  {:<16}  {:>10}{}\n", name, width, fmt::format("{}", p.shape()), p.numel(),
+                     p.requires_grad() ? "" : "  (frozen)");
+  s += fmt::format("total: {} parameters ({} trainable)", num_parameters(), num_parameters(true));
+  return s;
+}
+
+}  // namespace heed::nn

@@ -1,0 +1,57 @@
+#pragma once
+// Adam and AdamW, exactly as torch.optim.Adam / AdamW compute them. With t the step of a parameter:
+//   Adam:   g = grad + weight_decay p                   (L2 penalty folded into the gradient)
+//   AdamW:  p = p (1 - lr weight_decay)                 (decoupled weight decay), g = grad
+//   m = beta1 m + (1 - beta1) g,     v = beta2 v + (1 - beta2) g^2
+//   v_max = max(v_max, v) and use v_max for v when amsgrad
+//   p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+#include "optim/optimizer_impl.hpp"
+
+namespace heed::optim {
+
+struct AdamOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0;
+  bool amsgrad = false;
+  bool maximize = false;
+
+  template <class F>
+  void visit(F&& f) {
+    f("lr", lr), f("beta1", beta1), f("beta2", beta2), f("eps", eps), f("weight_decay", weight_decay);
+    f("amsgrad", amsgrad), f("maximize", maximize);
+  }
+};
+
+struct AdamState {
+  double step = 0;
+  Tensor exp_avg, exp_avg_sq, max_exp_avg_sq;
+  template <class F>
+  void visit(F&& f) {
+    f("step", step), f("exp_avg", exp_avg), f("exp_avg_sq", exp_avg_sq), f("max_exp_avg_sq", max_exp_avg_sq);
+  }
+};
+
+class Adam : public OptimizerWith<AdamOptions, AdamState> {
+ public:
+  explicit Adam(std::vector<Tensor> params, AdamOptions options = {});
+  void step() override;
+
+ protected:
+  Adam(std::vector<Tensor> params, AdamOptions options, bool decoupled, const char* name);
+  void validate(const AdamOptions& o) const override;
+  bool initialized(const AdamState& s) const override { return s.exp_avg.defined(); }
+
+ private:
+  bool decoupled_weight_decay_;
+};
+
+// AdamW: Adam with decoupled weight decay (Loshchilov and Hutter); PyTorch's default decay 0.01.
+class AdamW : public Adam {
+ public:
+  explicit AdamW(std::vector<Tensor> params, AdamOptions options = {.weight_decay = 0.01});
+};
+
+}  // namespace heed::optim

@@ -1,0 +1,61 @@
+#include "optim/optimizer.hpp"
+
+#include "core/factory.hpp"
+
+#include <unordered_set>
+
+namespace heed::optim {
+
+void Optimizer::zero_grad(bool set_to_none) {
+  for (const auto& group : group_params_)
+    for (const Tensor& p : group) p.zero_grad(set_to_none);
+}
+
+const std::vector<Tensor>& Optimizer::params(size_t group) const {
+  if (group >= group_params_.size())
+    throw_error<IndexError>("optimizer: group {} is out of range for {} groups", group, group_params_.size());
+  return group_params_[group];
+}
+
+void Optimizer::set_lr(double lr) {
+  for (size_t g = 0; g < num_param_groups(); ++g) set_lr(lr, g);
+}
+
+void Optimizer::add_group_params(std::vector<Tensor> params, const char* optimizer) {
+  std::unordered_set<const TensorImpl*> seen;
+  for (const auto& group : group_params_)
+    for (const Tensor& p : group) seen.insert(&p.impl());
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Tensor& p = params[i];
+    if (!p.defined()) throw_error<ValueError>("{}: parameter {} of the new group is undefined", optimizer, i);
+    if (!p.is_floating_point() || !p.is_leaf() || !p.requires_grad())
+      throw_error<ValueError>("{}: parameter {} ({}) must be a floating leaf tensor that requires grad", optimizer, i,
+                              describe(p));
+    if (!seen.insert(&p.impl()).second)
+      throw_error<ValueError>("{}: parameter {} ({}) appears twice (in this group or an earlier one)", optimizer, i,
+                              describe(p));
+  }
+  group_params_.push_back(std::move(params));
+}
+
+namespace detail {
+
+Tensor scalar(double v) { return scalar_tensor(v, kFloat64); }
+
+double scalar_at(const StateDict& state, const std::string& key) {
+  const Tensor* t = state.find(key);
+  if (!t || !t->defined() || t->numel() != 1)
+    throw_error<StateError>("optimizer load_state_dict: expected a one-element entry '{}'", key);
+  return t->item();
+}
+
+const Tensor& tensor_at(const StateDict& state, const std::string& key, const Tensor& like) {
+  const Tensor* t = state.find(key);
+  if (!t || !t->defined() || !(t->shape() == like.shape()) || !t->is_floating_point())
+    throw_error<StateError>("optimizer load_state_dict: entry '{}' must be a floating tensor of shape {}, got {}", key,
+                            like.shape(), t ? describe(*t) : std::string("nothing"));
+  return *t;
+}
+
+}  // namespace detail
+}  // namespace heed::optim

@@ -1,0 +1,57 @@
+#pragma once
+// Optimizer: updates parameters from their gradients. Parameters are organized in groups, each with
+// its own options (a different learning rate or weight decay for some layers), as in PyTorch:
+//
+//   heed::optim::AdamW opt(model.parameters(), {.lr = 3e-4, .weight_decay = 0.01});
+//   for (...) { opt.zero_grad(); loss = ...; loss.backward(); opt.step(); }
+//
+// Updates run without recording (under NoGradGuard) and in place, so a module's parameters and the
+// optimizer's references stay the same tensors. state_dict()/load_state_dict() capture the options
+// and every per-parameter buffer (momentum, Adam moments, step counts), so training resumes exactly.
+#include "core/ordered_dict.hpp"
+#include "core/tensor.hpp"
+
+#include <string>
+#include <vector>
+
+namespace heed::optim {
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+
+  // One update of every parameter that has a gradient (parameters without one are skipped).
+  virtual void step() = 0;
+  // Drops (set_to_none) or zeroes the gradient of every parameter.
+  void zero_grad(bool set_to_none = true);
+
+  size_t num_param_groups() const { return group_params_.size(); }
+  const std::vector<Tensor>& params(size_t group = 0) const;
+  // The learning rate of a group; schedulers set it before each step.
+  virtual double lr(size_t group = 0) const = 0;
+  virtual void set_lr(double lr, size_t group) = 0;
+  void set_lr(double lr);  // every group
+
+  // Flat names, parameters numbered across groups in order (as PyTorch numbers them):
+  //   "param_groups.<g>.<option>" (0-d float64), "param_groups.<g>.params" (int64 indices),
+  //   "state.<i>.<buffer>" (the buffers of parameter i; "step" is 0-d float64).
+  virtual StateDict state_dict() const = 0;
+  // Checks the whole dict against this optimizer (groups, parameter counts, shapes) before changing
+  // anything; a mismatch is a StateError naming the entry.
+  virtual void load_state_dict(const StateDict& state) = 0;
+
+ protected:
+  // Registers a group's parameters: each must be a floating leaf that requires grad, and not in
+  // another group.
+  void add_group_params(std::vector<Tensor> params, const char* optimizer);
+  std::vector<std::vector<Tensor>> group_params_;
+};
+
+// Reading and writing the flat state dict (helpers for the optimizers).
+namespace detail {
+Tensor scalar(double v);
+double scalar_at(const StateDict& state, const std::string& key);
+const Tensor& tensor_at(const StateDict& state, const std::string& key, const Tensor& like);
+}  // namespace detail
+
+}  // namespace heed::optim

@@ -1,0 +1,80 @@
+#include "../autograd/helpers.hpp"
+
+using namespace heed;
+using heed::test::check_gradients;
+using heed::test::leaf;
+
+using Inputs = const std::vector<Tensor>&;
+
+namespace {
+// The readable version, from primitives: its gradient comes from the tape.
+Tensor layer_norm_composite(const Tensor& x, int64_t k, const Tensor& w, const Tensor& b, double eps) {
+  IntList dims;
+  for (int64_t d = x.dim() - k; d < x.dim(); ++d) dims.push_back(d);
+  Tensor mu = mean(x, dims, true);
+  Tensor xhat = (x - mu) * rsqrt(var(x, dims, /*correction=*/0, true) + eps);
+  Tensor y = w.defined() ? xhat * w : xhat;
+  return b.defined() ? y + b : y;
+}
+}  // namespace
+
+TEST_CASE("fused layer_norm equals the composite, forward and backward", "[nn][layer_norm]") {
+  for (Shape norm : {Shape{6}, Shape{3, 4}}) {
+    Shape xs{5, 2};
+    for (int64_t s : norm) xs.push_back(s);
+    Tensor x1 = leaf(xs), w1 = leaf(norm), b1 = leaf(norm);
+    Tensor x2 = x1.detach().clone().requires_grad_(), w2 = w1.detach().clone().requires_grad_(),
+           b2 = b1.detach().clone().requires_grad_();
+    Tensor g = randn(xs, kFloat64);
+    Tensor y1 = layer_norm(x1, norm, w1, b1, 1e-5), y2 = layer_norm_composite(x2, norm.size(), w2, b2, 1e-5);
+    CHECK(allclose(y1, y2, 1e-10, 1e-10));
+    y1.backward(g);
+    y2.backward(g);
+    CHECK(allclose(x1.grad(), x2.grad(), 1e-9, 1e-10));
+    CHECK(allclose(w1.grad(), w2.grad(), 1e-9, 1e-10));
+    CHECK(allclose(b1.grad(), b2.grad(), 1e-9, 1e-10));
+  }
+}
+
+TEST_CASE("gradcheck: layer_norm with and without affine parameters", "[nn][layer_norm]") {
+  Tensor x = leaf({3, 4, 5}), w = leaf({5}), b = leaf({5});
+  check_gradients([](Inputs v) { return layer_norm(v[0], {5}, v[1], v[2]); }, {x, w, b});
+  check_gradients([](Inputs v) { return layer_norm(v[0], {4, 5}); }, {x});
+  check_gradients([](Inputs v) { return layer_norm(v[0], {5}, Tensor{}, v[1]); }, {x, b});
+  check_gradients([](Inputs v) { return layer_norm(v[0].transpose(0, 1), {3, 5}, Tensor{}); }, {x});
+}
+
+TEST_CASE("layer_norm of a hand-worked row", "[nn][layer_norm]") {
+  // x = [1, 2, 3, 6]: mean 3, var (4 + 1 + 0 + 9) / 4 = 3.5
+  Tensor y = layer_norm(tensor({1, 2, 3, 6}, kFloat64), {4}, Tensor{}, Tensor{}, 0.0);
+  double s = std::sqrt(3.5);
+  CHECK(allclose(y, tensor({-2 / s, -1 / s, 0, 3 / s}, kFloat64), 1e-12, 1e-12));
+}
+
+TEST_CASE("LayerNorm module: PyTorch names and init, float32 large rows, errors", "[nn][layer_norm]") {
+  nn::LayerNorm ln({8});
+  CHECK(ln.named_parameters().keys() == std::vector<std::string>{"weight", "bias"});
+  CHECK(equal(ln.weight, ones({8})));
+  Tensor x = randn({4, 3, 8}) * 100.0 + 50.0;
+  Tensor y = ln(x);
+  CHECK(amax(abs(mean(y, -1))).item() < 1e-4);
+  CHECK(amax(abs(var(y, {-1}, 0) - 1.0)).item() < 1e-3);
+  CHECK(nn::LayerNorm({8}, 1e-5, false).parameters().empty());
+  CHECK_THROWS_WITH(ln(zeros({4, 7})), Catch::Contains("layer_norm") && Catch::Contains("[8]"));
+  CHECK_THROWS_AS(layer_norm(zeros({2, 8}), {8}, zeros({7})), ShapeError);
+  CHECK_THROWS_AS(nn::LayerNorm({}), ValueError);
+  CHECK_THROWS_AS(nn::LayerNorm({4}, -1.0), ValueError);
+}
+
+TEST_CASE("layer_norm weight gradients do not depend on the thread count", "[nn][layer_norm]") {
+  Tensor x = randn({300, 64}), w = ones({64}).requires_grad_(), g = randn({300, 64});
+  int threads = get_num_threads();
+  set_num_threads(1);
+  layer_norm(x, {64}, w).backward(g);
+  Tensor one = w.grad().clone();
+  w.zero_grad();
+  set_num_threads(2);
+  layer_norm(x, {64}, w).backward(g);
+  set_num_threads(threads);
+  CHECK(equal(one, w.grad()));
+}
