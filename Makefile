@@ -1,7 +1,7 @@
 # heed's front door.
 #   make            build everything (installs missing Debian packages first)
 #   make test       build, then run the fast test suite (what CI runs)
-#   make demo       build, then train the main example
+#   make demo       build, then train the main example (an MLP on spirals, with a picture)
 #   make bench      build, then run the benchmarks (side by side with PyTorch when it is installed)
 #   make deps       install missing Debian packages (as root, or through sudo)
 # Variables: BUILD_DIR (build), BUILD_TYPE (Release), CMAKE_FLAGS (extra cmake -D...), PREFIX.
@@ -50,8 +50,9 @@ test-slow: build
 test-all: build
 	ctest --test-dir $(BUILD_DIR) -j $(JOBS) --output-on-failure
 
+# The main example: an MLP learns three spirals; the picture goes to $(BUILD_DIR)/spirals.svg.
 demo: build
-	$(BUILD_DIR)/examples/spirals_from_scratch
+	$(BUILD_DIR)/examples/mlp_spirals $(BUILD_DIR)/spirals.svg
 
 bench: build
 	bench/run.sh $(BUILD_DIR)

@@ -40,25 +40,26 @@ void accumulate(Tensor& buf, Tensor&& g) {
 }
 
 // Runs f(); a heed error gets "in backward of 'op': " in front of its message, keeping its type.
+// (The context string is only built when something throws.)
 template <class F>
 auto with_op_context(const Node& node, F&& f) {
-  std::string ctx = fmt::format("in backward of '{}': ", node.name());
+  auto ctx = [&node] { return fmt::format("in backward of '{}': ", node.name()); };
   try {
     return f();
   } catch (const ShapeError& e) {
-    throw ShapeError(ctx + e.what());
+    throw ShapeError(ctx() + e.what());
   } catch (const DTypeError& e) {
-    throw DTypeError(ctx + e.what());
+    throw DTypeError(ctx() + e.what());
   } catch (const IndexError& e) {
-    throw IndexError(ctx + e.what());
+    throw IndexError(ctx() + e.what());
   } catch (const ValueError& e) {
-    throw ValueError(ctx + e.what());
+    throw ValueError(ctx() + e.what());
   } catch (const StateError& e) {
-    throw StateError(ctx + e.what());
+    throw StateError(ctx() + e.what());
   } catch (const IOError& e) {
-    throw IOError(ctx + e.what());
+    throw IOError(ctx() + e.what());
   } catch (const Error& e) {
-    throw Error(ctx + e.what());
+    throw Error(ctx() + e.what());
   }
 }
 
@@ -111,18 +112,20 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
         "backward: the {} tensor does not require grad and has no grad_fn: no input it was computed "
         "from requires grad, or it was computed under NoGradGuard",
         describe(root));
-  Tensor seed = grad;
-  if (!seed.defined()) {
+  Tensor seed;  // ours alone: the engine may add into it in place
+  if (!grad.defined()) {
     if (root.numel() != 1)
       throw_error<StateError>(
           "backward: a gradient can be created implicitly only for a tensor with one element, "
           "got {}; pass backward(grad) with a gradient of that shape",
           describe(root));
     seed = ones(root.shape(), root.dtype());
-  } else if (!(seed.shape() == root.shape())) {
-    throw_error<ShapeError>("backward: the gradient {} does not match the tensor {}", describe(seed), describe(root));
-  } else if (seed.dtype() != root.dtype()) {
-    throw_error<DTypeError>("backward: the gradient {} does not match the tensor {}", describe(seed), describe(root));
+  } else if (!(grad.shape() == root.shape())) {
+    throw_error<ShapeError>("backward: the gradient {} does not match the tensor {}", describe(grad), describe(root));
+  } else if (grad.dtype() != root.dtype()) {
+    throw_error<DTypeError>("backward: the gradient {} does not match the tensor {}", describe(grad), describe(root));
+  } else {
+    seed = kernel::clone(grad);
   }
 
   // Backward rules call kernels only; they never record.
@@ -132,7 +135,7 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   std::vector<Node*> order = reachable_newest_first(root_node.get());
   for (Node* n : order) n->buffer_.clear();
   root_node->buffer_.resize(root_node->num_outputs());
-  root_node->buffer_[root_output] = kernel::clone(seed);
+  root_node->buffer_[root_output] = std::move(seed);
 
   std::vector<Node*> leaves;
   try {

@@ -51,6 +51,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   if (x.dim() == 0 || x.size(-1) != weight.size(1))
     throw_error<ShapeError>("linear: the input {} must end with in_features = {} (weight {})", describe(x),
                             weight.size(1), describe(weight));
+  if (x.dtype() != weight.dtype() || (bias.defined() && bias.dtype() != weight.dtype()))
+    throw_error<DTypeError>("linear: dtypes differ: input {}, weight {}{}", describe(x), describe(weight),
+                            bias.defined() ? ", bias " + describe(bias) : std::string());
   if (bias.defined() && !(bias.shape() == Shape{weight.size(0)}))
     throw_error<ShapeError>("linear: bias {} must have shape [{}] (weight {})", describe(bias), weight.size(0),
                             describe(weight));

@@ -131,12 +131,12 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
 
 // y[n, :] = W[indices[n], :]   =>   dW[v, :] = sum of dy[n, :] over the n with indices[n] == v,
 //   and dW[padding_idx, :] = 0 (the padding row is looked up but never trained).
-Tensor embedding(const Tensor& weight, const Tensor& indices, int64_t padding_idx) {
+Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding) {
   Tensor y = kernel::embedding(weight, indices);
   const int64_t num_weights = weight.shape()[0];
-  if (padding_idx < -1 || padding_idx >= num_weights)
-    throw_error<IndexError>("embedding: padding_idx {} is out of range (must be -1 for none, or >= 0 and < {})",
-                            padding_idx, num_weights);
+  if (padding && (*padding < -num_weights || *padding >= num_weights))
+    throw_error<IndexError>("embedding: padding_idx {} is out of range for {} embeddings", *padding, num_weights);
+  const int64_t padding_idx = !padding ? -1 : (*padding < 0 ? *padding + num_weights : *padding);  // -1: none
   return autograd::record("embedding", std::move(y), {weight},
                           [num_weights, padding_idx, I = save(indices)](const Tensor& dy, NeedsGrad) -> Grads {
                             return {kernel::embedding_backward(dy, I.get(), num_weights, padding_idx)};

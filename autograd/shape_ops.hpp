@@ -6,6 +6,7 @@
 #include "core/tensor.hpp"
 
 #include <initializer_list>
+#include <optional>
 #include <vector>
 
 namespace heed {
@@ -35,7 +36,8 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
 // x + source added along dim at the rows index names: out[..., index[i], ...] += source[..., i, ...].
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& source);
 // weight (V, D), indices (*) int64 in [0, V)  ->  (*, D): the rows of weight the indices name.
-// Row padding_idx (-1: none) is looked up as usual but receives no gradient.
-Tensor embedding(const Tensor& weight, const Tensor& indices, int64_t padding_idx = -1);
+// Row padding_idx (if given; negative counts from the end, as in PyTorch) is looked up as usual but
+// receives no gradient.
+Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx = std::nullopt);
 
 }  // namespace heed

@@ -13,26 +13,27 @@ namespace {
 
 constexpr int64_t kRowBlock = 32;  // rows per partial sum of dweight/dbias
 
-void check_affine(const Tensor& t, const Tensor& x, int64_t n, const char* what) {
-  if (!t.defined()) return;
-  if (t.numel() != n || !t.is_contiguous())
-    throw_error<ShapeError>("layer_norm: {} {} must be contiguous with {} elements (the normalized size)", what,
-                            describe(t), n);
+// weight or bias, checked and made contiguous.
+Tensor affine(const Tensor& t, const Tensor& x, int64_t n, const char* what) {
+  if (!t.defined()) return t;
+  if (t.numel() != n)
+    throw_error<ShapeError>("layer_norm: {} {} must have {} elements (the normalized size)", what, describe(t), n);
   detail::check_same_dtype("layer_norm", x, t);
+  return contiguous(t);
 }
 
+// The number of rows of n elements in x (0 for an empty batch).
 int64_t rows_of(const Tensor& x, int64_t n) {
-  if (n <= 0 || x.numel() % n != 0 || x.numel() == 0)
+  if (n <= 0 || x.numel() % n != 0)
     throw_error<ShapeError>("layer_norm: {} cannot be split into rows of the normalized size {}", describe(x), n);
   return x.numel() / n;
 }
 
 }  // namespace
 
-LayerNormOut layer_norm(const Tensor& x_in, int64_t n, const Tensor& weight, const Tensor& bias, double eps) {
+LayerNormOut layer_norm(const Tensor& x_in, int64_t n, const Tensor& weight_in, const Tensor& bias_in, double eps) {
   if (!(eps >= 0)) throw_error<ValueError>("layer_norm: eps must be non-negative, got {}", eps);
-  check_affine(weight, x_in, n, "weight");
-  check_affine(bias, x_in, n, "bias");
+  const Tensor weight = affine(weight_in, x_in, n, "weight"), bias = affine(bias_in, x_in, n, "bias");
   const int64_t rows = rows_of(x_in, n);
   Tensor x = contiguous(x_in);
   LayerNormOut out{make_tensor(x.shape(), x.dtype()), make_tensor({rows}, x.dtype()), make_tensor({rows}, x.dtype())};
@@ -67,8 +68,10 @@ LayerNormOut layer_norm(const Tensor& x_in, int64_t n, const Tensor& weight, con
 }
 
 LayerNormGrads layer_norm_backward(const Tensor& dy_in, const Tensor& x_in, const Tensor& mean, const Tensor& rstd,
-                                   const Tensor& weight, int64_t n, bool need_dx, bool need_dweight, bool need_dbias) {
+                                   const Tensor& weight_in, int64_t n, bool need_dx, bool need_dweight,
+                                   bool need_dbias) {
   const int64_t rows = rows_of(x_in, n);
+  const Tensor weight = weight_in.defined() ? contiguous(weight_in) : weight_in;
   Tensor x = contiguous(x_in), dy = contiguous(dy_in);
   LayerNormGrads g;
   if (need_dx) g.dx = make_tensor(x.shape(), x.dtype());

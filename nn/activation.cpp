@@ -8,6 +8,9 @@ namespace heed::nn {
 Tensor ReLU::forward(const Tensor& x) { return relu(x); }
 Tensor GELU::forward(const Tensor& x) { return gelu(x, approximate_tanh); }
 std::string GELU::extra_repr() const { return approximate_tanh ? "approximate='tanh'" : ""; }
+Tensor LeakyReLU::forward(const Tensor& x) { return leaky_relu(x, negative_slope); }
+std::string LeakyReLU::extra_repr() const { return fmt::format("negative_slope={}", negative_slope); }
+Tensor SiLU::forward(const Tensor& x) { return silu(x); }
 Tensor Tanh::forward(const Tensor& x) { return tanh(x); }
 Tensor Sigmoid::forward(const Tensor& x) { return sigmoid(x); }
 Tensor Softmax::forward(const Tensor& x) { return softmax(x, dim); }

@@ -21,6 +21,21 @@ class GELU : public Module {
   bool approximate_tanh;
 };
 
+class LeakyReLU : public Module {
+ public:
+  explicit LeakyReLU(double negative_slope = 0.01) : Module("LeakyReLU"), negative_slope(negative_slope) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  double negative_slope;
+};
+
+// SiLU (swish): x sigmoid(x).
+class SiLU : public Module {
+ public:
+  SiLU() : Module("SiLU") {}
+  Tensor forward(const Tensor& x) override;
+};
+
 class Tanh : public Module {
  public:
   Tanh() : Module("Tanh") {}

@@ -4,6 +4,7 @@
 #include "autograd/view_ops.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 
 namespace heed::nn {
 
@@ -12,8 +13,15 @@ void Module::check_name(const std::string& name, const char* what) {
     throw_error<ValueError>("register_{}: the name '{}' must be non-empty and contain no '.'", what, name);
 }
 
+void Module::check_new_name(const std::string& name, const char* what) const {
+  check_name(name, what);
+  if (parameters_.contains(name) || buffers_.contains(name) || children_.contains(name))
+    throw_error<ValueError>("register_{}: '{}' is already the name of a parameter, buffer or module of {}", what, name,
+                            type_name_);
+}
+
 Tensor Module::register_parameter(std::string name, Tensor value, bool requires_grad) {
-  check_name(name, "parameter");
+  check_new_name(name, "parameter");
   if (!value.defined()) return value;
   if (!value.is_floating_point())
     throw_error<DTypeError>("register_parameter: parameter '{}' must be floating, got {}", name, describe(value));
@@ -25,27 +33,38 @@ Tensor Module::register_parameter(std::string name, Tensor value, bool requires_
 }
 
 Tensor Module::register_buffer(std::string name, Tensor value) {
-  check_name(name, "buffer");
+  check_new_name(name, "buffer");
   if (!value.defined()) return value;
   return buffers_.insert(std::move(name), value, "buffer");
 }
 
-void Module::collect(const std::string& prefix, bool recurse, bool buffers, OrderedDict<Tensor>& out) const {
-  for (const auto& [name, t] : buffers ? buffers_ : parameters_) out.insert(prefix + name, t);
+// Appends this module's entries (parameters and/or buffers), then its children's, to `out`, with
+// dotted names. A tensor registered twice (tied weights) is listed once unless keep_duplicates.
+void Module::collect(const std::string& prefix, bool recurse, bool params, bool buffers, bool keep_duplicates,
+                     std::unordered_set<const TensorImpl*>& seen, OrderedDict<Tensor>& out) const {
+  auto add = [&](const OrderedDict<Tensor>& entries) {
+    for (const auto& [name, t] : entries)
+      if (keep_duplicates || seen.insert(&t.impl()).second) out.insert(prefix + name, t);
+  };
+  if (params) add(parameters_);
+  if (buffers) add(buffers_);
   if (!recurse) return;
-  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", true, buffers, out);
+  for (const auto& [name, child] : children_)
+    child->collect(prefix + name + ".", true, params, buffers, keep_duplicates, seen, out);
 }
 
 OrderedDict<Tensor> Module::named_parameters(bool recurse) const {
   OrderedDict<Tensor> out;
-  collect("", recurse, false, out);
+  std::unordered_set<const TensorImpl*> seen;
+  collect("", recurse, true, false, false, seen, out);
   return out;
 }
 std::vector<Tensor> Module::parameters(bool recurse) const { return named_parameters(recurse).values(); }
 
 OrderedDict<Tensor> Module::named_buffers(bool recurse) const {
   OrderedDict<Tensor> out;
-  collect("", recurse, true, out);
+  std::unordered_set<const TensorImpl*> seen;
+  collect("", recurse, false, true, false, seen, out);
   return out;
 }
 std::vector<Tensor> Module::buffers(bool recurse) const { return named_buffers(recurse).values(); }
@@ -84,8 +103,11 @@ void Module::apply(const std::function<void(Module&)>& fn) {
 }
 
 StateDict Module::state_dict() const {
-  StateDict out = named_parameters();
-  for (const auto& [name, b] : named_buffers()) out.insert(name, b);
+  // PyTorch's order: each module's parameters, then its buffers, then its children; tied weights
+  // appear under every name.
+  StateDict out;
+  std::unordered_set<const TensorImpl*> seen;
+  collect("", true, true, true, true, seen, out);
   return out;
 }
 

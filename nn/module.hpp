@@ -24,6 +24,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <unordered_set>
 #include <vector>
 
 namespace heed::nn {
@@ -51,13 +53,15 @@ class Module {
   Tensor register_buffer(std::string name, Tensor value);
   template <class M>
   std::shared_ptr<M> register_module(std::string name, std::shared_ptr<M> module) {
-    check_name(name, "module");
+    check_new_name(name, "module");
     if (!module) throw_error<ValueError>("register_module: module '{}' is null", name);
     children_.insert(std::move(name), module, "module");
     return module;
   }
 
   // ---- walking the registry --------------------------------------------------------------------
+  // A tensor registered under two names (tied weights) is listed once, under its first name, by
+  // parameters() and buffers(); state_dict() lists it under every name, as PyTorch does.
   std::vector<Tensor> parameters(bool recurse = true) const;
   OrderedDict<Tensor> named_parameters(bool recurse = true) const;
   std::vector<Tensor> buffers(bool recurse = true) const;
@@ -104,7 +108,9 @@ class Module {
   static void check_name(const std::string& name, const char* what);
 
  private:
-  void collect(const std::string& prefix, bool recurse, bool buffers, OrderedDict<Tensor>& out) const;
+  void check_new_name(const std::string& name, const char* what) const;
+  void collect(const std::string& prefix, bool recurse, bool params, bool buffers, bool keep_duplicates,
+               std::unordered_set<const TensorImpl*>& seen, OrderedDict<Tensor>& out) const;
 
   std::string type_name_;
   bool training_ = true;
@@ -115,8 +121,10 @@ class Module {
 
 }  // namespace heed::nn
 
-template <>
-struct fmt::formatter<heed::nn::Module> : fmt::formatter<std::string_view> {
+// fmt::print("{}", model) for any module type.
+template <class M>
+struct fmt::formatter<M, char, std::enable_if_t<std::is_base_of_v<heed::nn::Module, M>>>
+    : fmt::formatter<std::string_view> {
   auto format(const heed::nn::Module& m, fmt::format_context& ctx) const {
     return fmt::formatter<std::string_view>::format(m.to_string(), ctx);
   }

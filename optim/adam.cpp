@@ -15,7 +15,7 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions options, bool decoupled, cons
   add_param_group(std::move(params), options);
 }
 
-AdamW::AdamW(std::vector<Tensor> params, AdamOptions options) : Adam(std::move(params), options, true, "AdamW") {}
+AdamW::AdamW(std::vector<Tensor> params, AdamWOptions options) : Adam(std::move(params), options, true, "AdamW") {}
 
 void Adam::validate(const AdamOptions& o) const {
   if (!(o.lr >= 0)) throw_error<ValueError>("{}: lr must be non-negative, got {}", name_, o.lr);
@@ -40,6 +40,11 @@ void Adam::step() {
         if (o.amsgrad) s.max_exp_avg_sq = zeros_like(p);
       }
       if (o.amsgrad && !s.max_exp_avg_sq.defined()) s.max_exp_avg_sq = zeros_like(p);
+      if (s.exp_avg.dtype() != p.dtype()) {  // the model was converted (Module::to) after the last step
+        s.exp_avg = s.exp_avg.to(p.dtype());
+        s.exp_avg_sq = s.exp_avg_sq.to(p.dtype());
+        if (s.max_exp_avg_sq.defined()) s.max_exp_avg_sq = s.max_exp_avg_sq.to(p.dtype());
+      }
       s.step += 1;
       const double bias1 = 1 - std::pow(o.beta1, s.step), bias2_sqrt = std::sqrt(1 - std::pow(o.beta2, s.step));
       Tensor grad = kernel::contiguous(p.grad());

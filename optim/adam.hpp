@@ -48,10 +48,26 @@ class Adam : public OptimizerWith<AdamOptions, AdamState> {
   bool decoupled_weight_decay_;
 };
 
-// AdamW: Adam with decoupled weight decay (Loshchilov and Hutter); PyTorch's default decay 0.01.
+// AdamW's options: Adam's, with PyTorch's default weight decay of 0.01 (a separate type, so that
+// AdamW(params, {.lr = 1e-3}) keeps that default).
+struct AdamWOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 1e-2;
+  bool amsgrad = false;
+  bool maximize = false;
+  operator AdamOptions() const { return {lr, beta1, beta2, eps, weight_decay, amsgrad, maximize}; }
+};
+
+// AdamW: Adam with decoupled weight decay (Loshchilov and Hutter).
 class AdamW : public Adam {
  public:
-  explicit AdamW(std::vector<Tensor> params, AdamOptions options = {.weight_decay = 0.01});
+  explicit AdamW(std::vector<Tensor> params, AdamWOptions options = {});
+  void add_param_group(std::vector<Tensor> params, AdamWOptions options) {
+    Adam::add_param_group(std::move(params), options);
+  }
 };
 
 }  // namespace heed::optim

@@ -4,6 +4,7 @@
 #include "autograd/grad_mode.hpp"
 #include "autograd/reduce_ops.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace heed::optim {
@@ -24,16 +25,14 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
       total += sum(pow(a, norm_type)).item();
   }
   if (!inf) total = std::pow(total, 1.0 / norm_type);
-  if (!std::isfinite(total)) {
-    if (error_if_nonfinite)
-      throw_error<ValueError>(
-          "clip_grad_norm_: the total norm of the gradients is {}; set error_if_nonfinite = false "
-          "to skip this check",
-          total);
-    return total;
-  }
-  const double coef = max_norm / (total + 1e-6);
-  if (coef < 1)
+  if (!std::isfinite(total) && error_if_nonfinite)
+    throw_error<ValueError>("clip_grad_norm_: the total norm of the gradients is {}; set error_if_nonfinite = false "
+                            "to skip this check",
+                            total);
+  // As PyTorch: scale by min(1, max_norm / (total + 1e-6)), so an infinite norm zeroes the
+  // gradients and a NaN one makes them NaN.
+  const double coef = std::min(1.0, max_norm / (total + 1e-6));
+  if (coef < 1 || std::isnan(coef))
     for (const Tensor& p : params)
       if (p.grad().defined()) p.grad().mul_(coef);
   return total;

@@ -10,7 +10,8 @@ namespace heed::optim {
 //   total = (Σ_params ||g||_p^p)^(1/p)   (p = norm_type; infinity: the largest |g|)
 //   g = g * max_norm / (total + 1e-6)    when that factor is below 1.
 // Returns the total norm before clipping. Parameters without a gradient are skipped. A NaN or
-// infinite total is an error when error_if_nonfinite, and otherwise leaves the gradients unscaled.
+// infinite total is a ValueError when error_if_nonfinite; otherwise, as in PyTorch, the gradients
+// are scaled anyway (to zeros for an infinite norm, NaN for a NaN one).
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type = 2.0,
                        bool error_if_nonfinite = false);
 // Clamps every gradient element into [-clip_value, clip_value].

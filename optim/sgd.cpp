@@ -29,6 +29,8 @@ void SGD::step() {
       SGDState& s = state_[g][i];
       const bool first = !s.momentum_buffer.defined();
       if (o.momentum != 0 && first) s.momentum_buffer = empty_like(p);
+      if (!first && s.momentum_buffer.dtype() != p.dtype())  // the model was converted after the last step
+        s.momentum_buffer = s.momentum_buffer.to(p.dtype());
       Tensor grad = kernel::contiguous(p.grad());
       Tensor param = kernel::contiguous(p);
       dispatch_floating(p.dtype(), "SGD", [&]<class T>() {

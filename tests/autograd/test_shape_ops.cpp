@@ -146,7 +146,11 @@ TEST_CASE("embedding gives the padding row exactly zero gradient", "[autograd][s
   CHECK(allclose(w.grad(), expected, 1e-12, 1e-12));
   CHECK_FALSE(equal(select(w2.grad(), 0, 2), zeros({3}, kFloat64)));  // padding really changed something
   CHECK_THROWS_AS(embedding(w, idx, 5), IndexError);
-  CHECK_THROWS_WITH(embedding(w, idx, -2), Catch::Contains("embedding") && Catch::Contains("padding_idx -2"));
+  CHECK_THROWS_WITH(embedding(w, idx, -6), Catch::Contains("embedding") && Catch::Contains("padding_idx -6"));
+  // A negative padding_idx counts from the end, as in PyTorch: -3 is row 2 of 5.
+  Tensor w3 = w.detach().clone().requires_grad_();
+  sum(embedding(w3, idx, -3)).backward();
+  CHECK(equal(select(w3.grad(), 0, 2), zeros({3}, kFloat64)));
 }
 
 TEST_CASE("index tensors never require grad", "[autograd][shape_ops]") {

@@ -78,3 +78,11 @@ TEST_CASE("layer_norm weight gradients do not depend on the thread count", "[nn]
   set_num_threads(threads);
   CHECK(equal(one, w.grad()));
 }
+
+TEST_CASE("layer_norm takes an empty batch and a non-contiguous weight", "[nn][layer_norm]") {
+  CHECK(layer_norm(zeros({0, 4}), {4}).shape() == Shape{0, 4});
+  Tensor w2 = leaf({4, 2});
+  Tensor x = leaf({3, 4}), b = leaf({4});
+  check_gradients([&](Inputs v) { return layer_norm(v[0], {4}, v[1].select(1, 0), v[2]); }, {x, w2, b});
+  CHECK_THROWS_WITH(linear(zeros({2, 3}), zeros({4, 3}, kFloat64)), Catch::Contains("linear"));
+}

@@ -151,3 +151,44 @@ TEST_CASE("Sequential runs its modules in order", "[nn][module]") {
   CHECK_THROWS_AS(seq[2], IndexError);
   CHECK(seq.at<nn::Linear>(1)->out_features == 2);
 }
+
+TEST_CASE("tied weights are one parameter, listed under every name in the state dict", "[nn][module]") {
+  struct Tied : nn::Module {
+    Tied() : Module("Tied") {
+      emb = register_module("emb", std::make_shared<nn::Embedding>(10, 4));
+      out = register_module("out", std::make_shared<nn::Linear>(4, 10, false));
+      out->weight = emb->weight;  // the output layer shares the embedding matrix
+      out_weight_alias = out->register_parameter("tied", emb->weight);
+    }
+    std::shared_ptr<nn::Embedding> emb;
+    std::shared_ptr<nn::Linear> out;
+    Tensor out_weight_alias;
+  } m;
+  CHECK(m.parameters().size() == 2);  // emb.weight and out.weight (tied listed once)
+  CHECK(m.state_dict().contains("out.tied"));
+  optim::SGD opt(m.parameters(), {.lr = 0.1});  // no "appears twice"
+}
+
+TEST_CASE("a name is either a parameter, a buffer or a module", "[nn][module]") {
+  nn::Module m;
+  m.register_parameter("w", zeros({2}));
+  CHECK_THROWS_AS(m.register_buffer("w", zeros({2})), ValueError);
+  CHECK_THROWS_AS(m.register_module("w", std::make_shared<nn::ReLU>()), ValueError);
+}
+
+TEST_CASE("state_dict lists each module's parameters, then its buffers, then its children", "[nn][module]") {
+  struct WithBuffer : nn::Module {
+    WithBuffer() : Module("WithBuffer") {
+      register_parameter("a", zeros({1}));
+      register_buffer("running", zeros({1}));
+      register_module("child", std::make_shared<nn::Linear>(1, 1));
+    }
+  } m;
+  CHECK(m.state_dict().keys() == std::vector<std::string>{"a", "running", "child.weight", "child.bias"});
+}
+
+TEST_CASE("fmt prints any module type", "[nn][module]") {
+  nn::Sequential seq{std::make_shared<nn::ReLU>()};
+  CHECK(fmt::format("{}", seq) == "Sequential(\n  (0): ReLU()\n)");
+  CHECK(fmt::format("{}", nn::LeakyReLU(0.2)) == "LeakyReLU(negative_slope=0.2)");
+}

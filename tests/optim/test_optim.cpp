@@ -29,7 +29,8 @@ std::unique_ptr<optim::Optimizer> make(const fixtures::OptimCase& c, std::vector
                        .amsgrad = get("amsgrad", 0) != 0,
                        .maximize = get("maximize", 0) != 0};
   if (kind == "Adam") return std::make_unique<optim::Adam>(params, a);
-  return std::make_unique<optim::AdamW>(params, a);
+  return std::make_unique<optim::AdamW>(
+      params, optim::AdamWOptions{a.lr, a.beta1, a.beta2, a.eps, a.weight_decay, a.amsgrad, a.maximize});
 }
 
 Tensor vec(const std::vector<double>& v, const Shape& shape) { return from_vector(v, shape); }
@@ -106,6 +107,27 @@ TEST_CASE("optimizers skip parameters without gradients and validate their optio
   CHECK_THROWS_AS(optim::Adam({w, w}), ValueError);
   CHECK_THROWS_AS(optim::Adam({ones({3})}), ValueError);  // does not require grad
   CHECK_THROWS_AS(sgd.lr(3), IndexError);
+}
+
+TEST_CASE("AdamW keeps PyTorch's default weight decay when other options are given", "[optim]") {
+  optim::AdamW opt({ones({2}).requires_grad_()}, {.lr = 0.1});
+  CHECK(opt.options().weight_decay == 0.01);
+  CHECK(opt.options().lr == 0.1);
+}
+
+TEST_CASE("an optimizer follows its parameters through Module::to(dtype)", "[optim]") {
+  nn::Linear fc(3, 2);
+  optim::Adam adam(fc.parameters(), {.lr = 0.1});
+  optim::SGD sgd(fc.parameters(), {.lr = 0.1, .momentum = 0.9});
+  sum(fc(ones({1, 3}))).backward();
+  adam.step();
+  sgd.step();
+  fc.to(kFloat64);
+  fc.zero_grad();
+  sum(fc(ones({1, 3}, kFloat64))).backward();
+  adam.step();
+  sgd.step();
+  CHECK(adam.state_dict().at("state.0.exp_avg").dtype() == kFloat64);
 }
 
 TEST_CASE("parameter groups have their own options", "[optim]") {
