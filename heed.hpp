@@ -50,6 +50,7 @@
 #include "nn/loss.hpp"
 #include "nn/module.hpp"
 #include "nn/normalization.hpp"
+#include "nn/serialize.hpp"
 
 // optim: optimizers, clipping, schedules
 #include "optim/adam.hpp"
