@@ -8,6 +8,7 @@
 #include <cblas.h>
 
 #include <climits>
+#include <cstdlib>
 #include <optional>
 
 namespace heed::kernel {
@@ -208,6 +209,12 @@ Tensor matmul_reference(const Tensor& a, const Tensor& b) {
 namespace heed {
 
 BlasInfo blas_info() {
+  // Whether the environment picked the kernel, or OpenBLAS's own CPU detection did.
+  auto chosen_by = [] {
+    const char* env = std::getenv("OPENBLAS_CORETYPE");
+    return env ? std::string(" (OPENBLAS_CORETYPE=") + env + " is set)"
+               : std::string(" (its CPU detection chose them)");
+  };
   BlasInfo info;
   info.core = openblas_get_corename();
   info.config = openblas_get_config();
@@ -218,12 +225,12 @@ BlasInfo blas_info() {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && !has_avx512_kernel) {
     info.suboptimal = true;
-    info.advice = "this CPU has AVX-512 but OpenBLAS chose its " + c +
-                  " kernels: run with OPENBLAS_CORETYPE=SkylakeX set in the environment";
+    info.advice = "this CPU has AVX-512 but OpenBLAS runs its " + c + " kernels" + chosen_by() +
+                  ": run with OPENBLAS_CORETYPE=SkylakeX set in the environment";
   } else if (__builtin_cpu_supports("avx2") && !has_avx2_kernel) {
     info.suboptimal = true;
-    info.advice = "this CPU has AVX2 but OpenBLAS chose its generic " + c +
-                  " kernels: run with OPENBLAS_CORETYPE=Haswell set in the environment";
+    info.advice = "this CPU has AVX2 but OpenBLAS runs its generic " + c + " kernels" + chosen_by() +
+                  ": run with OPENBLAS_CORETYPE=Haswell set in the environment";
   }
   return info;
 }

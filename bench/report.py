@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Merges the JSON written by heed's bench binaries and bench/torch_overhead.py (all from one run of
+bench/run.sh), prints one table per bench, and writes latest.json: a list of
+{name, heed_ms, torch_ms, ratio, gflops, peak_mb_heed, peak_mb_torch}, where ratio = torch_ms / heed_ms
+(> 1: heed is faster; null without torch). Rows named ".../cblas" are the raw cblas_sgemm call timed
+inside bench_matmul: their heed_ms is BLAS's time, the reference heed's matmul is compared with.
+
+usage: report.py OUT_JSON HEED_JSON... [--torch TORCH_JSON]
+Standard library only: any python3 will do.
+"""
+import json
+import sys
+
+# OpenBLAS kernels without AVX2 (what 0.3.21 falls back to on CPUs it does not know), in case the
+# heed binaries' own advice (blas_advice) is missing.
+SLOW_CORES = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "Sandybridge", "Katmai", "Coppermine",
+              "Northwood", "Opteron", "Barcelona", "Bulldozer", "Piledriver", "Steamroller", "Excavator", "unknown"}
+
+
+def load(path):
+    with open(path) as f:
+        data = json.load(f)
+    return data if isinstance(data, list) else [data]
+
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def main(argv):
+    if len(argv) < 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    out_path, rest = argv[1], argv[2:]
+    torch_path = None
+    if "--torch" in rest:
+        i = rest.index("--torch")
+        torch_path = rest[i + 1]
+        rest = rest[:i] + rest[i + 2:]
+    heed = [b for p in rest for b in load(p)]
+    torch = {b["bench"]: b for b in load(torch_path)} if torch_path else {}
+
+    merged = []
+    for b in heed:
+        t = torch.get(b["bench"])
+        trows = {r["name"]: r for r in t["rows"]} if t else {}
+        print()
+        if b["bench"] == "matmul":
+            print(f"matmul, float32, {b['threads']} threads, OpenBLAS kernel {b['blas_core']}"
+                  + (f" (torch: {t['threads']} threads, {t['blas_core']})" if t else ""))
+            print(f"{'case':<46} {'heed':>8} {'OpenBLAS':>9} {'torch':>8}   {'heed vs BLAS':>12} {'torch/heed':>10}")
+            print(f"{'':<46} {'GFLOP/s':>8} {'GFLOP/s':>9} {'GFLOP/s':>8}   {'overhead':>12} {'time':>10}")
+        else:
+            print(f"per-op overhead, (4,) float32, {b['threads']} threads" + (f" (torch: {t['threads']})" if t else ""))
+            print(f"{'loop':<50} {'ops':>4} {'heed us/op':>10} {'torch us/op':>11} {'torch/heed':>10}")
+        rows = {r["name"]: r for r in b["rows"]}
+        for r in b["rows"]:
+            tr = trows.get(r["name"])
+            torch_ms = tr["ms"] if tr else None
+            ratio = torch_ms / r["ms"] if torch_ms is not None else None
+            merged.append({"name": r["name"], "heed_ms": r["ms"], "torch_ms": torch_ms, "ratio": ratio,
+                           "gflops": r["gflops"], "peak_mb_heed": r["peak_mb"],
+                           "peak_mb_torch": tr["peak_mb"] if tr else None})
+            if r["name"].endswith("/cblas"):
+                continue
+            if b["bench"] == "matmul":
+                blas = rows.get(r["name"] + "/cblas")
+                overhead = (r["ms"] / blas["ms"] - 1) * 100 if blas else None
+                print(f"{r['name']:<46} {r['gflops']:>8.1f} {fmt(blas and blas['gflops'], '>9.1f'):>9} "
+                      f"{fmt(tr and tr['gflops'], '>8.1f'):>8}   {fmt(overhead, '>+11.1f'):>11}% "
+                      f"{fmt(ratio, '>10.2f'):>10}")
+            else:
+                ops = r["ops"] or 1
+                print(f"{r['name']:<50} {ops:>4} {r['ms'] * 1e3 / ops:>10.3f} "
+                      f"{fmt(torch_ms and torch_ms * 1e3 / ops, '>11.3f'):>11} {fmt(ratio, '>10.2f'):>10}")
+    warnings = set()
+    for b in heed:
+        if b.get("blas_advice"):
+            warnings.add(f"WARNING: matmul ran on slower kernels than this CPU supports: {b['blas_advice']}")
+        elif b["blas_core"] in SLOW_CORES:
+            warnings.add(f"WARNING: OpenBLAS runs its generic {b['blas_core']} kernels: set OPENBLAS_CORETYPE=Haswell "
+                         "(AVX2) or SkylakeX (AVX-512) before running")
+    for w in sorted(warnings):
+        print(w)
+    if torch:
+        for b in heed:
+            t = torch.get(b["bench"])
+            if t and t["blas_core"] != b["blas_core"]:
+                print(f"WARNING: heed ran on OpenBLAS {b['blas_core']} but torch on {t['blas_core']}")
+    with open(out_path, "w") as f:
+        json.dump(merged, f, indent=1)
+        f.write("\n")
+    print(f"\nwrote {out_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

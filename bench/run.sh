@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Runs heed's benchmarks (already built by `make bench`) and, when /usr/bin/python3 has torch, the
+# same measurements in PyTorch; prints one table per bench and writes BUILD_DIR/bench/latest.json.
+#
+#   bench/run.sh [BUILD_DIR]          (default: build)
+#
+# Environment:
+#   HEED_BENCH_THREADS   threads for both frameworks (default: OMP_NUM_THREADS, else all cores)
+#   OPENBLAS_CORETYPE    OpenBLAS kernel, passed to both frameworks unchanged (default: autodetect)
+#   HEED_BENCH_ARGS      extra arguments for every bench, e.g. "--quick" or "--repeats 11"
+#   HEED_BENCH_TORCH=0   skip PyTorch even when it is installed
+# Results are ratios within one run: absolute times move with the machine's load and clock.
+set -euo pipefail
+
+BUILD_DIR=${1:-build}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BIN=$BUILD_DIR/bench
+OUT=$BUILD_DIR/bench
+TORCH_PY=/usr/bin/python3
+
+for b in bench_matmul bench_overhead; do
+  if [[ ! -x $BIN/$b ]]; then
+    echo "bench/run.sh: $BIN/$b is missing: build first (make bench, or cmake --build $BUILD_DIR)" >&2
+    exit 1
+  fi
+done
+if command -v python3 >/dev/null 2>&1; then PY=python3; elif [[ -x $TORCH_PY ]]; then PY=$TORCH_PY; else PY=""; fi
+
+threads=${HEED_BENCH_THREADS:-${OMP_NUM_THREADS:-$(nproc)}}
+# Both frameworks get the same thread count and the same OpenBLAS kernel.
+export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
+read -r -a extra <<<"${HEED_BENCH_ARGS:-}"
+
+echo "== heed benchmarks =="
+echo "machine: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores online"
+echo "threads: $threads (both frameworks)"
+echo "OPENBLAS_CORETYPE: ${OPENBLAS_CORETYPE:-<unset: OpenBLAS picks from cpuid>}"
+# heed::blas_info(): the kernel OpenBLAS chose, and a WARNING line when the CPU supports a faster one.
+"$BIN/bench_matmul" --threads "$threads" --info
+read -r load1 _ </proc/loadavg || load1=0
+if awk -v l="$load1" 'BEGIN { exit !(l > 0.5) }'; then
+  echo "WARNING: load average $load1: other processes are running; timings will be noisy (ratios less so)"
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$OUT"
+
+have_torch=0
+if [[ ${HEED_BENCH_TORCH:-1} != 0 && -x $TORCH_PY ]] && "$TORCH_PY" -c "import torch" 2>/dev/null; then
+  have_torch=1
+else
+  echo "PyTorch: not found for $TORCH_PY (heed and OpenBLAS only)"
+fi
+
+# Each heed bench, then the same bench in torch, so both see the machine in the same state.
+for bench in overhead matmul; do
+  echo
+  "$BIN/bench_$bench" --threads "$threads" --json "$tmp/heed_$bench.json" "${extra[@]}"
+  if ((have_torch)); then
+    echo
+    "$TORCH_PY" "$HERE/torch_overhead.py" --bench "$bench" --threads "$threads" --json "$tmp/torch_$bench.json" \
+      "${extra[@]}"
+  fi
+done
+if ((have_torch)); then
+  "$TORCH_PY" -c 'import json, sys; json.dump([b for p in sys.argv[2:] for b in json.load(open(p))], open(sys.argv[1], "w"))' \
+    "$tmp/torch.json" "$tmp/torch_overhead.json" "$tmp/torch_matmul.json"
+fi
+
+if [[ -z $PY ]]; then
+  echo "bench/run.sh: no python3 to merge the results: $OUT/latest.json not written" >&2
+  exit 0
+fi
+echo
+echo "== summary (ratios within this run) =="
+torch_args=()
+((have_torch)) && torch_args=(--torch "$tmp/torch.json")
+"$PY" "$HERE/report.py" "$OUT/latest.json" "$tmp/heed_overhead.json" "$tmp/heed_matmul.json" "${torch_args[@]}"

@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+"""PyTorch's side of heed's benchmarks: the same loops, sizes and harness as bench_overhead.cpp and
+bench_matmul.cpp, so bench/run.sh can put heed, raw OpenBLAS and PyTorch in one table.
+
+Run with /usr/bin/python3 (Debian's python3-torch). A measurement is the median, over --repeats
+blocks of about --block-seconds each, of the time per call within a block (time.perf_counter, a
+monotonic clock). Writes {"bench", "framework", "blas_core", "threads", "rows": [...]} per bench
+into --json as a list, in the layout of the heed binaries.
+"""
+import argparse
+import ctypes
+import json
+import statistics
+import sys
+import time
+
+import torch
+
+CHAIN = 100
+
+
+def calibrate(f, block_seconds):
+    calls, t0 = 0, time.perf_counter()
+    while calls < 3 or time.perf_counter() - t0 < block_seconds:
+        f()
+        calls += 1
+    per_call = (time.perf_counter() - t0) / calls
+    return max(1, int(block_seconds / per_call))
+
+
+def measure(f, opt):
+    iters = calibrate(f, opt.block_seconds)
+    times = []
+    for _ in range(opt.repeats):
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            f()
+        times.append((time.perf_counter() - t0) / iters)
+    return statistics.median(times)
+
+
+def blas_core():
+    """The OpenBLAS kernel torch's BLAS calls land in (torch links libblas.so.3 -> OpenBLAS on Debian)."""
+    try:
+        lib = ctypes.CDLL("libopenblas.so.0")
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return lib.openblas_get_corename().decode()
+    except (OSError, AttributeError):
+        return "unknown"
+
+
+def row(name, seconds, gflops=None, ops=0):
+    return {"name": name, "ms": seconds * 1e3, "gflops": gflops, "peak_mb": None, "ops": ops}
+
+
+def bench_matmul(opt):
+    g = torch.Generator().manual_seed(0)
+    randn = lambda *shape: torch.randn(*shape, generator=g)
+    cases = [(f"matmul/n={n}", randn(n, n), randn(n, n), False, n, n, n) for n in (64, 128, 256, 512, 1024, 2048)]
+    cases.append(("matmul/batched (32,64,256)x(256,1024)", randn(32, 64, 256), randn(256, 1024), False,
+                  32 * 64, 1024, 256))
+    cases.append(("matmul/transposed (2048,256)x(1024,256).t()", randn(2048, 256), randn(1024, 256), True,
+                  2048, 1024, 256))
+    rows = []
+    print(f"{'case':<46} {'torch GFLOP/s':>13}")
+    for name, a, b, trans_b, m, n, k in cases:
+        if opt.filter not in name:
+            continue
+        f = (lambda a=a, b=b: a @ b.t()) if trans_b else (lambda a=a, b=b: a @ b)
+        t = measure(f, opt)
+        gflops = 2.0 * m * n * k / t / 1e9
+        print(f"{name:<46} {gflops:>13.1f}")
+        rows.append(row(name, t, gflops))
+    return rows
+
+
+def bench_overhead(opt):
+    a = torch.randn(4, requires_grad=True)
+    b = torch.full((4,), 0.5)
+
+    def chain():
+        x = a
+        for k in range(CHAIN):
+            x = x * b if k % 2 == 0 else x + b
+        return x.sum()
+
+    def mul_sum_backward():
+        c = a * b
+        c.sum().backward()
+
+    def chain_backward():
+        chain().backward()
+
+    def chain_no_grad():
+        with torch.no_grad():
+            chain()
+
+    loops = [
+        ("overhead/mul+sum+backward", 2, mul_sum_backward),
+        (f"overhead/chain of {CHAIN} ops+sum+backward", CHAIN + 1, chain_backward),
+        (f"overhead/chain of {CHAIN} ops+sum forward, grad on", CHAIN + 1, chain),
+        (f"overhead/chain of {CHAIN} ops+sum forward, grad off", CHAIN + 1, chain_no_grad),
+    ]
+    rows = []
+    print(f"{'loop':<50} {'us per iter':>12} {'us per op':>10}")
+    for name, ops, f in loops:
+        if opt.filter not in name:
+            continue
+        t = measure(f, opt)
+        print(f"{name:<50} {t * 1e6:>12.2f} {t * 1e6 / ops:>10.3f}")
+        rows.append(row(name, t, ops=ops))
+    return rows
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave torch's default)")
+    p.add_argument("--block-seconds", type=float, default=0.02)
+    p.add_argument("--repeats", type=int, default=15)
+    p.add_argument("--quick", action="store_true", help="shorter blocks, 3 repeats")
+    p.add_argument("--bench", choices=["matmul", "overhead", "all"], default="all")
+    p.add_argument("--filter", default="", help="run only the rows whose name contains this")
+    p.add_argument("--json", default="")
+    opt = p.parse_args()
+    if opt.quick:
+        opt.block_seconds, opt.repeats = 0.01, 3
+    if opt.threads > 0:
+        torch.set_num_threads(opt.threads)
+    threads = torch.get_num_threads()
+    core = blas_core()
+    print(f"PyTorch {torch.__version__}, OpenBLAS kernel {core} ({threads} threads)")
+    out = []
+    if opt.bench in ("overhead", "all"):
+        out.append({"bench": "overhead", "framework": "torch", "blas_core": core, "threads": threads,
+                    "rows": bench_overhead(opt)})
+    if opt.bench in ("matmul", "all"):
+        out.append({"bench": "matmul", "framework": "torch", "blas_core": core, "threads": threads,
+                    "rows": bench_matmul(opt)})
+    if opt.json:
+        with open(opt.json, "w") as f:
+            json.dump(out, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
