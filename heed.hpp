@@ -20,6 +20,7 @@
 #include "core/parallel.hpp"
 #include "core/random.hpp"
 #include "core/reduce.hpp"
+#include "core/rnn.hpp"
 #include "core/shape.hpp"
 #include "core/softmax.hpp"
 #include "core/storage.hpp"
@@ -36,6 +37,7 @@
 #include "autograd/loss_ops.hpp"
 #include "autograd/norm_ops.hpp"
 #include "autograd/reduce_ops.hpp"
+#include "autograd/rnn_ops.hpp"
 #include "autograd/shape_ops.hpp"
 #include "autograd/softmax_ops.hpp"
 #include "autograd/view_ops.hpp"
@@ -50,6 +52,7 @@
 #include "nn/loss.hpp"
 #include "nn/module.hpp"
 #include "nn/normalization.hpp"
+#include "nn/rnn.hpp"
 #include "nn/serialize.hpp"
 
 // optim: optimizers, clipping, schedules

@@ -50,6 +50,9 @@ def main(argv):
                   + (f" (torch: {t['threads']} threads, {t['blas_core']})" if t else ""))
             print(f"{'case':<46} {'heed':>8} {'OpenBLAS':>9} {'torch':>8}   {'heed vs BLAS':>12} {'torch/heed':>10}")
             print(f"{'':<46} {'GFLOP/s':>8} {'GFLOP/s':>9} {'GFLOP/s':>8}   {'overhead':>12} {'time':>10}")
+        elif b["bench"] == "train":
+            print(f"training steps, float32, {b['threads']} threads" + (f" (torch: {t['threads']})" if t else ""))
+            print(f"{'workload':<40} {'heed ms':>9} {'torch ms':>9} {'torch/heed':>10} {'heed peak MiB':>14}")
         else:
             print(f"per-op overhead, (4,) float32, {b['threads']} threads" + (f" (torch: {t['threads']})" if t else ""))
             print(f"{'loop':<50} {'ops':>4} {'heed us/op':>10} {'torch us/op':>11} {'torch/heed':>10}")
@@ -69,6 +72,9 @@ def main(argv):
                 print(f"{r['name']:<46} {r['gflops']:>8.1f} {fmt(blas and blas['gflops'], '>9.1f'):>9} "
                       f"{fmt(tr and tr['gflops'], '>8.1f'):>8}   {fmt(overhead, '>+11.1f'):>11}% "
                       f"{fmt(ratio, '>10.2f'):>10}")
+            elif b["bench"] == "train":
+                print(f"{r['name']:<40} {r['ms']:>9.2f} {fmt(torch_ms, '>9.2f'):>9} {fmt(ratio, '>10.2f'):>10} "
+                      f"{fmt(r['peak_mb'], '>14.1f'):>14}")
             else:
                 ops = r["ops"] or 1
                 print(f"{r['name']:<50} {ops:>4} {r['ms'] * 1e3 / ops:>10.3f} "

@@ -54,7 +54,7 @@ else
 fi
 
 # Each heed bench, then the same bench in torch, so both see the machine in the same state.
-for bench in overhead matmul; do
+for bench in overhead matmul train; do
   echo
   "$BIN/bench_$bench" --threads "$threads" --json "$tmp/heed_$bench.json" "${extra[@]}"
   if ((have_torch)); then
@@ -65,7 +65,7 @@ for bench in overhead matmul; do
 done
 if ((have_torch)); then
   "$TORCH_PY" -c 'import json, sys; json.dump([b for p in sys.argv[2:] for b in json.load(open(p))], open(sys.argv[1], "w"))' \
-    "$tmp/torch.json" "$tmp/torch_overhead.json" "$tmp/torch_matmul.json"
+    "$tmp/torch.json" "$tmp/torch_overhead.json" "$tmp/torch_matmul.json" "$tmp/torch_train.json"
 fi
 
 if [[ -z $PY ]]; then
@@ -76,4 +76,5 @@ echo
 echo "== summary (ratios within this run) =="
 torch_args=()
 ((have_torch)) && torch_args=(--torch "$tmp/torch.json")
-"$PY" "$HERE/report.py" "$OUT/latest.json" "$tmp/heed_overhead.json" "$tmp/heed_matmul.json" "${torch_args[@]}"
+"$PY" "$HERE/report.py" "$OUT/latest.json" "$tmp/heed_overhead.json" "$tmp/heed_matmul.json" "$tmp/heed_train.json" \
+  "${torch_args[@]}"

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """PyTorch's side of heed's benchmarks: the same loops, sizes and harness as bench_overhead.cpp and
-bench_matmul.cpp, so bench/run.sh can put heed, raw OpenBLAS and PyTorch in one table.
+bench_matmul.cpp and bench_train.cpp, so bench/run.sh can put heed, raw OpenBLAS and PyTorch in one table.
 
 Run with /usr/bin/python3 (Debian's python3-torch). A measurement is the median, over --repeats
 blocks of about --block-seconds each, of the time per call within a block (time.perf_counter, a
@@ -112,13 +112,66 @@ def bench_overhead(opt):
     return rows
 
 
+def bench_train(opt):
+    """One training step of the models of bench_train.cpp: same sizes, optimizers, no dropout."""
+    torch.manual_seed(0)
+    nn = torch.nn
+
+    def mlp(sizes):
+        layers = []
+        for i in range(len(sizes) - 1):
+            layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+            if i + 2 < len(sizes):
+                layers.append(nn.ReLU())
+        return nn.Sequential(*layers)
+
+    class LM(nn.Module):
+        def __init__(self, gru):
+            super().__init__()
+            self.emb = nn.Embedding(100, 64)
+            self.rnn = (nn.GRU if gru else nn.LSTM)(64, 256, batch_first=True)
+            self.head = nn.Linear(256, 100)
+
+        def forward(self, ids):
+            return self.head(self.rnn(self.emb(ids))[0])
+
+    loads = []
+    for name, sizes, batch, adam in [("train/mlp 64-64-64-10", [64, 64, 64, 10], 32, False),
+                                     ("train/mlp 784-512-512-10", [784, 512, 512, 10], 128, True)]:
+        m = mlp(sizes)
+        o = torch.optim.Adam(m.parameters(), lr=1e-3) if adam else torch.optim.SGD(m.parameters(), lr=0.01)
+        loads.append((name, m, o, torch.randn(batch, sizes[0]), torch.randint(0, sizes[-1], (batch,))))
+    for gru in (False, True):
+        m = LM(gru)
+        loads.append(("train/gru lm" if gru else "train/lstm lm", m, torch.optim.Adam(m.parameters(), lr=1e-3),
+                      torch.randint(0, 100, (32, 64)), torch.randint(0, 100, (32, 64))))
+    rows = []
+    print(f"{'workload':<40} {'ms per step':>12}")
+    for name, m, o, x, y in loads:
+        if opt.filter not in name:
+            continue
+
+        def step(m=m, o=o, x=x, y=y):
+            o.zero_grad()
+            logits = m(x)
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+            loss.backward()
+            o.step()
+
+        step()
+        t = measure(step, opt)
+        print(f"{name:<40} {t * 1e3:>12.3f}")
+        rows.append(row(name, t))
+    return rows
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave torch's default)")
     p.add_argument("--block-seconds", type=float, default=0.02)
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--quick", action="store_true", help="shorter blocks, 3 repeats")
-    p.add_argument("--bench", choices=["matmul", "overhead", "all"], default="all")
+    p.add_argument("--bench", choices=["matmul", "overhead", "train", "all"], default="all")
     p.add_argument("--filter", default="", help="run only the rows whose name contains this")
     p.add_argument("--json", default="")
     opt = p.parse_args()
@@ -136,6 +189,9 @@ def main():
     if opt.bench in ("matmul", "all"):
         out.append({"bench": "matmul", "framework": "torch", "blas_core": core, "threads": threads,
                     "rows": bench_matmul(opt)})
+    if opt.bench in ("train", "all"):
+        out.append({"bench": "train", "framework": "torch", "blas_core": core, "threads": threads,
+                    "rows": bench_train(opt)})
     if opt.json:
         with open(opt.json, "w") as f:
             json.dump(out, f, indent=1)

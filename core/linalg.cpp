@@ -35,23 +35,6 @@ std::optional<BlasMatrix> blas_layout(int64_t rows, int64_t cols, int64_t stride
 // it saves (and on a busy machine it waits for a descheduled thread). Larger ones use BLAS's threads.
 constexpr int64_t kSmallGemmFlops = int64_t{128} * 128 * 128;
 
-// OpenBLAS's OpenMP build uses as many threads as omp_get_max_threads() says on the calling thread,
-// so lowering that (for this thread only) for the duration of one call makes the call serial.
-class SerialBlasScope {
- public:
-  explicit SerialBlasScope(bool serial) : previous_(serial ? omp_get_max_threads() : 0) {
-    if (previous_ > 1) omp_set_num_threads(1);
-  }
-  ~SerialBlasScope() {
-    if (previous_ > 1) omp_set_num_threads(previous_);
-  }
-  SerialBlasScope(const SerialBlasScope&) = delete;
-  SerialBlasScope& operator=(const SerialBlasScope&) = delete;
-
- private:
-  int previous_;
-};
-
 template <class T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, blasint lda, const T* b, blasint ldb, T* c,
           blasint ldc) {

@@ -37,4 +37,22 @@ void parallel_for(int64_t n, int64_t cost_per_item, F&& f) {
   }
 }
 
+// Makes the BLAS calls made while it lives (on this thread) single-threaded, when `serial`:
+// OpenBLAS's OpenMP build uses as many threads as omp_get_max_threads() says on the calling thread,
+// so lowering that for this thread only is enough.
+class SerialBlasScope {
+ public:
+  explicit SerialBlasScope(bool serial) : previous_(serial ? omp_get_max_threads() : 0) {
+    if (previous_ > 1) omp_set_num_threads(1);
+  }
+  ~SerialBlasScope() {
+    if (previous_ > 1) omp_set_num_threads(previous_);
+  }
+  SerialBlasScope(const SerialBlasScope&) = delete;
+  SerialBlasScope& operator=(const SerialBlasScope&) = delete;
+
+ private:
+  int previous_;
+};
+
 }  // namespace heed

@@ -1,0 +1,195 @@
+// A character-level language model: an LSTM (or a GRU with --gru) reads text one character at a
+// time and learns to predict the next one. It trains on examples/data/stories.txt (short generated
+// stories, 200 KB) and every few hundred steps writes a sample, drawn one character at a time with a
+// temperature, so you can watch it go from noise to words to sentences.
+//
+//   model:  Embedding(V, 64) -> LSTM(64, 256) -> Linear(256, V)      V = the characters of the text
+//   loss:   cross-entropy of each next character (bits per character = loss / ln 2)
+//   train:  random windows of 64 characters, batches of 32, AdamW, gradient norm clipped to 1
+//
+// Options: --steps N (default 600), --batch B, --seq T, --hidden H, --lr X, --temperature X,
+//          --sample-every N, --gru, --data FILE, --seed S.
+#include <heed.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+
+using heed::Tensor;
+namespace nn = heed::nn;
+namespace optim = heed::optim;
+
+namespace {
+
+struct Options {
+  int steps = 600, batch = 32, seq = 64, hidden = 256, embed = 64, sample_every = 200, sample_length = 240;
+  double lr = 3e-3, temperature = 0.7;
+  bool gru = false;
+  uint64_t seed = 0;
+  std::string data = HEED_EXAMPLES_DATA_DIR "/stories.txt";
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) throw heed::ValueError("char_lm: " + a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--steps")
+      o.steps = std::stoi(next());
+    else if (a == "--batch")
+      o.batch = std::stoi(next());
+    else if (a == "--seq")
+      o.seq = std::stoi(next());
+    else if (a == "--hidden")
+      o.hidden = std::stoi(next());
+    else if (a == "--lr")
+      o.lr = std::stod(next());
+    else if (a == "--temperature")
+      o.temperature = std::stod(next());
+    else if (a == "--sample-every")
+      o.sample_every = std::stoi(next());
+    else if (a == "--data")
+      o.data = next();
+    else if (a == "--seed")
+      o.seed = std::stoull(next());
+    else if (a == "--gru")
+      o.gru = true;
+    else
+      throw heed::ValueError("char_lm: unknown option " + a);
+  }
+  return o;
+}
+
+// The text as character ids, and the alphabet.
+struct Corpus {
+  std::string chars;            // id -> character
+  std::map<char, int64_t> ids;  // character -> id
+  Tensor data;                  // (N) int64
+};
+
+Corpus load(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw heed::IOError("char_lm: cannot read " + path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string text = ss.str();
+  Corpus c;
+  for (char ch : text) c.ids.emplace(ch, 0);
+  for (auto& [ch, id] : c.ids) {
+    id = static_cast<int64_t>(c.chars.size());
+    c.chars += ch;
+  }
+  std::vector<int64_t> v;
+  v.reserve(text.size());
+  for (char ch : text) v.push_back(c.ids[ch]);
+  c.data = heed::from_vector(v, {static_cast<int64_t>(v.size())});
+  return c;
+}
+
+struct CharModel : nn::Module {
+  CharModel(int64_t vocab, int64_t embed, int64_t hidden, bool gru) : Module("CharModel"), gru(gru) {
+    emb = register_module("emb", std::make_shared<nn::Embedding>(vocab, embed));
+    if (gru)
+      rnn = register_module("rnn", std::make_shared<nn::GRU>(embed, hidden));
+    else
+      rnn = register_module("rnn", std::make_shared<nn::LSTM>(embed, hidden));
+    head = register_module("head", std::make_shared<nn::Linear>(hidden, vocab));
+  }
+  // ids (B, T) -> logits (B, T, V); the recurrent state goes in and comes out for sampling.
+  Tensor forward(const Tensor& ids, Tensor& h, Tensor& c) {
+    nn::RNNOutput out = gru ? std::static_pointer_cast<nn::GRU>(rnn)->forward((*emb)(ids), h)
+                            : std::static_pointer_cast<nn::LSTM>(rnn)->forward((*emb)(ids), h, c);
+    h = out.h_n;
+    c = out.c_n;
+    return (*head)(out.output);
+  }
+  bool gru;
+  std::shared_ptr<nn::Embedding> emb;
+  std::shared_ptr<nn::Module> rnn;
+  std::shared_ptr<nn::Linear> head;
+};
+
+// Draws `length` characters after `prompt`: softmax(logits / temperature), one at a time.
+std::string sample(CharModel& model, const Corpus& corpus, const std::string& prompt, int length, double temperature,
+                   heed::Generator& gen) {
+  heed::NoGradGuard no_grad;
+  model.eval();
+  Tensor h, c;
+  std::vector<int64_t> ids;
+  for (char ch : prompt) ids.push_back(corpus.ids.count(ch) ? corpus.ids.at(ch) : 0);
+  Tensor logits = model.forward(heed::from_vector(ids, {1, static_cast<int64_t>(ids.size())}), h, c);
+  std::string out = prompt;
+  for (int i = 0; i < length; ++i) {
+    Tensor last = logits.select(1, logits.size(1) - 1).reshape({-1});
+    std::vector<float> p = heed::softmax(last / temperature, 0).to_vector<float>();
+    double u = heed::rand({1}, heed::kFloat64, &gen).item(), acc = 0;
+    int64_t next = static_cast<int64_t>(p.size()) - 1;
+    for (size_t k = 0; k < p.size(); ++k)
+      if ((acc += p[k]) > u) {
+        next = static_cast<int64_t>(k);
+        break;
+      }
+    out += corpus.chars[static_cast<size_t>(next)];
+    logits = model.forward(heed::tensor({static_cast<double>(next)}, {1, 1}, heed::kInt64), h, c);
+  }
+  model.train();
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o = parse(argc, argv);
+  heed::manual_seed(o.seed);
+  Corpus corpus = load(o.data);
+  const int64_t V = static_cast<int64_t>(corpus.chars.size()), N = corpus.data.size(0);
+  fmt::print("heed: a character-level {} language model\n{}\n", o.gru ? "GRU" : "LSTM",
+             heed::to_string(heed::blas_info()));
+  fmt::print("text: {} ({} characters, {} distinct)\n", o.data, N, V);
+
+  CharModel model(V, o.embed, o.hidden, o.gru);
+  fmt::print("{}\n{} parameters\n\n", model.to_string(), model.num_parameters());
+  optim::AdamW opt(model.parameters(), {.lr = o.lr, .weight_decay = 0.01});
+  optim::CosineAnnealingLR schedule(opt, o.steps, o.lr / 10);
+  heed::Generator batch_gen(o.seed + 1), sample_gen(o.seed + 2);
+
+  auto start = std::chrono::steady_clock::now();
+  double first_loss = 0, recent = 0;
+  for (int step = 1; step <= o.steps; ++step) {
+    // B random windows of T + 1 characters: inputs are the first T, targets the last T.
+    Tensor starts = heed::randint(0, N - o.seq - 1, {o.batch}, heed::kInt64, &batch_gen);
+    Tensor offsets = heed::arange(0, o.seq + 1, 1, heed::kInt64).reshape({1, -1});
+    Tensor window = heed::index_select(corpus.data, 0, (starts.reshape({-1, 1}) + offsets).reshape({-1}))
+                        .reshape({o.batch, o.seq + 1});
+    Tensor x = window.narrow(1, 0, o.seq), y = window.narrow(1, 1, o.seq);
+    Tensor h, c;
+    Tensor logits = model.forward(x, h, c);
+    Tensor loss = heed::cross_entropy(logits.reshape({-1, V}), y.reshape({-1}));
+    opt.zero_grad();
+    loss.backward();
+    optim::clip_grad_norm_(model.parameters(), 1.0);
+    opt.step();
+    schedule.step();
+
+    double l = loss.item();
+    if (step == 1) first_loss = l;
+    recent = step == 1 ? l : 0.95 * recent + 0.05 * l;
+    if (step % 50 == 0 || step == 1) {
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      fmt::print("step {:4d}  loss {:.3f}  ({:.2f} bits/char)  {:.0f} ms/step  {:.0f} chars/s\n", step, recent,
+                 recent / std::log(2.0), 1000 * secs / step, double(step) * o.batch * o.seq / secs);
+    }
+    if (step % o.sample_every == 0 || step == o.steps)
+      fmt::print("\n--- sample at step {} (temperature {}) ---\n{}\n---\n\n", step, o.temperature,
+                 sample(model, corpus, "One day, ", o.sample_length, o.temperature, sample_gen));
+  }
+  fmt::print("loss: {:.3f} -> {:.3f}\n", first_loss, recent);
+  return recent < first_loss ? 0 : 1;
+}
