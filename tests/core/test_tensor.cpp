@@ -68,3 +68,21 @@ TEST_CASE("storage memory is counted and returned", "[core][tensor]") {
   }
   CHECK(memory_stats().bytes_in_use == before);
 }
+
+TEST_CASE("freed blocks are reused by size class, and the cache can be emptied or turned off", "[core][tensor]") {
+  const bool was = caching_enabled();  // off in sanitizer builds
+  set_caching_enabled(true);
+  { Tensor warm = zeros({1000}); }  // one 4000-byte block (class 4096) now cached
+  MemoryStats before = memory_stats();
+  CHECK(before.cached_bytes >= 4096);
+  { Tensor again = zeros({999}); }  // 3996 bytes: the same class
+  MemoryStats after = memory_stats();
+  CHECK(after.cache_hits == before.cache_hits + 1);
+  CHECK(after.bytes_in_use == before.bytes_in_use);  // counts what tensors hold, not the cache
+  empty_cache();
+  CHECK(memory_stats().cached_bytes == 0);
+  set_caching_enabled(false);
+  { Tensor t = zeros({1000}); }
+  CHECK(memory_stats().cached_bytes == 0);
+  set_caching_enabled(was);
+}
