@@ -1,8 +1,9 @@
 # heed's front door.
 #   make            build everything (installs missing Debian packages first)
 #   make test       build, then run the fast test suite (what CI runs)
-#   make demo       build, then train the main example (an MLP on spirals, with a picture)
+#   make demo       build, then train the showcase (seq2seq with attention on dates, ~1 minute, SVG heatmaps)
 #   make bench      build, then run the benchmarks (side by side with PyTorch when it is installed)
+#   make test-asan  the fast suite again, built with AddressSanitizer and UndefinedBehaviorSanitizer
 #   make deps       install missing Debian packages (as root, or through sudo)
 # Variables: BUILD_DIR (build), BUILD_TYPE (Release), CMAKE_FLAGS (extra cmake -D...), PREFIX.
 
@@ -13,7 +14,7 @@ PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PACKAGES := libopenblas-openmp-dev catch2 libfmt-dev cmake g++ pkg-config
 
-.PHONY: all deps configure build test test-slow test-all demo bench install clean format
+.PHONY: all deps configure build test test-slow test-all test-asan demo bench install clean format
 
 all: build
 
@@ -47,12 +48,21 @@ test: build
 test-slow: build
 	ctest --test-dir $(BUILD_DIR) -L slow -j $(JOBS) --output-on-failure
 
+# In a separate build directory; the install test is left out (it builds a consumer without the
+# sanitizer runtime).
+test-asan: deps
+	@cmake -S . -B $(BUILD_DIR)-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEED_SANITIZE=ON \
+	  -DHEED_BUILD_EXAMPLES=OFF -DHEED_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD_DIR)-asan -j $(JOBS)
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+	  ctest --test-dir $(BUILD_DIR)-asan -L fast -E install_and_find_package -j $(JOBS) --output-on-failure
+
 test-all: build
 	ctest --test-dir $(BUILD_DIR) -j $(JOBS) --output-on-failure
 
 # The main example: an MLP learns three spirals; the picture goes to $(BUILD_DIR)/spirals.svg.
 demo: build
-	$(BUILD_DIR)/examples/mlp_spirals $(BUILD_DIR)/spirals.svg
+	$(BUILD_DIR)/examples/seq2seq_attention --quick --out $(BUILD_DIR)/attention_maps
 
 bench: build
 	bench/run.sh $(BUILD_DIR)
@@ -64,4 +74,4 @@ format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(BUILD_DIR)-asan

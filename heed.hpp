@@ -28,6 +28,7 @@
 #include "core/view.hpp"
 
 // autograd: the tape and the differentiable ops
+#include "autograd/attention_ops.hpp"
 #include "autograd/elementwise_ops.hpp"
 #include "autograd/engine.hpp"
 #include "autograd/format.hpp"
@@ -44,6 +45,7 @@
 
 // nn: modules and layers
 #include "nn/activation.hpp"
+#include "nn/attention.hpp"
 #include "nn/container.hpp"
 #include "nn/embedding.hpp"
 #include "nn/functional.hpp"
@@ -51,6 +53,7 @@
 #include "nn/linear.hpp"
 #include "nn/loss.hpp"
 #include "nn/module.hpp"
+#include "nn/multihead_attention.hpp"
 #include "nn/normalization.hpp"
 #include "nn/rnn.hpp"
 #include "nn/serialize.hpp"

@@ -1,0 +1,116 @@
+#include "autograd/attention_ops.hpp"
+
+#include "autograd/elementwise_ops.hpp"
+#include "autograd/linalg_ops.hpp"
+#include "autograd/softmax_ops.hpp"
+#include "autograd/view_ops.hpp"
+#include "core/elementwise.hpp"
+#include "core/factory.hpp"
+
+#include <cmath>
+#include <limits>
+
+namespace heed {
+
+namespace {
+
+constexpr const char* kOp = "scaled_dot_product_attention";
+
+// The leading (batch, head) dims of a (..., L, E) tensor.
+Shape leading_dims(const Tensor& t) { return Shape(std::span(t.shape().begin(), t.shape().end() - 2)); }
+
+// Does `from` broadcast to `to` (NumPy rules, one way: `to` is not enlarged)?
+bool broadcasts_to(const Shape& from, const Shape& to) {
+  if (from.size() > to.size()) return false;
+  for (int64_t i = 1; i <= from.size(); ++i) {
+    int64_t f = from[from.size() - i], t = to[to.size() - i];
+    if (f != t && f != 1) return false;
+  }
+  return true;
+}
+
+// Everything is checked here, before any op runs, so that a mistake is reported in the words of
+// this function (and its shapes) rather than those of the matmul or softmax deep inside it.
+void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double dropout_p) {
+  if (!q.defined() || !k.defined() || !v.defined())
+    throw_error<ValueError>("{}: q, k and v must all be defined tensors", kOp);
+  if (q.dim() < 2 || k.dim() < 2 || v.dim() < 2)
+    throw_error<ShapeError>("{}: q, k and v need at least 2 dims (..., L, E), got q {}, k {}, v {}", kOp, describe(q),
+                            describe(k), describe(v));
+  if (!q.is_floating_point()) throw_error<DTypeError>("{}: q must be float32 or float64, got {}", kOp, describe(q));
+  if (k.dtype() != q.dtype() || v.dtype() != q.dtype())
+    throw_error<DTypeError>("{}: q, k and v must share one dtype, got q {}, k {}, v {}", kOp, describe(q), describe(k),
+                            describe(v));
+  if (q.size(-1) != k.size(-1))
+    throw_error<ShapeError>("{}: q and k must have the same embedding size E (last dim), got q {} and k {}", kOp,
+                            describe(q), describe(k));
+  if (k.size(-2) != v.size(-2))
+    throw_error<ShapeError>("{}: k and v must have the same number of keys Lk (dim -2), got k {} and v {}", kOp,
+                            describe(k), describe(v));
+  Shape batch;
+  try {
+    batch = broadcast_shapes(broadcast_shapes(leading_dims(q), leading_dims(k), kOp), leading_dims(v), kOp);
+  } catch (const ShapeError&) {
+    throw_error<ShapeError>("{}: the leading (batch, head) dims of q {}, k {} and v {} do not broadcast", kOp,
+                            describe(q), describe(k), describe(v));
+  }
+  Shape scores = batch;
+  scores.push_back(q.size(-2));
+  scores.push_back(k.size(-2));
+  if (mask.defined()) {
+    if (mask.dtype() != kBool && mask.dtype() != q.dtype())
+      throw_error<DTypeError>("{}: attn_mask must be bool (true = masked) or float of q's dtype {}, got {}", kOp,
+                              dtype_name(q.dtype()), describe(mask));
+    if (!broadcasts_to(mask.shape(), scores))
+      throw_error<ShapeError>("{}: attn_mask {} does not broadcast to the scores (..., Lq, Lk) = {} of q {} and k {}",
+                              kOp, describe(mask), scores, describe(q), describe(k));
+  }
+  if (!(dropout_p >= 0 && dropout_p <= 1))
+    throw_error<ValueError>("{}: dropout_p must be in [0, 1], got {}", kOp, dropout_p);
+}
+
+}  // namespace
+
+Tensor causal_mask(int64_t L, int64_t S) {
+  if (L < 0 || S < 0) throw_error<ValueError>("causal_mask: sizes must be >= 0, got L = {}, S = {}", L, S);
+  Tensor m = empty({L, S}, kBool);
+  bool* p = m.data_ptr<bool>();
+  for (int64_t i = 0; i < L; ++i)
+    for (int64_t j = 0; j < S; ++j) p[i * S + j] = j > i;
+  return m;
+}
+
+// Composite: every step is a differentiable op, so the backward is the chain of theirs:
+//   output = W v                                  dW = dO vᵀ,  dv = Wᵀ dO
+//   W = softmax(A)                                dA = W ⊙ (dW - Σ_j dW ⊙ W)   (0 for a fully masked row)
+//   A = masked_fill(S, bool mask, -inf)           dS = dA where not masked, 0 where masked
+//   A = S + float mask                            dS = dA,  dmask = dA summed back to the mask's shape
+//   S = (s q) kᵀ                                  dq = s dS k,  dk = s dSᵀ q
+// q is scaled before the product rather than the scores after it: the same numbers up to rounding,
+// and (Lq, E) multiplications instead of (Lq, Lk).
+AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
+                                             double dropout_p, bool is_causal, std::optional<double> scale,
+                                             bool need_weights, Generator* gen) {
+  check_inputs(q, k, v, attn_mask, dropout_p);
+  const int64_t Lq = q.size(-2), Lk = k.size(-2);
+  const double s = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+  Tensor scores = matmul(s == 1.0 ? q : q * s, k.transpose(-2, -1));  // (..., Lq, Lk)
+  // A bool mask (and the causal mask) sets masked scores to -inf: softmax gives them weight 0 and
+  // masked_fill sends them no gradient. A float mask is added (it may be -inf, or a learned bias).
+  Tensor bool_mask = is_causal ? causal_mask(Lq, Lk) : Tensor{};
+  if (attn_mask.defined() && attn_mask.dtype() == kBool)
+    bool_mask = bool_mask.defined() ? logical_or(attn_mask, bool_mask) : attn_mask;
+  if (bool_mask.defined()) scores = masked_fill(scores, bool_mask, kNegInf);
+  if (attn_mask.defined() && attn_mask.dtype() != kBool) scores = scores + attn_mask;
+
+  // A row that is -inf everywhere (a query that may attend to nothing) gives zero weights and a zero
+  // gradient in heed's softmax (PyTorch 1.13's softmax gives NaN); its output row is then zero.
+  Tensor weights = softmax(scores, -1);
+  if (dropout_p > 0) weights = dropout(weights, dropout_p, /*training=*/true, gen);
+  Tensor output = matmul(weights, v);  // (..., Lq, Ev)
+  return {output, need_weights ? weights : Tensor{}};
+}
+
+}  // namespace heed

@@ -1,0 +1,35 @@
+#pragma once
+// Scaled dot-product attention: the Query/Key/Value picture as one function.
+//
+//   scores  = q kᵀ · scale                     (..., Lq, Lk)    scale = 1/sqrt(E) by default
+//   scores  = scores masked                    bool mask: true = masked out (-inf);
+//                                              float mask: added to the scores
+//   weights = softmax(scores, -1)              (..., Lq, Lk)    a fully masked row gives zeros
+//   weights = dropout(weights, dropout_p)      only when dropout_p > 0
+//   output  = weights v                        (..., Lq, Ev)
+//
+// Shapes: q (..., Lq, E), k (..., Lk, E), v (..., Lk, Ev); the leading dims (batch, heads) broadcast,
+// and so does attn_mask to (..., Lq, Lk). is_causal masks every key after the query's position
+// (j > i), as in a decoder; it may be combined with attn_mask. Composite (its backward comes from
+// the ops it is made of: matmul, masked_fill, softmax, dropout). Maths: docs/attention.md.
+#include "core/random.hpp"
+#include "core/tensor.hpp"
+
+#include <optional>
+
+namespace heed {
+
+struct AttentionOutput {
+  Tensor output;   // (..., Lq, Ev)
+  Tensor weights;  // (..., Lq, Lk), defined only when need_weights
+};
+
+AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                             const Tensor& attn_mask = Tensor{}, double dropout_p = 0.0,
+                                             bool is_causal = false, std::optional<double> scale = std::nullopt,
+                                             bool need_weights = false, Generator* gen = nullptr);
+
+// The (L, S) bool mask of is_causal: true above the diagonal (key j after query i, j > i).
+Tensor causal_mask(int64_t L, int64_t S);
+
+}  // namespace heed

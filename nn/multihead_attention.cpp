@@ -1,0 +1,181 @@
+#include "nn/multihead_attention.hpp"
+
+#include "autograd/attention_ops.hpp"
+#include "autograd/elementwise_ops.hpp"
+#include "autograd/linalg_ops.hpp"
+#include "autograd/reduce_ops.hpp"
+#include "autograd/shape_ops.hpp"
+#include "autograd/view_ops.hpp"
+#include "core/factory.hpp"
+#include "nn/init.hpp"
+#include "nn/linear.hpp"
+
+#include <limits>
+
+namespace heed::nn {
+
+namespace {
+
+constexpr const char* kOp = "MultiheadAttention";
+
+// A mask as the float to add to the scores: a bool mask becomes 0 where kept and -inf where masked.
+Tensor additive(const Tensor& mask, DType dtype) {
+  if (mask.is_floating_point()) return heed::to(mask, dtype);
+  return masked_fill(zeros(mask.shape(), dtype), mask, -std::numeric_limits<double>::infinity());
+}
+
+void check_mask_dtype(const Tensor& mask, const char* name) {
+  if (mask.dtype() != kBool && !mask.is_floating_point())
+    throw_error<DTypeError>("{}: {} must be bool or floating, got {}", kOp, name, describe(mask));
+}
+
+}  // namespace
+
+MultiheadAttention::MultiheadAttention(int64_t embed_dim, int64_t num_heads, double dropout, bool bias, int64_t kdim,
+                                       int64_t vdim)
+    : Module("MultiheadAttention"),
+      embed_dim(embed_dim),
+      num_heads(num_heads),
+      head_dim(0),
+      kdim(kdim == 0 ? embed_dim : kdim),
+      vdim(vdim == 0 ? embed_dim : vdim),
+      dropout(dropout) {
+  if (embed_dim <= 0 || num_heads <= 0)
+    throw_error<ValueError>("{}: embed_dim and num_heads must be positive, got {} and {}", kOp, embed_dim, num_heads);
+  if (embed_dim % num_heads != 0)
+    throw_error<ValueError>("{}: embed_dim ({}) must be divisible by num_heads ({})", kOp, embed_dim, num_heads);
+  if (this->kdim <= 0 || this->vdim <= 0)
+    throw_error<ValueError>("{}: kdim and vdim must be positive (0: embed_dim), got {} and {}", kOp, kdim, vdim);
+  if (!(dropout >= 0 && dropout <= 1)) throw_error<ValueError>("{}: dropout must be in [0, 1], got {}", kOp, dropout);
+  head_dim = embed_dim / num_heads;
+  const int64_t E = embed_dim;
+  // PyTorch's names and order: the packed weight when every input has width E, else three weights.
+  if (this->kdim == E && this->vdim == E) {
+    in_proj_weight = register_parameter("in_proj_weight", empty({3 * E, E}));
+  } else {
+    q_proj_weight = register_parameter("q_proj_weight", empty({E, E}));
+    k_proj_weight = register_parameter("k_proj_weight", empty({E, this->kdim}));
+    v_proj_weight = register_parameter("v_proj_weight", empty({E, this->vdim}));
+  }
+  if (bias) in_proj_bias = register_parameter("in_proj_bias", empty({3 * E}));
+  out_proj = register_module("out_proj", std::make_shared<Linear>(E, E, bias));
+  reset_parameters();
+}
+
+// PyTorch's _reset_parameters: xavier_uniform_ on the input projections (the packed (3E, E) weight
+// as one matrix), biases 0; out_proj.weight as a Linear's.
+void MultiheadAttention::reset_parameters() {
+  out_proj->reset_parameters();
+  if (in_proj_weight.defined()) {
+    init::xavier_uniform_(in_proj_weight);
+  } else {
+    init::xavier_uniform_(q_proj_weight);
+    init::xavier_uniform_(k_proj_weight);
+    init::xavier_uniform_(v_proj_weight);
+  }
+  if (in_proj_bias.defined()) {
+    init::zeros_(in_proj_bias);
+    init::zeros_(out_proj->bias);
+  }
+}
+
+// query (B, L, E), key (B, S, kdim), value (B, S, vdim) -> output (B, L, E), weights (B, L, S) or
+// (B, heads, L, S).
+MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const Tensor& key, const Tensor& value,
+                                                     const Tensor& key_padding_mask, bool need_weights,
+                                                     const Tensor& attn_mask, bool average_attn_weights,
+                                                     bool is_causal) {
+  // ---- validation --------------------------------------------------------------------------------
+  if (!query.defined() || !key.defined() || !value.defined())
+    throw_error<ValueError>("{}: query, key and value must all be defined", kOp);
+  const DType dtype = out_proj->weight.dtype();
+  for (const Tensor* t : {&query, &key, &value})
+    if (t->dtype() != dtype)
+      throw_error<DTypeError>("{}: query, key and value must have the parameters' dtype {}, got {}, {} and {}", kOp,
+                              dtype_name(dtype), describe(query), describe(key), describe(value));
+  if (query.dim() != 3 || query.size(2) != embed_dim)
+    throw_error<ShapeError>("{}: query must be (B, L, embed_dim={}), got {}", kOp, embed_dim, describe(query));
+  const int64_t B = query.size(0), L = query.size(1);
+  if (key.dim() != 3 || key.size(0) != B || key.size(2) != kdim)
+    throw_error<ShapeError>("{}: key must be (B={}, S, kdim={}), got {} (query {})", kOp, B, kdim, describe(key),
+                            describe(query));
+  const int64_t S = key.size(1);
+  if (value.dim() != 3 || value.size(0) != B || value.size(1) != S || value.size(2) != vdim)
+    throw_error<ShapeError>("{}: value must be (B={}, S={}, vdim={}) like key, got {} (key {})", kOp, B, S, vdim,
+                            describe(value), describe(key));
+  if (key_padding_mask.defined()) {
+    check_mask_dtype(key_padding_mask, "key_padding_mask");
+    if (key_padding_mask.shape() != Shape{B, S})
+      throw_error<ShapeError>("{}: key_padding_mask must be (B, S) = [{}, {}], got {}", kOp, B, S,
+                              describe(key_padding_mask));
+  }
+  if (attn_mask.defined()) {
+    check_mask_dtype(attn_mask, "attn_mask");
+    if (attn_mask.shape() != Shape{L, S} && attn_mask.shape() != Shape{B * num_heads, L, S})
+      throw_error<ShapeError>("{}: attn_mask must be (L, S) = [{}, {}] or (B num_heads, L, S) = [{}, {}, {}], got {}",
+                              kOp, L, S, L, S, B * num_heads, L, S, describe(attn_mask));
+  }
+
+  // ---- input projections: q = query W_qᵀ + b_q, k = key W_kᵀ + b_k, v = value W_vᵀ + b_v ---------
+  const int64_t E = embed_dim;
+  auto bias_part = [&](int64_t i, int64_t n) {
+    return in_proj_bias.defined() ? in_proj_bias.narrow(0, i * E, n * E) : Tensor{};
+  };
+  Tensor q, k, v;
+  if (in_proj_weight.defined() && query.is_same(key) && key.is_same(value)) {
+    // Self-attention: one GEMM for the three projections, as PyTorch.
+    auto qkv = chunk(linear(query, in_proj_weight, in_proj_bias), 3, -1);
+    q = qkv[0], k = qkv[1], v = qkv[2];
+  } else if (in_proj_weight.defined()) {
+    q = linear(query, in_proj_weight.narrow(0, 0, E), bias_part(0, 1));
+    if (key.is_same(value)) {
+      auto kv = chunk(linear(key, in_proj_weight.narrow(0, E, 2 * E), bias_part(1, 2)), 2, -1);
+      k = kv[0], v = kv[1];
+    } else {
+      k = linear(key, in_proj_weight.narrow(0, E, E), bias_part(1, 1));
+      v = linear(value, in_proj_weight.narrow(0, 2 * E, E), bias_part(2, 1));
+    }
+  } else {
+    q = linear(query, q_proj_weight, bias_part(0, 1));
+    k = linear(key, k_proj_weight, bias_part(1, 1));
+    v = linear(value, v_proj_weight, bias_part(2, 1));
+  }
+
+  // ---- split the heads: (B, T, E) -> (B, T, h, d) -> (B, h, T, d) --------------------------------
+  auto heads = [&](const Tensor& t, int64_t T) { return t.reshape({B, T, num_heads, head_dim}).transpose(1, 2); };
+  q = heads(q, L), k = heads(k, S), v = heads(v, S);
+
+  // ---- masks, as one mask that broadcasts to (B, h, L, S) ----------------------------------------
+  // key_padding_mask (B, S) -> (B, 1, 1, S); attn_mask (L, S) broadcasts, (B h, L, S) -> (B, h, L, S).
+  // Two bool masks are OR'ed; otherwise each becomes additive (bool: -inf where true) and they add.
+  Tensor pad = key_padding_mask.defined() ? key_padding_mask.reshape({B, 1, 1, S}) : Tensor{};
+  Tensor am = attn_mask.defined() && attn_mask.dim() == 3 ? attn_mask.reshape({B, num_heads, L, S}) : attn_mask;
+  Tensor mask;
+  if (pad.defined() && am.defined())
+    mask =
+        pad.dtype() == kBool && am.dtype() == kBool ? logical_or(am, pad) : additive(am, dtype) + additive(pad, dtype);
+  else if (pad.defined() || am.defined())
+    mask = pad.defined() ? pad : am;
+  if (mask.defined() && mask.is_floating_point()) mask = heed::to(mask, dtype);
+
+  // ---- attention in every head at once, then merge the heads and project ------------------------
+  AttentionOutput a =
+      scaled_dot_product_attention(q, k, v, mask, is_training() ? dropout : 0.0, is_causal, std::nullopt, need_weights);
+  Tensor merged = a.output.transpose(1, 2).reshape({B, L, E});  // (B, h, L, d) -> (B, L, h, d) -> (B, L, E)
+  MultiheadAttentionOutput out;
+  out.output = out_proj->forward(merged);
+  if (need_weights) out.weights = average_attn_weights ? mean(a.weights, 1) : a.weights;
+  return out;
+}
+
+Tensor MultiheadAttention::forward(const Tensor& x) { return forward(x, x, x, Tensor{}, false).output; }
+
+std::string MultiheadAttention::extra_repr() const {
+  std::string s = fmt::format("embed_dim={}, num_heads={}", embed_dim, num_heads);
+  if (dropout != 0) s += fmt::format(", dropout={}", dropout);
+  if (!in_proj_bias.defined()) s += ", bias=false";
+  if (kdim != embed_dim || vdim != embed_dim) s += fmt::format(", kdim={}, vdim={}", kdim, vdim);
+  return s;
+}
+
+}  // namespace heed::nn
