@@ -57,6 +57,7 @@
 #include "nn/normalization.hpp"
 #include "nn/rnn.hpp"
 #include "nn/serialize.hpp"
+#include "nn/transformer.hpp"
 
 // optim: optimizers, clipping, schedules
 #include "optim/adam.hpp"
