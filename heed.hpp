@@ -47,6 +47,7 @@
 #include "nn/activation.hpp"
 #include "nn/attention.hpp"
 #include "nn/container.hpp"
+#include "nn/decoding.hpp"
 #include "nn/embedding.hpp"
 #include "nn/functional.hpp"
 #include "nn/init.hpp"
@@ -58,6 +59,7 @@
 #include "nn/rnn.hpp"
 #include "nn/serialize.hpp"
 #include "nn/transformer.hpp"
+#include "nn/transformer_lm.hpp"
 
 // optim: optimizers, clipping, schedules
 #include "optim/adam.hpp"

@@ -71,12 +71,12 @@ void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const Tenso
 
 }  // namespace
 
-Tensor causal_mask(int64_t L, int64_t S) {
+Tensor causal_mask(int64_t L, int64_t S, int64_t offset) {
   if (L < 0 || S < 0) throw_error<ValueError>("causal_mask: sizes must be >= 0, got L = {}, S = {}", L, S);
   Tensor m = empty({L, S}, kBool);
   bool* p = m.data_ptr<bool>();
   for (int64_t i = 0; i < L; ++i)
-    for (int64_t j = 0; j < S; ++j) p[i * S + j] = j > i;
+    for (int64_t j = 0; j < S; ++j) p[i * S + j] = j > i + offset;
   return m;
 }
 

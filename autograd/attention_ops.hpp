@@ -29,7 +29,9 @@ AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, c
                                              bool is_causal = false, std::optional<double> scale = std::nullopt,
                                              bool need_weights = false, Generator* gen = nullptr);
 
-// The (L, S) bool mask of is_causal: true above the diagonal (key j after query i, j > i).
-Tensor causal_mask(int64_t L, int64_t S);
+// The (L, S) bool mask of is_causal: true above the diagonal (key j after query i, j > i). With an offset, key j is
+// masked when j > i + offset: offset = S - L aligns the mask bottom-right, as when the L queries are the last L of
+// S positions (incremental decoding with a key/value cache: query i sits at position i + S - L).
+Tensor causal_mask(int64_t L, int64_t S, int64_t offset = 0);
 
 }  // namespace heed

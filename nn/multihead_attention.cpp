@@ -85,17 +85,93 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
                                                      const Tensor& key_padding_mask, bool need_weights,
                                                      const Tensor& attn_mask, bool average_attn_weights,
                                                      bool is_causal) {
-  // ---- validation --------------------------------------------------------------------------------
   if (!query.defined() || !key.defined() || !value.defined())
     throw_error<ValueError>("{}: query, key and value must all be defined", kOp);
+  check_key_value(query, key, value);
+  check_masks(query.size(0), query.size(1), key.size(1), key_padding_mask, attn_mask);
+  Heads h = project(query, key, value);
+  return attend(h.q, h.k, h.v, key_padding_mask, attn_mask, need_weights, average_attn_weights, is_causal);
+}
+
+// query (B, L, E) holds the new positions; the cache (B, h, S0, d) the earlier ones -> output (B, L, E).
+MultiheadAttentionOutput MultiheadAttention::forward_cached(const Tensor& query, const Tensor& key, const Tensor& value,
+                                                            MultiheadAttentionCache& cache, bool static_kv,
+                                                            const Tensor& key_padding_mask, bool need_weights,
+                                                            const Tensor& attn_mask, bool is_causal) {
+  // ---- validation, before the cache changes ------------------------------------------------------
+  if (!query.defined()) throw_error<ValueError>("{}.forward_cached: query must be defined", kOp);
+  check_query(query);
+  const int64_t B = query.size(0), L = query.size(1);
+  if (!cache.empty()) {
+    const Shape expected{B, num_heads, cache.length(), head_dim};
+    if (cache.k.shape() != expected || !cache.v.defined() || cache.v.shape() != expected)
+      throw_error<ShapeError>(
+          "{}.forward_cached: the cache must hold k and v of (B={}, num_heads={}, S, head_dim={}) like the query {}, "
+          "got k {} and v {}",
+          kOp, B, num_heads, head_dim, describe(query), describe(cache.k), describe(cache.v));
+    if (cache.k.dtype() != query.dtype() || cache.v.dtype() != query.dtype())
+      throw_error<DTypeError>("{}.forward_cached: the cache must have the query's dtype, got k {}, v {} and query {}",
+                              kOp, describe(cache.k), describe(cache.v), describe(query));
+  }
+  const bool project_kv = !static_kv || cache.empty();
+  if (project_kv) {
+    if (!key.defined() || !value.defined())
+      throw_error<ValueError>("{}.forward_cached: key and value must be defined ({})", kOp,
+                              static_kv ? "static_kv with an empty cache" : "self-attention appends them");
+    check_key_value(query, key, value);
+  }
+  const int64_t S = static_kv ? (cache.empty() ? key.size(1) : cache.length()) : cache.length() + key.size(1);
+  check_masks(B, L, S, key_padding_mask, attn_mask);
+
+  // ---- project the new positions, extend or fill the cache ---------------------------------------
+  Heads h = project(query, project_kv ? key : Tensor{}, value);
+  if (project_kv) {
+    const bool append = !static_kv && !cache.empty();
+    cache.k = append ? cat({cache.k, h.k}, 2) : h.k;  // (B, h, S, d)
+    cache.v = append ? cat({cache.v, h.v}, 2) : h.v;
+  }
+
+  // ---- the causal mask, bottom-right aligned: query i is position i + S - L, key j is masked when j > i + S - L
+  // (S = L: the usual causal mask, left to attention; L = 1: the one query sees every key, nothing to mask.)
+  Tensor mask = attn_mask;
+  if (is_causal && S != L && L > 1) {
+    Tensor causal = causal_mask(L, S, S - L);
+    if (!mask.defined())
+      mask = causal;
+    else
+      mask = mask.dtype() == kBool ? logical_or(mask, causal) : mask + additive(causal, mask.dtype());
+  }
+  return attend(h.q, cache.k, cache.v, key_padding_mask, mask, need_weights, true, is_causal && S == L);
+}
+
+void MultiheadAttentionCache::reorder(const Tensor& index) {
+  if (empty()) return;
+  if (!index.defined() || index.dtype() != kInt64 || index.dim() != 1)
+    throw_error<ValueError>("MultiheadAttentionCache.reorder: index must be a 1-d int64 tensor, got {}",
+                            index.defined() ? describe(index) : std::string("undefined"));
+  k = index_select(k, 0, index);
+  v = index_select(v, 0, index);
+}
+
+// ---- checks shared by forward and forward_cached ---------------------------------------------------
+
+void MultiheadAttention::check_query(const Tensor& query) const {
+  const DType dtype = out_proj->weight.dtype();
+  if (query.dtype() != dtype)
+    throw_error<DTypeError>("{}: query must have the parameters' dtype {}, got {}", kOp, dtype_name(dtype),
+                            describe(query));
+  if (query.dim() != 3 || query.size(2) != embed_dim)
+    throw_error<ShapeError>("{}: query must be (B, L, embed_dim={}), got {}", kOp, embed_dim, describe(query));
+}
+
+void MultiheadAttention::check_key_value(const Tensor& query, const Tensor& key, const Tensor& value) const {
   const DType dtype = out_proj->weight.dtype();
   for (const Tensor* t : {&query, &key, &value})
     if (t->dtype() != dtype)
       throw_error<DTypeError>("{}: query, key and value must have the parameters' dtype {}, got {}, {} and {}", kOp,
                               dtype_name(dtype), describe(query), describe(key), describe(value));
-  if (query.dim() != 3 || query.size(2) != embed_dim)
-    throw_error<ShapeError>("{}: query must be (B, L, embed_dim={}), got {}", kOp, embed_dim, describe(query));
-  const int64_t B = query.size(0), L = query.size(1);
+  check_query(query);
+  const int64_t B = query.size(0);
   if (key.dim() != 3 || key.size(0) != B || key.size(2) != kdim)
     throw_error<ShapeError>("{}: key must be (B={}, S, kdim={}), got {} (query {})", kOp, B, kdim, describe(key),
                             describe(query));
@@ -103,6 +179,10 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
   if (value.dim() != 3 || value.size(0) != B || value.size(1) != S || value.size(2) != vdim)
     throw_error<ShapeError>("{}: value must be (B={}, S={}, vdim={}) like key, got {} (key {})", kOp, B, S, vdim,
                             describe(value), describe(key));
+}
+
+void MultiheadAttention::check_masks(int64_t B, int64_t L, int64_t S, const Tensor& key_padding_mask,
+                                     const Tensor& attn_mask) const {
   if (key_padding_mask.defined()) {
     check_mask_dtype(key_padding_mask, "key_padding_mask");
     if (key_padding_mask.shape() != Shape{B, S})
@@ -115,36 +195,52 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
       throw_error<ShapeError>("{}: attn_mask must be (L, S) = [{}, {}] or (B num_heads, L, S) = [{}, {}, {}], got {}",
                               kOp, L, S, L, S, B * num_heads, L, S, describe(attn_mask));
   }
+}
 
-  // ---- input projections: q = query W_qᵀ + b_q, k = key W_kᵀ + b_k, v = value W_vᵀ + b_v ---------
+// ---- the two halves of the computation ----------------------------------------------------------------
+
+// q = query W_qᵀ + b_q, k = key W_kᵀ + b_k, v = value W_vᵀ + b_v, each split into heads:
+// (B, T, E) -> (B, T, h, d) -> (B, h, T, d).
+MultiheadAttention::Heads MultiheadAttention::project(const Tensor& query, const Tensor& key,
+                                                      const Tensor& value) const {
   const int64_t E = embed_dim;
   auto bias_part = [&](int64_t i, int64_t n) {
     return in_proj_bias.defined() ? in_proj_bias.narrow(0, i * E, n * E) : Tensor{};
   };
+  auto heads = [&](const Tensor& t) { return t.reshape({t.size(0), t.size(1), num_heads, head_dim}).transpose(1, 2); };
   Tensor q, k, v;
-  if (in_proj_weight.defined() && query.is_same(key) && key.is_same(value)) {
+  if (in_proj_weight.defined() && query.defined() && query.is_same(key) && key.is_same(value)) {
     // Self-attention: one GEMM for the three projections, as PyTorch.
     auto qkv = chunk(linear(query, in_proj_weight, in_proj_bias), 3, -1);
     q = qkv[0], k = qkv[1], v = qkv[2];
   } else if (in_proj_weight.defined()) {
-    q = linear(query, in_proj_weight.narrow(0, 0, E), bias_part(0, 1));
-    if (key.is_same(value)) {
+    if (query.defined()) q = linear(query, in_proj_weight.narrow(0, 0, E), bias_part(0, 1));
+    if (key.defined() && key.is_same(value)) {
       auto kv = chunk(linear(key, in_proj_weight.narrow(0, E, 2 * E), bias_part(1, 2)), 2, -1);
       k = kv[0], v = kv[1];
-    } else {
+    } else if (key.defined()) {
       k = linear(key, in_proj_weight.narrow(0, E, E), bias_part(1, 1));
       v = linear(value, in_proj_weight.narrow(0, 2 * E, E), bias_part(2, 1));
     }
   } else {
-    q = linear(query, q_proj_weight, bias_part(0, 1));
-    k = linear(key, k_proj_weight, bias_part(1, 1));
-    v = linear(value, v_proj_weight, bias_part(2, 1));
+    if (query.defined()) q = linear(query, q_proj_weight, bias_part(0, 1));
+    if (key.defined()) {
+      k = linear(key, k_proj_weight, bias_part(1, 1));
+      v = linear(value, v_proj_weight, bias_part(2, 1));
+    }
   }
+  Heads h;
+  if (q.defined()) h.q = heads(q);
+  if (k.defined()) h.k = heads(k), h.v = heads(v);
+  return h;
+}
 
-  // ---- split the heads: (B, T, E) -> (B, T, h, d) -> (B, h, T, d) --------------------------------
-  auto heads = [&](const Tensor& t, int64_t T) { return t.reshape({B, T, num_heads, head_dim}).transpose(1, 2); };
-  q = heads(q, L), k = heads(k, S), v = heads(v, S);
-
+// q (B, h, L, d), k and v (B, h, S, d) -> output (B, L, E), weights (B, L, S) or (B, h, L, S).
+MultiheadAttentionOutput MultiheadAttention::attend(const Tensor& q, const Tensor& k, const Tensor& v,
+                                                    const Tensor& key_padding_mask, const Tensor& attn_mask,
+                                                    bool need_weights, bool average_attn_weights, bool is_causal) {
+  const int64_t B = q.size(0), L = q.size(2), S = k.size(2);
+  const DType dtype = out_proj->weight.dtype();
   // ---- masks, as one mask that broadcasts to (B, h, L, S) ----------------------------------------
   // key_padding_mask (B, S) -> (B, 1, 1, S); attn_mask (L, S) broadcasts, (B h, L, S) -> (B, h, L, S).
   // Two bool masks are OR'ed; otherwise each becomes additive (bool: -inf where true) and they add.
@@ -161,7 +257,7 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
   // ---- attention in every head at once, then merge the heads and project ------------------------
   AttentionOutput a =
       scaled_dot_product_attention(q, k, v, mask, is_training() ? dropout : 0.0, is_causal, std::nullopt, need_weights);
-  Tensor merged = a.output.transpose(1, 2).reshape({B, L, E});  // (B, h, L, d) -> (B, L, h, d) -> (B, L, E)
+  Tensor merged = a.output.transpose(1, 2).reshape({B, L, embed_dim});  // (B, h, L, d) -> (B, L, h, d) -> (B, L, E)
   MultiheadAttentionOutput out;
   out.output = out_proj->forward(merged);
   if (need_weights) out.weights = average_attn_weights ? mean(a.weights, 1) : a.weights;

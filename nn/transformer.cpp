@@ -139,7 +139,60 @@ void copy_layer(const Module& layer, Module& copy) {
 
 DType dtype_of(const Linear& linear) { return linear.weight.dtype(); }
 
+// A non-empty attention cache must hold the batch rows of the input it continues.
+void check_cache_batch(const char* op, const char* name, const MultiheadAttentionCache& cache, const Tensor& x) {
+  if (!cache.empty() && cache.k.size(0) != x.size(0))
+    throw_error<ShapeError>("{}: the {} cache holds a batch of {} but the input {} has {}", op, name, cache.k.size(0),
+                            describe(x), x.size(0));
+}
+
+// A stack's cache: empty (sized here, one entry per layer) or one entry per layer.
+template <class Cache>
+void size_cache(const char* op, Cache& cache, int64_t num_layers) {
+  if (cache.layers.empty()) cache.layers.resize(static_cast<size_t>(num_layers));
+  if (static_cast<int64_t>(cache.layers.size()) != num_layers)
+    throw_error<ValueError>("{}: the cache has {} layers, the stack has num_layers = {}", op, cache.layers.size(),
+                            num_layers);
+}
+
+// What a decoder's forward_step checks: tgt (B, L, d_model); memory (B, S, d_model), required while the
+// cross-attention cache is empty; memory_key_padding_mask (B, S); the caches' batch.
+void check_decoder_step(const char* op, const TransformerLayerOptions& o, DType dtype, const Tensor& tgt,
+                        const Tensor& memory, const TransformerDecoderLayerCache& cache,
+                        const Tensor& memory_key_padding_mask) {
+  check_sequence(op, "tgt", tgt, o.d_model, dtype);
+  if (cache.multihead_attn.empty() && !memory.defined())
+    throw_error<ValueError>("{}: memory is undefined and the cross-attention cache is empty (the first step needs it)",
+                            op);
+  if (memory.defined()) check_memory(op, memory, tgt, o.d_model, dtype);
+  check_cache_batch(op, "self-attention", cache.self_attn, tgt);
+  check_cache_batch(op, "cross-attention", cache.multihead_attn, tgt);
+  const int64_t S = cache.multihead_attn.empty() ? memory.size(1) : cache.multihead_attn.length();
+  check_padding_mask(op, "memory_key_padding_mask", memory_key_padding_mask, tgt.size(0), S);
+}
+
+// What an encoder's forward_step checks: src (B, L, d_model), src_key_padding_mask (B, cached + L), the batch.
+void check_encoder_step(const char* op, const TransformerLayerOptions& o, DType dtype, const Tensor& src,
+                        const MultiheadAttentionCache& cache, const Tensor& src_key_padding_mask) {
+  check_sequence(op, "src", src, o.d_model, dtype);
+  check_cache_batch(op, "self-attention", cache, src);
+  check_padding_mask(op, "src_key_padding_mask", src_key_padding_mask, src.size(0), cache.length() + src.size(1));
+}
+
 }  // namespace
+
+// ---- caches --------------------------------------------------------------------------------------------------------
+
+void TransformerDecoderCache::reorder(const Tensor& index) {
+  for (auto& layer : layers) {
+    layer.self_attn.reorder(index);
+    layer.multihead_attn.reorder(index);
+  }
+}
+
+void TransformerEncoderCache::reorder(const Tensor& index) {
+  for (auto& layer : layers) layer.reorder(index);
+}
 
 // ---- TransformerEncoderLayer ---------------------------------------------------------------------------------------
 
@@ -162,13 +215,26 @@ TransformerEncoderLayer::TransformerEncoderLayer(TransformerEncoderLayerOptions 
 //   post-LN: x = norm1(x + sa(x)); x = norm2(x + ff(x))      pre-LN: x = x + sa(norm1(x)); x = x + ff(norm2(x))
 Tensor TransformerEncoderLayer::forward(const Tensor& src, const Tensor& src_mask, const Tensor& src_key_padding_mask,
                                         bool is_causal) {
+  check_encoder_inputs("TransformerEncoderLayer", options, dtype_of(*linear1), src, src_mask, src_key_padding_mask);
+  return block(src, [&](const Tensor& x) {
+    return self_attn->forward(x, x, x, src_key_padding_mask, false, src_mask, true, is_causal).output;
+  });
+}
+
+// src (B, L, E) new positions -> (B, L, E): self-attention over the cached positions and these, causally.
+Tensor TransformerEncoderLayer::forward_step(const Tensor& src, MultiheadAttentionCache& cache,
+                                             const Tensor& src_key_padding_mask) {
+  check_encoder_step("TransformerEncoderLayer.forward_step", options, dtype_of(*linear1), src, cache,
+                     src_key_padding_mask);
+  return block(src, [&](const Tensor& x) {
+    return self_attn->forward_cached(x, x, x, cache, false, src_key_padding_mask, false, Tensor{}, true).output;
+  });
+}
+
+Tensor TransformerEncoderLayer::block(const Tensor& src, const std::function<Tensor(const Tensor&)>& attention) {
   const char* op = "TransformerEncoderLayer";
-  check_encoder_inputs(op, options, dtype_of(*linear1), src, src_mask, src_key_padding_mask);
   // sa(x) = dropout1(self_attn(x, x, x)),  ff(x) = dropout2(linear2(dropout(act(linear1(x)))))
-  auto sa = [&](const Tensor& x) {
-    return dropout1->forward(
-        self_attn->forward(x, x, x, src_key_padding_mask, false, src_mask, true, is_causal).output);
-  };
+  auto sa = [&](const Tensor& x) { return dropout1->forward(attention(x)); };
   auto ff = [&](const Tensor& x) {
     return dropout2->forward(linear2->forward(dropout->forward(activate(op, options.activation, linear1->forward(x)))));
   };
@@ -215,20 +281,45 @@ Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
                                         const Tensor& memory_mask, const Tensor& tgt_key_padding_mask,
                                         const Tensor& memory_key_padding_mask, bool tgt_is_causal,
                                         bool memory_is_causal) {
+  check_decoder_inputs("TransformerDecoderLayer", options, dtype_of(*linear1), tgt, memory, tgt_mask, memory_mask,
+                       tgt_key_padding_mask, memory_key_padding_mask);
+  return block(
+      tgt,
+      [&](const Tensor& x) {
+        return self_attn->forward(x, x, x, tgt_key_padding_mask, false, tgt_mask, true, tgt_is_causal).output;
+      },
+      [&](const Tensor& x) {
+        return multihead_attn
+            ->forward(x, memory, memory, memory_key_padding_mask, false, memory_mask, true, memory_is_causal)
+            .output;
+      });
+}
+
+// tgt (B, L, E) new positions, memory (B, S, E) -> (B, L, E): causal self-attention over the cached target and
+// these positions, attention to the (cached) memory.
+Tensor TransformerDecoderLayer::forward_step(const Tensor& tgt, const Tensor& memory,
+                                             TransformerDecoderLayerCache& cache,
+                                             const Tensor& memory_key_padding_mask) {
+  check_decoder_step("TransformerDecoderLayer.forward_step", options, dtype_of(*linear1), tgt, memory, cache,
+                     memory_key_padding_mask);
+  return block(
+      tgt,
+      [&](const Tensor& x) {
+        return self_attn->forward_cached(x, x, x, cache.self_attn, false, Tensor{}, false, Tensor{}, true).output;
+      },
+      [&](const Tensor& x) {
+        return multihead_attn->forward_cached(x, memory, memory, cache.multihead_attn, true, memory_key_padding_mask)
+            .output;
+      });
+}
+
+Tensor TransformerDecoderLayer::block(const Tensor& tgt, const std::function<Tensor(const Tensor&)>& self_attention,
+                                      const std::function<Tensor(const Tensor&)>& cross_attention) {
   const char* op = "TransformerDecoderLayer";
-  check_decoder_inputs(op, options, dtype_of(*linear1), tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
-                       memory_key_padding_mask);
   // sa(x) = dropout1(self_attn(x, x, x)),  mha(x, m) = dropout2(multihead_attn(x, m, m)),
   // ff(x) = dropout3(linear2(dropout(act(linear1(x)))))
-  auto sa = [&](const Tensor& x) {
-    return dropout1->forward(
-        self_attn->forward(x, x, x, tgt_key_padding_mask, false, tgt_mask, true, tgt_is_causal).output);
-  };
-  auto mha = [&](const Tensor& x) {
-    return dropout2->forward(
-        multihead_attn->forward(x, memory, memory, memory_key_padding_mask, false, memory_mask, true, memory_is_causal)
-            .output);
-  };
+  auto sa = [&](const Tensor& x) { return dropout1->forward(self_attention(x)); };
+  auto mha = [&](const Tensor& x) { return dropout2->forward(cross_attention(x)); };
   auto ff = [&](const Tensor& x) {
     return dropout3->forward(linear2->forward(dropout->forward(activate(op, options.activation, linear1->forward(x)))));
   };
@@ -289,6 +380,18 @@ Tensor TransformerEncoder::forward(const Tensor& src, const Tensor& mask, const 
 
 Tensor TransformerEncoder::forward(const Tensor& src) { return forward(src, Tensor{}); }
 
+// src (B, L, E) new positions -> (B, L, E): every layer's forward_step, then the final norm.
+Tensor TransformerEncoder::forward_step(const Tensor& src, TransformerEncoderCache& cache,
+                                        const Tensor& src_key_padding_mask) {
+  const char* op = "TransformerEncoder.forward_step";
+  auto first = layer(0);
+  size_cache(op, cache, num_layers);
+  check_encoder_step(op, first->options, dtype_of(*first->linear1), src, cache.layers[0], src_key_padding_mask);
+  Tensor x = src;
+  for (size_t i = 0; i < layers->size(); ++i) x = layer(i)->forward_step(x, cache.layers[i], src_key_padding_mask);
+  return norm ? norm->forward(x) : x;
+}
+
 std::string TransformerEncoder::extra_repr() const { return fmt::format("num_layers={}", num_layers); }
 
 // ---- TransformerDecoder --------------------------------------------------------------------------------------------
@@ -330,6 +433,20 @@ Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& memory, cons
   for (size_t i = 0; i < layers->size(); ++i)
     x = layer(i)->forward(x, memory, tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask,
                           tgt_is_causal, memory_is_causal);
+  return norm ? norm->forward(x) : x;
+}
+
+// tgt (B, L, E) new positions, memory (B, S, E) -> (B, L, E): every layer's forward_step, then the final norm.
+Tensor TransformerDecoder::forward_step(const Tensor& tgt, const Tensor& memory, TransformerDecoderCache& cache,
+                                        const Tensor& memory_key_padding_mask) {
+  const char* op = "TransformerDecoder.forward_step";
+  auto first = layer(0);
+  size_cache(op, cache, num_layers);
+  check_decoder_step(op, first->options, dtype_of(*first->linear1), tgt, memory, cache.layers[0],
+                     memory_key_padding_mask);
+  Tensor x = tgt;
+  for (size_t i = 0; i < layers->size(); ++i)
+    x = layer(i)->forward_step(x, memory, cache.layers[i], memory_key_padding_mask);
   return norm ? norm->forward(x) : x;
 }
 
@@ -398,6 +515,11 @@ Tensor Transformer::decode(const Tensor& tgt, const Tensor& memory, const Tensor
                            bool tgt_is_causal, bool memory_is_causal) {
   return decoder->forward(tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask,
                           tgt_is_causal, memory_is_causal);
+}
+
+Tensor Transformer::decode_step(const Tensor& tgt, const Tensor& memory, TransformerDecoderCache& cache,
+                                const Tensor& memory_key_padding_mask) {
+  return decoder->forward_step(tgt, memory, cache, memory_key_padding_mask);
 }
 
 std::string Transformer::extra_repr() const {

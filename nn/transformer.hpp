@@ -27,11 +27,22 @@
 //   Tensor out = model.forward(src, tgt, {}, mask);                  // (B, L, 64)
 //   Tensor memory = model.encode(src);                                // greedy decoding: encode once,
 //   Tensor next = model.decode(tgt, memory, {}, {}, {}, {}, true);    // then decode the growing target
+//
+// Incremental decoding: decode recomputes every earlier target position at every step. decode_step (and the layers'
+// forward_step) take only the new positions and a cache of each attention's projected keys and values, so each step
+// costs one position's work; the result equals decode on the whole prefix with a causal target mask:
+//   heed::NoGradGuard no_grad;  model.eval();
+//   heed::nn::TransformerDecoderCache cache;                           // empty: filled by the first step
+//   Tensor y = model.decode_step(tgt.narrow(1, 0, 1), memory, cache);  // (B, 1, d_model); next step: position 1, ...
+// Steps under grad mode work too (the tape records them); the caches are then part of the graph.
 #include "nn/container.hpp"
 #include "nn/module.hpp"
+#include "nn/multihead_attention.hpp"
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace heed::nn {
 
@@ -53,6 +64,33 @@ struct TransformerLayerOptions {
 using TransformerEncoderLayerOptions = TransformerLayerOptions;
 using TransformerDecoderLayerOptions = TransformerLayerOptions;
 
+// ---- caches for incremental decoding ------------------------------------------------------------------------------
+
+// One decoder layer's caches: its self-attention's keys and values of the target so far, and its cross-attention's
+// of the memory (projected on the first step, then reused).
+struct TransformerDecoderLayerCache {
+  MultiheadAttentionCache self_attn, multihead_attn;
+};
+
+// A decoder stack's caches, one per layer; an empty cache is sized by the first step.
+struct TransformerDecoderCache {
+  std::vector<TransformerDecoderLayerCache> layers;
+  bool empty() const { return layers.empty() || layers[0].self_attn.empty(); }
+  int64_t length() const { return layers.empty() ? 0 : layers[0].self_attn.length(); }  // target positions so far
+  // Keeps batch rows index (N) int64 of every cache, in that order: beam search's reordering of hypotheses.
+  void reorder(const Tensor& index);
+  void clear() { layers.clear(); }
+};
+
+// A causal encoder stack's caches (a decoder-only language model): one self-attention cache per layer.
+struct TransformerEncoderCache {
+  std::vector<MultiheadAttentionCache> layers;
+  bool empty() const { return layers.empty() || layers[0].empty(); }
+  int64_t length() const { return layers.empty() ? 0 : layers[0].length(); }
+  void reorder(const Tensor& index);
+  void clear() { layers.clear(); }
+};
+
 // src (B, S, d_model) -> (B, S, d_model): self-attention and a feed-forward block, each with a residual.
 class TransformerEncoderLayer : public Module {
  public:
@@ -62,6 +100,11 @@ class TransformerEncoderLayer : public Module {
                  bool is_causal = false);
   // Self-attention without masks.
   Tensor forward(const Tensor& src) override;
+  // Causal self-attention, incrementally: src (B, L, d_model) holds the L new positions, the cache the earlier ones
+  // (appended to). Equals the last L positions of forward(whole sequence, {}, {}, /*is_causal=*/true): an encoder
+  // layer with a causal mask is a decoder's self-attention block. src_key_padding_mask (B, S) covers every position,
+  // cached and new.
+  Tensor forward_step(const Tensor& src, MultiheadAttentionCache& cache, const Tensor& src_key_padding_mask = Tensor{});
   std::string extra_repr() const override;
 
   TransformerEncoderLayerOptions options;
@@ -71,6 +114,10 @@ class TransformerEncoderLayer : public Module {
   std::shared_ptr<Linear> linear2;
   std::shared_ptr<LayerNorm> norm1, norm2;
   std::shared_ptr<Dropout> dropout1, dropout2;
+
+ private:
+  // The residual blocks around attention(x) = self_attn's output: shared by forward and forward_step.
+  Tensor block(const Tensor& src, const std::function<Tensor(const Tensor&)>& attention);
 };
 
 // tgt (B, L, d_model), memory (B, S, d_model) -> (B, L, d_model): self-attention over the target, attention from
@@ -84,6 +131,13 @@ class TransformerDecoderLayer : public Module {
                  const Tensor& memory_mask = Tensor{}, const Tensor& tgt_key_padding_mask = Tensor{},
                  const Tensor& memory_key_padding_mask = Tensor{}, bool tgt_is_causal = false,
                  bool memory_is_causal = false);
+  // Incremental decoding: tgt (B, L, d_model) holds the L new target positions; the cache the earlier ones (its
+  // self-attention is appended to; its cross-attention is filled from memory on the first step and reused after, when
+  // memory may be undefined). The target attends causally (bottom-right aligned), so the output equals the last L
+  // positions of forward(whole target, memory, causal tgt_mask, {}, {}, memory_key_padding_mask).
+  // memory_key_padding_mask (B, S). Works under grad mode (recording); inference wraps it in NoGradGuard.
+  Tensor forward_step(const Tensor& tgt, const Tensor& memory, TransformerDecoderLayerCache& cache,
+                      const Tensor& memory_key_padding_mask = Tensor{});
   std::string extra_repr() const override;
 
   TransformerDecoderLayerOptions options;
@@ -93,6 +147,11 @@ class TransformerDecoderLayer : public Module {
   std::shared_ptr<Linear> linear2;
   std::shared_ptr<LayerNorm> norm1, norm2, norm3;
   std::shared_ptr<Dropout> dropout1, dropout2, dropout3;
+
+ private:
+  // The residual blocks around self_attention(x) and cross_attention(x): shared by forward and forward_step.
+  Tensor block(const Tensor& tgt, const std::function<Tensor(const Tensor&)>& self_attention,
+               const std::function<Tensor(const Tensor&)>& cross_attention);
 };
 
 // A stack of num_layers encoder layers ("layers.0", "layers.1", ...), then an optional final LayerNorm ("norm").
@@ -108,6 +167,9 @@ class TransformerEncoder : public Module {
   Tensor forward(const Tensor& src, const Tensor& mask, const Tensor& src_key_padding_mask = Tensor{},
                  bool is_causal = false);
   Tensor forward(const Tensor& src) override;
+  // Causal, incrementally (see TransformerEncoderLayer::forward_step): src (B, L, d_model) new positions -> (B, L,
+  // d_model), equal to the last L positions of forward(whole sequence, {}, {}, /*is_causal=*/true).
+  Tensor forward_step(const Tensor& src, TransformerEncoderCache& cache, const Tensor& src_key_padding_mask = Tensor{});
   std::string extra_repr() const override;
   // The i-th layer (an IndexError names num_layers).
   std::shared_ptr<TransformerEncoderLayer> layer(size_t i) const;
@@ -132,6 +194,10 @@ class TransformerDecoder : public Module {
                  const Tensor& memory_mask = Tensor{}, const Tensor& tgt_key_padding_mask = Tensor{},
                  const Tensor& memory_key_padding_mask = Tensor{}, bool tgt_is_causal = false,
                  bool memory_is_causal = false);
+  // Incremental decoding through every layer (see TransformerDecoderLayer::forward_step), then the final norm:
+  // tgt (B, L, d_model) new positions -> (B, L, d_model).
+  Tensor forward_step(const Tensor& tgt, const Tensor& memory, TransformerDecoderCache& cache,
+                      const Tensor& memory_key_padding_mask = Tensor{});
   std::string extra_repr() const override;
   std::shared_ptr<TransformerDecoderLayer> layer(size_t i) const;
 
@@ -175,6 +241,11 @@ class Transformer : public Module {
                 const Tensor& memory_mask = Tensor{}, const Tensor& tgt_key_padding_mask = Tensor{},
                 const Tensor& memory_key_padding_mask = Tensor{}, bool tgt_is_causal = false,
                 bool memory_is_causal = false);
+  // One step of incremental decoding: tgt (B, L, d_model) new target positions, memory (B, S, d_model) (needed on
+  // the first step only) -> (B, L, d_model), equal to the last L positions of decode(whole target, memory, {}, {}, {},
+  // memory_key_padding_mask, /*tgt_is_causal=*/true).
+  Tensor decode_step(const Tensor& tgt, const Tensor& memory, TransformerDecoderCache& cache,
+                     const Tensor& memory_key_padding_mask = Tensor{});
   void reset_parameters();  // xavier_uniform_ on every parameter with dim > 1
   std::string extra_repr() const override;
 

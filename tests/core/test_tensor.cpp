@@ -86,3 +86,14 @@ TEST_CASE("freed blocks are reused by size class, and the cache can be emptied o
   CHECK(memory_stats().cached_bytes == 0);
   set_caching_enabled(was);
 }
+
+// g++ 12 with -march=native on an AVX-512 CPU compiles std::vector<int64_t>{2, 2, 2, 0} into
+// {2, 2, 2, 2}; cmake/heedCompilerChecks.cmake detects it and turns the faulty vectorizer off. Every
+// shape and index table in these tests is such a constant, so this guards all of them.
+TEST_CASE("the build does not miscompile short vector constants", "[core][build]") {
+  std::vector<int64_t> ints{2, 2, 2, 0};
+  std::vector<double> doubles{2, 2, 2, 0};
+  CHECK(ints[3] == 0);
+  CHECK(doubles[3] == 0);
+  CHECK(tensor({2, 2, 2, 0}, {4}).to_vector<float>()[3] == 0);
+}
