@@ -18,6 +18,8 @@
 #include "core/norm.hpp"
 #include "core/ordered_dict.hpp"
 #include "core/parallel.hpp"
+#include "core/plot.hpp"
+#include "core/progress.hpp"
 #include "core/random.hpp"
 #include "core/reduce.hpp"
 #include "core/rnn.hpp"

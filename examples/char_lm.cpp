@@ -7,13 +7,18 @@
 //   loss:   cross-entropy of each next character (bits per character = loss / ln 2)
 //   train:  random windows of 64 characters, batches of 32, AdamW, gradient norm clipped to 1
 //
+// It shows a progress bar (plain lines every 10% when the output is not a terminal), logs every
+// step to --out DIR/metrics.csv (default char_lm_out) and draws the loss curve in DIR/loss.svg. Its
+// last line is "loss: <first> -> <last, smoothed>".
+//
 // Options: --steps N (default 600), --batch B, --seq T, --hidden H, --lr X, --temperature X,
-//          --sample-every N, --gru, --data FILE, --seed S.
+//          --sample-every N, --gru, --data FILE, --seed S, --out DIR.
 #include <heed.hpp>
 
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -31,6 +36,7 @@ struct Options {
   bool gru = false;
   uint64_t seed = 0;
   std::string data = HEED_EXAMPLES_DATA_DIR "/stories.txt";
+  std::string out = "char_lm_out";
 };
 
 Options parse(int argc, char** argv) {
@@ -59,6 +65,8 @@ Options parse(int argc, char** argv) {
       o.data = next();
     else if (a == "--seed")
       o.seed = std::stoull(next());
+    else if (a == "--out")
+      o.out = next();
     else if (a == "--gru")
       o.gru = true;
     else
@@ -160,6 +168,11 @@ int main(int argc, char** argv) {
   optim::CosineAnnealingLR schedule(opt, o.steps, o.lr / 10);
   heed::Generator batch_gen(o.seed + 1), sample_gen(o.seed + 2);
 
+  std::filesystem::create_directories(o.out);
+  const std::string metrics = (std::filesystem::path(o.out) / "metrics.csv").string();
+  heed::MetricsLogger metrics_log(metrics, {"loss", "smoothed_loss", "lr"});
+  heed::ProgressBar bar(o.steps, "train");
+
   auto start = std::chrono::steady_clock::now();
   double first_loss = 0, recent = 0;
   for (int step = 1; step <= o.steps; ++step) {
@@ -181,15 +194,24 @@ int main(int argc, char** argv) {
     double l = loss.item();
     if (step == 1) first_loss = l;
     recent = step == 1 ? l : 0.95 * recent + 0.05 * l;
-    if (step % 50 == 0 || step == 1) {
-      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      fmt::print("step {:4d}  loss {:.3f}  ({:.2f} bits/char)  {:.0f} ms/step  {:.0f} chars/s\n", step, recent,
-                 recent / std::log(2.0), 1000 * secs / step, double(step) * o.batch * o.seq / secs);
-    }
+    metrics_log.log(step, {l, recent, opt.lr()});
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    bar.update(
+        step,
+        {{"loss", recent}, {"bits/char", recent / std::log(2.0)}, {"chars/s", double(step) * o.batch * o.seq / secs}});
     if (step % o.sample_every == 0 || step == o.steps)
-      fmt::print("\n--- sample at step {} (temperature {}) ---\n{}\n---\n\n", step, o.temperature,
-                 sample(model, corpus, "One day, ", o.sample_length, o.temperature, sample_gen));
+      bar.println(fmt::format("\n--- sample at step {} (temperature {}) ---\n{}\n---\n", step, o.temperature,
+                              sample(model, corpus, "One day, ", o.sample_length, o.temperature, sample_gen)));
   }
+  bar.finish();
+
+  heed::plot::LineChartOptions chart;
+  chart.title = fmt::format("character-level {} language model", o.gru ? "GRU" : "LSTM");
+  chart.y_label = "cross-entropy (nats per character)";
+  chart.markers = heed::plot::Markers::Never;
+  const std::string curve = (std::filesystem::path(o.out) / "loss.svg").string();
+  heed::plot::save(curve, heed::plot::line_chart_from_csv(metrics, "step", {"loss", "smoothed_loss"}, chart));
+  fmt::print("metrics in {}, loss curve in {}\n", metrics, curve);
   fmt::print("loss: {:.3f} -> {:.3f}\n", first_loss, recent);
   return recent < first_loss ? 0 : 1;
 }

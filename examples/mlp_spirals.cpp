@@ -7,7 +7,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <string>
 
 using heed::Tensor;
@@ -36,31 +35,16 @@ double accuracy(nn::Module& model, const Data& d) {
 }
 
 // The plane [-1.1, 1.1]^2 coloured by the predicted class, with the test points on top.
-void write_svg(nn::Module& model, const Data& test, const std::string& path) {
+void write_svg(nn::Module& model, const Data& test, double test_acc, const std::string& path) {
   heed::NoGradGuard no_grad;
-  const int cells = 80, size = 480;
-  const double lo = -1.1, hi = 1.1, cell = double(size) / cells, step = (hi - lo) / cells;
-  Tensor centres = heed::linspace(lo + step / 2, hi - step / 2, cells);
-  Tensor gx = centres.reshape({1, cells}).expand({cells, cells}).flatten();
-  Tensor gy = (-centres).reshape({cells, 1}).expand({cells, cells}).flatten();  // the top row is y = hi
-  std::vector<int64_t> cls = heed::argmax(model(heed::stack({gx, gy}, 1)), 1).to_vector<int64_t>();
-  const char* region[] = {"#fde0dd", "#deebf7", "#e5f5e0"};
-  const char* point[] = {"#c51b8a", "#3182bd", "#31a354"};
-
-  std::string svg = fmt::format("<svg xmlns='http://www.w3.org/2000/svg' width='{0}' height='{0}'>\n", size);
-  for (int i = 0; i < cells; ++i)
-    for (int j = 0; j < cells; ++j)
-      svg += fmt::format("<rect x='{:.1f}' y='{:.1f}' width='{:.1f}' height='{:.1f}' fill='{}'/>\n", j * cell, i * cell,
-                         cell + 0.5, cell + 0.5, region[cls[static_cast<size_t>(i * cells + j)]]);
-  std::vector<float> xy = test.x.to_vector<float>();
-  std::vector<int64_t> label = test.y.to_vector<int64_t>();
-  for (size_t p = 0; p < label.size(); ++p)
-    svg += fmt::format("<circle cx='{:.1f}' cy='{:.1f}' r='2.5' fill='{}' stroke='white' stroke-width='0.5'/>\n",
-                       (xy[2 * p] - lo) / (hi - lo) * size, (hi - xy[2 * p + 1]) / (hi - lo) * size, point[label[p]]);
-  svg += "</svg>\n";
-  std::ofstream out(path);
-  out << svg;
-  if (!out) throw heed::IOError(fmt::format("mlp_spirals: cannot write {}", path));
+  const int64_t cells = 80;
+  heed::plot::RegionOptions opt;
+  opt.region = {-1.1, 1.1, -1.1, 1.1};
+  opt.title = fmt::format("decision regions, test accuracy {:.1f}%", 100 * test_acc);
+  opt.class_names = {"spiral 0", "spiral 1", "spiral 2"};
+  // The model's class for the centre of every cell, in the order decision_regions reads them.
+  Tensor cls = heed::argmax(model(heed::plot::region_grid(opt.region, cells, cells)), 1).reshape({cells, cells});
+  heed::plot::save(path, heed::plot::decision_regions(cls, heed::plot::points(test.x, test.y), opt));
 }
 
 }  // namespace
@@ -107,7 +91,7 @@ int main(int argc, char** argv) {
                  epoch, loss_sum / double(steps_per_epoch), 100 * accuracy(model, train), 100 * test_acc, opt.lr(),
                  double(epoch) * double(n) / secs);
   }
-  write_svg(model, test, svg_path);
+  write_svg(model, test, test_acc, svg_path);
   fmt::print("\nwrote the decision regions to {}\ntest accuracy: {:.4f}\n", svg_path, test_acc);
   return test_acc >= 0.97 ? 0 : 1;
 }

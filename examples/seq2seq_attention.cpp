@@ -36,7 +36,9 @@
 //
 // It prints progress (loss and held-out exact match), the accuracy by source length, translations
 // of a few inputs (--input TEXT adds yours), and writes their attention matrices as SVG heatmaps to
-// --out DIR (default attention_maps). Its last line is "exact-match: <held-out accuracy>".
+// --out DIR (default attention_maps), with the training metrics (train.csv: every step's loss and
+// learning rate; eval.csv: each evaluation) and their curves (training.svg). Its last line is
+// "exact-match: <held-out accuracy>".
 //
 // Options: --score S, --quick (about a minute), --steps N, --batch B, --hidden H, --embed E, --lr X,
 //          --eval-every N, --held-out N, --seed S, --out DIR, --input TEXT (repeatable),
@@ -48,7 +50,6 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -431,79 +432,47 @@ double mean_of(const std::vector<bool>& v) {
 
 // ---- the pictures --------------------------------------------------------------------------------
 
-std::string xml_escape(const std::string& s) {
-  std::string r;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        r += "&amp;";
-        break;
-      case '<':
-        r += "&lt;";
-        break;
-      case '>':
-        r += "&gt;";
-        break;
-      case '\'':
-        r += "&apos;";
-        break;
-      case '"':
-        r += "&quot;";
-        break;
-      default:
-        r += c;
-    }
-  }
-  return r;
+// A heatmap of attention weights: one column per source character (the keys), one row per output
+// character (the queries), white 0 .. dark blue 1. Hovering a cell shows its weight.
+std::string attention_map(const std::string& source, const std::vector<std::string>& outputs,
+                          const std::vector<float>& weights) {
+  std::string output;
+  for (const std::string& c : outputs) output += c == "<eos>" ? "" : c;
+  heed::plot::HeatmapOptions opt;
+  opt.title = "\"" + source + "\" -> " + output;
+  opt.row_labels = outputs;
+  for (char c : source) opt.col_labels.emplace_back(1, c);
+  opt.row_axis = "output";
+  opt.col_axis = "source (keys)";
+  opt.scale_label = "attention weight (each row sums to 1)";
+  opt.vmin = 0.0;
+  opt.vmax = 1.0;
+  opt.show_values = heed::plot::ShowValues::Never;
+  return heed::plot::heatmap(weights, static_cast<int64_t>(outputs.size()), static_cast<int64_t>(source.size()), opt);
 }
 
-// A heatmap of attention weights: one column per source character, one row per output character;
-// each cell is dark blue with opacity = the weight (white 0 .. blue 1). Hovering a cell shows it.
-void write_heatmap(const std::string& path, const std::string& source, const std::vector<std::string>& outputs,
-                   const std::vector<std::vector<float>>& w) {
-  const int cell = 22, left = 52, top = 74, cols = static_cast<int>(source.size()), rows = static_cast<int>(w.size());
-  const int width = std::max(left + cols * cell + 24, 320), height = top + rows * cell + 58;
-  const char* blue = "#08306b";
-  std::string svg = fmt::format(
-      "<svg xmlns='http://www.w3.org/2000/svg' width='{}' height='{}' font-family='monospace' font-size='14'>\n"
-      "<rect width='100%' height='100%' fill='white'/>\n",
-      width, height);
-  std::string output;
-  for (const std::string& o : outputs) output += o == "<eos>" ? "" : o;
-  svg += fmt::format("<text x='{}' y='20' font-size='13'>{} -&gt; {}</text>\n", 8, xml_escape("\"" + source + "\""),
-                     xml_escape(output));
-  svg += fmt::format("<text x='{}' y='{}' font-size='11' fill='#555'>source (keys) -&gt;</text>\n", left, top - 34);
-  for (int j = 0; j < cols; ++j) {
-    const char c = source[static_cast<size_t>(j)];
-    svg += fmt::format("<text x='{}' y='{}' text-anchor='middle'{}>{}</text>\n", left + j * cell + cell / 2, top - 7,
-                       c == ' ' ? " fill='#aaa'" : "", c == ' ' ? "\u2423" : xml_escape(std::string(1, c)));
-  }
-  for (int i = 0; i < rows; ++i) {
-    const std::string& label = outputs[static_cast<size_t>(i)];
-    svg += fmt::format("<text x='{}' y='{}' text-anchor='end'{}>{}</text>\n", left - 8, top + i * cell + cell / 2 + 5,
-                       label.size() > 1 ? " font-size='10'" : "", xml_escape(label));
-    for (int j = 0; j < cols; ++j) {
-      const float v = w[static_cast<size_t>(i)][static_cast<size_t>(j)];
-      svg += fmt::format(
-          "<rect x='{}' y='{}' width='{}' height='{}' fill='{}' fill-opacity='{:.3f}' stroke='#ddd' "
-          "stroke-width='0.5'><title>{} / {}: {:.3f}</title></rect>\n",
-          left + j * cell, top + i * cell, cell, cell, blue, v, xml_escape(label),
-          xml_escape(std::string(1, source[static_cast<size_t>(j)])), v);
-    }
-  }
-  // The scale: 0 .. 1.
-  const int ly = top + rows * cell + 20;
-  svg += fmt::format(
-      "<defs><linearGradient id='scale'><stop offset='0' stop-color='{0}' stop-opacity='0'/>"
-      "<stop offset='1' stop-color='{0}' stop-opacity='1'/></linearGradient></defs>\n"
-      "<rect x='{1}' y='{2}' width='120' height='10' fill='url(#scale)' stroke='#999' stroke-width='0.5'/>\n"
-      "<text x='{1}' y='{3}' font-size='10'>0</text><text x='{4}' y='{3}' font-size='10' text-anchor='end'>1</text>\n"
-      "<text x='{5}' y='{6}' font-size='11' fill='#555'>attention weight (each row sums to 1)</text>\n",
-      blue, left, ly, ly + 22, left + 120, left + 130, ly + 9);
-  svg += "</svg>\n";
-  std::ofstream f(path);
-  f << svg;
-  if (!f) throw heed::IOError("seq2seq_attention: cannot write " + path);
+// The training curves: the loss of every step with its mean over each evaluation interval (log
+// scale), and the held-out exact match at each evaluation.
+std::string training_curves(const std::string& train_csv, const std::string& eval_csv, const std::string& score,
+                            int steps) {
+  const heed::plot::Table train = heed::plot::read_csv(train_csv), eval = heed::plot::read_csv(eval_csv);
+  heed::plot::Chart loss{{{"loss (each step)", train.column("step"), train.column("loss")},
+                          {"mean since the last evaluation", eval.column("step"), eval.column("loss")}},
+                         {}};
+  loss.options.title = "training loss";
+  loss.options.x_label = "step";
+  loss.options.log_y = true;
+  loss.options.markers = heed::plot::Markers::Never;
+  loss.options.x_min = 0.0;
+  loss.options.x_max = steps;
+  heed::plot::Chart accuracy{{{"held-out exact match", eval.column("step"), eval.column("exact_match")}}, {}};
+  accuracy.options.title = "held-out exact match";
+  accuracy.options.x_label = "step";
+  accuracy.options.y_min = 0.0;
+  accuracy.options.y_max = 1.0;
+  accuracy.options.x_min = 0.0;
+  accuracy.options.x_max = steps;
+  return heed::plot::line_charts({loss, accuracy}, fmt::format("seq2seq with {} attention", score));
 }
 
 std::string file_name(size_t i, const std::string& source) {
@@ -540,6 +509,12 @@ int main(int argc, char** argv) {
     return o.lr / 20 + (o.lr - o.lr / 20) * 0.5 * (1 + std::cos(M_PI * p));
   };
 
+  // Every step's loss and learning rate, and every evaluation, as CSV files in --out.
+  std::filesystem::create_directories(o.out);
+  const std::string train_csv = (std::filesystem::path(o.out) / "train.csv").string();
+  const std::string eval_csv = (std::filesystem::path(o.out) / "eval.csv").string();
+  heed::MetricsLogger train_log(train_csv, {"loss", "lr"}), eval_log(eval_csv, {"loss", "exact_match"});
+
   auto start = std::chrono::steady_clock::now();
   double loss_sum = 0, accuracy = 0, eval_secs = 0;  // evaluation time is not training time
   int loss_count = 0;
@@ -553,7 +528,9 @@ int main(int argc, char** argv) {
     loss.backward();
     optim::clip_grad_norm_(model.parameters(), 1.0);
     opt.step();
-    loss_sum += loss.item();
+    const double l = loss.item();
+    train_log.log(step, {l, opt.lr()});
+    loss_sum += l;
     ++loss_count;
     if (step % o.eval_every == 0 || step == o.steps) {
       const auto eval_start = std::chrono::steady_clock::now();
@@ -561,6 +538,7 @@ int main(int argc, char** argv) {
       accuracy = mean_of(evaluate(model, test));
       fmt::print("step {:5d}  loss {:.4f}  held-out exact match {:6.2f}%  lr {:.1e}  {:.1f} ms/step\n", step,
                  loss_sum / loss_count, 100 * accuracy, opt.lr(), 1000 * train_secs / step);
+      eval_log.log(step, {loss_sum / loss_count, accuracy});
       eval_secs += std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count();
       loss_sum = 0, loss_count = 0;
     }
@@ -568,6 +546,9 @@ int main(int argc, char** argv) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   fmt::print("\ntrained in {:.0f} s ({:.0f} s of it training, {:.0f} s evaluating)\n", secs, secs - eval_secs,
              eval_secs);
+  const std::string curves = (std::filesystem::path(o.out) / "training.svg").string();
+  heed::plot::save(curves, training_curves(train_csv, eval_csv, o.score, o.steps));
+  fmt::print("metrics in {} and {}, curves in {}\n", train_csv, eval_csv, curves);
 
   // Accuracy by source length: where the errors are, with and without attention.
   const std::vector<bool> right = evaluate(model, test);
@@ -594,26 +575,25 @@ int main(int argc, char** argv) {
   for (const std::string& s : o.inputs) shown.push_back({s, ""});
   auto [ids_t, weights_t] = model.greedy(make_batch(shown, 0, shown.size()));
   const std::vector<int64_t> ids = ids_t.to_vector<int64_t>();
-  if (weights_t.defined()) std::filesystem::create_directories(o.out);
   fmt::print("\ntranslations{}:\n", weights_t.defined() ? fmt::format(" (attention maps in {}/)", o.out) : "");
   for (size_t i = 0; i < shown.size(); ++i) {
     const std::string text = decode_row(ids, i);
     fmt::print("  {:<34} -> {}", "\"" + shown[i].source + "\"", text);
-    if (!weights_t.defined()) {
+    if (!weights_t.defined() || shown[i].source.empty()) {
       fmt::print("\n");
       continue;
     }
     // Rows: the output characters and the <eos>; columns: the source characters (no padding).
     const int64_t S = weights_t.size(2), n = static_cast<int64_t>(shown[i].source.size());
     std::vector<float> w = weights_t.select(0, static_cast<int64_t>(i)).contiguous().to_vector<float>();
-    std::vector<std::vector<float>> rows;
+    std::vector<float> rows;
     std::vector<std::string> labels;
     for (size_t t = 0; t <= text.size() && t < static_cast<size_t>(kTgtLen); ++t) {
-      rows.emplace_back(w.begin() + static_cast<int64_t>(t) * S, w.begin() + static_cast<int64_t>(t) * S + n);
+      rows.insert(rows.end(), w.begin() + static_cast<int64_t>(t) * S, w.begin() + static_cast<int64_t>(t) * S + n);
       labels.push_back(t < text.size() ? std::string(1, text[t]) : "<eos>");
     }
     const std::string path = (std::filesystem::path(o.out) / file_name(i, shown[i].source)).string();
-    write_heatmap(path, shown[i].source, labels, rows);
+    heed::plot::save(path, attention_map(shown[i].source, labels, rows));
     fmt::print("   {}\n", path);
   }
   fmt::print("\nexact-match: {:.4f}\n", accuracy);
