@@ -2,6 +2,8 @@
 // (label widths are estimated from character counts), then emitted element by element.
 #include "core/plot.hpp"
 
+#include "core/utf8.hpp"
+
 #include "core/error.hpp"
 #include "core/factory.hpp"
 
@@ -30,44 +32,6 @@ void emit(std::string& out, fmt::format_string<Args...> f, Args&&... args) {
 
 // ---- text ---------------------------------------------------------------------------------------
 
-void put_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
-// The code point at s[i], advancing i past it; U+FFFD (one byte consumed) for a byte that does not
-// start a valid UTF-8 sequence, so that every byte string decodes.
-uint32_t next_code_point(std::string_view s, size_t& i) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  if (b0 < 0x80) return ++i, b0;
-  const int n = b0 >= 0xC2 && b0 <= 0xDF ? 1 : b0 >= 0xE0 && b0 <= 0xEF ? 2 : b0 >= 0xF0 && b0 <= 0xF4 ? 3 : -1;
-  if (n < 0 || i + static_cast<size_t>(n) >= s.size()) return ++i, 0xFFFD;
-  uint32_t cp = b0 & (n == 1 ? 0x1Fu : n == 2 ? 0x0Fu : 0x07u);
-  for (size_t k = 1; k <= static_cast<size_t>(n); ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if ((b & 0xC0) != 0x80) return ++i, 0xFFFD;
-    cp = (cp << 6) | (b & 0x3Fu);
-  }
-  // Overlong forms, UTF-16 surrogates and values past U+10FFFF are not UTF-8.
-  const uint32_t min_cp = n == 1 ? 0x80 : n == 2 ? 0x800 : 0x10000;
-  if (cp < min_cp || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) return ++i, 0xFFFD;
-  i += static_cast<size_t>(n) + 1;
-  return cp;
-}
-
 // XML 1.0 allows tab, newline, carriage return and the code points from U+0020 on, less U+FFFE/F.
 bool xml_allowed(uint32_t cp) {
   return cp == 0x9 || cp == 0xA || cp == 0xD || (cp >= 0x20 && cp != 0xFFFE && cp != 0xFFFF);
@@ -75,7 +39,7 @@ bool xml_allowed(uint32_t cp) {
 
 size_t code_points(std::string_view s) {
   size_t n = 0;
-  for (size_t i = 0; i < s.size(); ++n) next_code_point(s, i);
+  for (size_t i = 0; i < s.size(); ++n) utf8::next_code_point(s, i);
   return n;
 }
 
@@ -83,8 +47,8 @@ size_t code_points(std::string_view s) {
 std::string visible(std::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size();) {
-    const uint32_t cp = next_code_point(s, i);
-    put_utf8(out, cp == ' ' ? 0x2423 : cp == '\n' ? 0x21B5 : cp == '\t' ? 0x2192 : cp == '\r' ? 0x240D : cp);
+    const uint32_t cp = utf8::next_code_point(s, i);
+    utf8::append(out, cp == ' ' ? 0x2423 : cp == '\n' ? 0x21B5 : cp == '\t' ? 0x2192 : cp == '\r' ? 0x240D : cp);
   }
   return out;
 }
@@ -799,7 +763,7 @@ std::string xml_escape(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
-    const uint32_t cp = next_code_point(s, i);
+    const uint32_t cp = utf8::next_code_point(s, i);
     switch (cp) {
       case '&':
         out += "&amp;";
@@ -817,7 +781,7 @@ std::string xml_escape(std::string_view s) {
         out += "&quot;";
         break;
       default:
-        put_utf8(out, xml_allowed(cp) ? cp : 0xFFFD);
+        utf8::append(out, xml_allowed(cp) ? cp : 0xFFFD);
     }
   }
   return out;

@@ -1,5 +1,6 @@
 #include "nn/serialize.hpp"
 
+#include "core/utf8.hpp"
 #include "core/view.hpp"
 
 #include <fcntl.h>
@@ -45,55 +46,6 @@ const DTypeName& dtype_entry(DType t) {
   for (const DTypeName& d : kDTypes)
     if (d.dtype == t) return d;
   return kDTypes[0];  // unreachable: every heed dtype has a safetensors name
-}
-
-// ---- UTF-8 -------------------------------------------------------------------------------------------
-
-// Length of the well-formed UTF-8 sequence at s[i] (1 to 4), or 0: truncated, overlong, a surrogate
-// (U+D800..U+DFFF) or above U+10FFFF.
-size_t utf8_length(std::string_view s, size_t i) {
-  auto byte = [&](size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
-  auto cont = [&](size_t k) { return (byte(k) & 0xC0u) == 0x80u; };
-  unsigned c = byte(0);
-  if (i >= s.size()) return 0;
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;  // no overlong, no surrogates
-    return byte(1) >= lo && byte(1) <= hi && cont(2) ? 3 : 0;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;  // no overlong, <= U+10FFFF
-    return byte(1) >= lo && byte(1) <= hi && cont(2) && cont(3) ? 4 : 0;
-  }
-  return 0;
-}
-
-bool is_valid_utf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    size_t n = utf8_length(s, i);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
-}
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
 }
 
 // A name as it appears in an error message: quoted, control characters escaped, at most 80 bytes.
@@ -314,7 +266,7 @@ class JsonParser {
       }
       if (c < 0x20) fail(fmt::format("control character 0x{:02x} in a string (it must be escaped)", c));
       if (c >= 0x80) {
-        size_t n = utf8_length(text_, pos_);
+        size_t n = utf8::sequence_length(text_, pos_);
         if (n == 0) fail(fmt::format("invalid UTF-8 (byte 0x{:02x}) in a string", c));
         out.append(text_.substr(pos_, n));
         pos_ += n;
@@ -362,7 +314,7 @@ class JsonParser {
               fail(fmt::format("lone high surrogate \\u{:04x} in a string (followed by \\u{:04x})", cp, low));
             cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
           }
-          append_utf8(out, cp);
+          utf8::append(out, cp);
           break;
         }
         default:
@@ -565,7 +517,7 @@ void save_safetensors(const StateDict& tensors, const std::string& path, const M
   std::unordered_set<std::string_view> seen;
   for (const auto& [name, t] : tensors) {
     if (name.empty()) throw_error<ValueError>("save_safetensors: '{}': tensor names must be non-empty", path);
-    if (!is_valid_utf8(name))
+    if (!utf8::is_valid(name))
       throw_error<ValueError>("save_safetensors: '{}': tensor name {} is not valid UTF-8", path, show_name(name));
     if (name == kMetadataKey)
       throw_error<ValueError>("save_safetensors: '{}': '__metadata__' is reserved and cannot name a tensor", path);
@@ -574,7 +526,7 @@ void save_safetensors(const StateDict& tensors, const std::string& path, const M
     if (t.defined()) items.push_back({&name, kernel::contiguous(t)});
   }
   for (const auto& [k, v] : metadata)
-    if (!is_valid_utf8(k) || !is_valid_utf8(v))
+    if (!utf8::is_valid(k) || !utf8::is_valid(v))
       throw_error<ValueError>("save_safetensors: '{}': metadata {} = {} is not valid UTF-8", path, show_name(k),
                               show_name(v));
 
