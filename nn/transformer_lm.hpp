@@ -12,7 +12,10 @@
 // positions: "learned" (LearnedPositionalEmbedding, "pos_embedding.weight" (max_len, d_model), N(0, 1)) or
 // "sinusoidal" (SinusoidalPositionalEncoding, the buffer "pos_encoding.pe").
 // The embedding starts N(0, 1/d_model) and is scaled by sqrt(d_model) (Vaswani et al. 2017, section 3.4): the input
-// has unit scale, like the positions, and tied logits h·e start near unit scale too.
+// has unit scale, like the positions. With tied weights the logits of the other tokens start near unit scale, but the
+// residual stream carries each position's own token embedding to the tied output, so its logit starts near
+// 0.66 sqrt(d_model): an untrained model predicts that the current token repeats (loss ~7.4 at d_model 128, against
+// ln V), which AdamW undoes within ~100 steps (docs/transformer.md).
 // An encoder layer with a causal mask is exactly a decoder's self-attention block (there is no memory to attend to),
 // so the stack is a TransformerEncoder; it is called "encoder" here for that reason only.
 //
