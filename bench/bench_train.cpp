@@ -7,6 +7,11 @@
 //   train/lstm lm                 Embedding(100, 64) -> LSTM(64, 256) -> Linear(256, 100),
 //                                 batch 32 x 64 steps, cross-entropy, Adam
 //   train/gru lm                  the same with a GRU
+//   train/seq2seq attention       examples/seq2seq_attention.cpp's model: Embedding(69, 32) -> bidirectional
+//                                 GRU(32, 64) over sources of lengths 12..24 -> init Linear(128, 128); 12
+//                                 decoder steps of AdditiveAttention(128, 128, 128) (padding masked) and
+//                                 GRUCell(32 + 128, 128), teacher forcing, Linear(256, 14); batch 32,
+//                                 cross-entropy, AdamW, gradient norm clipped to 1
 #include "bench/bench_util.hpp"
 
 #include <heed.hpp>
@@ -36,6 +41,38 @@ struct LM : nn::Module {
   std::shared_ptr<nn::Linear> head;
 };
 
+// The model of examples/seq2seq_attention.cpp with additive attention (Bahdanau et al. 2015).
+struct Seq2Seq : nn::Module {
+  static constexpr int64_t kSrcVocab = 69, kTgtVocab = 14, kEmbed = 32, kHidden = 128;
+  Seq2Seq() : Module("Seq2Seq") {
+    src_emb = register_module("src_emb", std::make_shared<nn::Embedding>(kSrcVocab, kEmbed, /*padding_idx=*/0));
+    encoder = register_module("encoder",
+                              std::make_shared<nn::GRU>(kEmbed, kHidden / 2, nn::RNNOptions{.bidirectional = true}));
+    init = register_module("init", std::make_shared<nn::Linear>(kHidden, kHidden));
+    tgt_emb = register_module("tgt_emb", std::make_shared<nn::Embedding>(kTgtVocab, kEmbed));
+    attention = register_module("attention", std::make_shared<nn::AdditiveAttention>(kHidden, kHidden, kHidden));
+    decoder = register_module("decoder", std::make_shared<nn::GRUCell>(kEmbed + kHidden, kHidden));
+    out = register_module("out", std::make_shared<nn::Linear>(2 * kHidden, kTgtVocab));
+  }
+  // src (B, S) int64 padded with 0, lengths (B), mask (B, S) bool (true at padding), tgt_in (B, T) -> logits (B, T, V).
+  Tensor forward_train(const Tensor& src, const Tensor& lengths, const Tensor& mask, const Tensor& tgt_in) {
+    nn::RNNOutput enc = encoder->forward((*src_emb)(src), Tensor{}, Tensor{}, lengths);
+    Tensor state = heed::tanh((*init)(heed::cat({enc.h_n.select(0, 0), enc.h_n.select(0, 1)}, 1)));
+    std::vector<Tensor> features;
+    for (const Tensor& e : heed::unbind((*tgt_emb)(tgt_in), 1)) {
+      Tensor context = attention->forward(state, enc.output, enc.output, mask).context;
+      state = decoder->forward(heed::cat({e, context}, 1), state);
+      features.push_back(heed::cat({state, context}, 1));
+    }
+    return (*out)(heed::stack(features, 1));
+  }
+  std::shared_ptr<nn::Embedding> src_emb, tgt_emb;
+  std::shared_ptr<nn::GRU> encoder;
+  std::shared_ptr<nn::Linear> init, out;
+  std::shared_ptr<nn::AdditiveAttention> attention;
+  std::shared_ptr<nn::GRUCell> decoder;
+};
+
 std::shared_ptr<nn::Sequential> mlp(std::vector<int64_t> sizes) {
   auto seq = std::make_shared<nn::Sequential>();
   for (size_t i = 0; i + 1 < sizes.size(); ++i) {
@@ -45,17 +82,22 @@ std::shared_ptr<nn::Sequential> mlp(std::vector<int64_t> sizes) {
   return seq;
 }
 
-// A training step of `model` on fixed (x, y): the time is the framework's, not the data's.
+// A training step of `model` on fixed (x, y): the time is the framework's, not the data's. `forward`,
+// when set, replaces model->forward(x) (models with more than one input); clip_norm > 0 clips the
+// gradient norm before the update.
 struct Workload {
   std::string name;
   std::shared_ptr<nn::Module> model;
   std::unique_ptr<optim::Optimizer> opt;
   Tensor x, y;
+  std::function<Tensor()> forward = {};
+  double clip_norm = 0;
   void step() {
     opt->zero_grad();
-    Tensor logits = model->forward(x);
+    Tensor logits = forward ? forward() : model->forward(x);
     Tensor loss = heed::cross_entropy(logits.reshape({-1, logits.size(-1)}), y.reshape({-1}));
     loss.backward();
+    if (clip_norm > 0) optim::clip_grad_norm_(model->parameters(), clip_norm);
     opt->step();
   }
 };
@@ -87,6 +129,26 @@ int main(int argc, char** argv) {
     auto o = std::make_unique<optim::Adam>(m->parameters(), optim::AdamOptions{.lr = 1e-3});
     loads.push_back({gru ? "train/gru lm" : "train/lstm lm", m, std::move(o),
                      heed::randint(0, 100, {32, 64}, heed::kInt64), heed::randint(0, 100, {32, 64}, heed::kInt64)});
+  }
+  {
+    // Source lengths 24 - (5 b mod 13), in 12..24 (the same pattern in torch_overhead.py); ids in
+    // [1, 69) at real positions, <pad> 0 after.
+    const int64_t B = 32, S = 24, T = 12;
+    std::vector<int64_t> len(B), src = heed::randint(1, Seq2Seq::kSrcVocab, {B, S}, heed::kInt64).to_vector<int64_t>();
+    for (int64_t b = 0; b < B; ++b) {
+      len[b] = S - (5 * b) % 13;
+      for (int64_t s = len[b]; s < S; ++s) src[b * S + s] = 0;
+    }
+    Tensor lengths = heed::from_vector(len, {B});
+    Tensor mask =
+        heed::ge(heed::arange(0, static_cast<double>(S), 1, heed::kInt64).reshape({1, S}), lengths.reshape({B, 1}));
+    Tensor tgt_in = heed::randint(0, Seq2Seq::kTgtVocab, {B, T}, heed::kInt64);
+    auto m = std::make_shared<Seq2Seq>();
+    auto o = std::make_unique<optim::AdamW>(m->parameters(), optim::AdamWOptions{.lr = 1e-3, .weight_decay = 1e-4});
+    Tensor x = heed::from_vector(src, {B, S});
+    loads.push_back({"train/seq2seq attention", m, std::move(o), x,
+                     heed::randint(0, Seq2Seq::kTgtVocab, {B, T}, heed::kInt64),
+                     [m, x, lengths, mask, tgt_in] { return m->forward_train(x, lengths, mask, tgt_in); }, 1.0});
   }
 
   fmt::print("{:<40} {:>12} {:>12}\n", "workload", "ms per step", "peak MiB");

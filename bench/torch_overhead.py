@@ -135,27 +135,69 @@ def bench_train(opt):
         def forward(self, ids):
             return self.head(self.rnn(self.emb(ids))[0])
 
+    class Seq2Seq(nn.Module):
+        """examples/seq2seq_attention.cpp's model, as bench_train.cpp's Seq2Seq: additive attention."""
+
+        def __init__(self, src_vocab=69, tgt_vocab=14, embed=32, hidden=128):
+            super().__init__()
+            self.src_emb = nn.Embedding(src_vocab, embed, padding_idx=0)
+            self.encoder = nn.GRU(embed, hidden // 2, batch_first=True, bidirectional=True)
+            self.init = nn.Linear(hidden, hidden)
+            self.tgt_emb = nn.Embedding(tgt_vocab, embed)
+            self.query_proj = nn.Linear(hidden, hidden, bias=False)
+            self.key_proj = nn.Linear(hidden, hidden, bias=False)
+            self.v = nn.Linear(hidden, 1, bias=False)
+            self.decoder = nn.GRUCell(embed + hidden, hidden)
+            self.out = nn.Linear(2 * hidden, tgt_vocab)
+
+        def forward(self, src, lengths, mask, tgt_in):
+            packed = nn.utils.rnn.pack_padded_sequence(self.src_emb(src), lengths, batch_first=True,
+                                                       enforce_sorted=False)
+            enc, h_n = self.encoder(packed)
+            enc, _ = nn.utils.rnn.pad_packed_sequence(enc, batch_first=True, total_length=src.shape[1])
+            state = torch.tanh(self.init(torch.cat([h_n[0], h_n[1]], 1)))
+            features = []
+            for e in self.tgt_emb(tgt_in).unbind(1):
+                # score = v(tanh(W_q q + W_k k)), padded keys at -inf, softmax, weighted sum of enc. W_k k
+                # is recomputed every step, as heed's AdditiveAttention module does.
+                scores = self.v(torch.tanh(self.query_proj(state)[:, None] + self.key_proj(enc))).squeeze(-1)
+                weights = torch.softmax(scores.masked_fill(mask, float("-inf")), -1)
+                context = torch.bmm(weights[:, None], enc).squeeze(1)
+                state = self.decoder(torch.cat([e, context], 1), state)
+                features.append(torch.cat([state, context], 1))
+            return self.out(torch.stack(features, 1))
+
     loads = []
     for name, sizes, batch, adam in [("train/mlp 64-64-64-10", [64, 64, 64, 10], 32, False),
                                      ("train/mlp 784-512-512-10", [784, 512, 512, 10], 128, True)]:
         m = mlp(sizes)
         o = torch.optim.Adam(m.parameters(), lr=1e-3) if adam else torch.optim.SGD(m.parameters(), lr=0.01)
-        loads.append((name, m, o, torch.randn(batch, sizes[0]), torch.randint(0, sizes[-1], (batch,))))
+        loads.append((name, m, o, (torch.randn(batch, sizes[0]),), torch.randint(0, sizes[-1], (batch,)), 0))
     for gru in (False, True):
         m = LM(gru)
         loads.append(("train/gru lm" if gru else "train/lstm lm", m, torch.optim.Adam(m.parameters(), lr=1e-3),
-                      torch.randint(0, 100, (32, 64)), torch.randint(0, 100, (32, 64))))
+                      (torch.randint(0, 100, (32, 64)),), torch.randint(0, 100, (32, 64)), 0))
+    # Source lengths 24 - (5 b mod 13), in 12..24, as in bench_train.cpp; <pad> 0 after each source.
+    B, S, T = 32, 24, 12
+    lengths = torch.tensor([S - (5 * b) % 13 for b in range(B)])
+    mask = torch.arange(S)[None, :] >= lengths[:, None]
+    src = torch.randint(1, 69, (B, S)).masked_fill(mask, 0)
+    m = Seq2Seq()
+    loads.append(("train/seq2seq attention", m, torch.optim.AdamW(m.parameters(), lr=1e-3, weight_decay=1e-4),
+                  (src, lengths, mask, torch.randint(0, 14, (B, T))), torch.randint(0, 14, (B, T)), 1.0))
     rows = []
     print(f"{'workload':<40} {'ms per step':>12}")
-    for name, m, o, x, y in loads:
+    for name, m, o, x, y, clip_norm in loads:
         if opt.filter not in name:
             continue
 
-        def step(m=m, o=o, x=x, y=y):
+        def step(m=m, o=o, x=x, y=y, clip_norm=clip_norm):
             o.zero_grad()
-            logits = m(x)
+            logits = m(*x)
             loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
             loss.backward()
+            if clip_norm > 0:
+                torch.nn.utils.clip_grad_norm_(m.parameters(), clip_norm)
             o.step()
 
         step()

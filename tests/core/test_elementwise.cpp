@@ -4,7 +4,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <vector>
 
 using namespace heed;
 using namespace heed::kernel;
@@ -118,4 +121,45 @@ TEST_CASE("allclose and max_abs_diff", "[core][elementwise]") {
   CHECK_FALSE(allclose(a, b, 1e-5));
   CHECK(max_abs_diff(a, b) == Approx(0.001).epsilon(1e-3));
   CHECK_FALSE(allclose(a, tensor({1.0, 2.0, 3.0})));
+}
+
+// tanh and sigmoid run on vexp's reduction (core/vmath.hpp), not libm: against libm in long double,
+// within 4 ulp wherever the exact value is a normal number (sigmoid(-100) in float32 is subnormal:
+// there it may flush to 0), with the special values exact.
+TEST_CASE("tanh and sigmoid agree with libm to a few ulp, special values included", "[core][elementwise]") {
+  std::vector<double> xs = {0.0, -0.0, 1e-30, -1e-30, 1e-8, 1e-3, -1e-3, 0.5, -0.5, 1,   -1,   3,    -3,   9,
+                            -9,  9.2,  19,    20,     -20,  50,   -50,   100, -100, 700, -700, 1e30, -1e30};
+  for (int i = -4000; i <= 4000; ++i) xs.push_back(i * 0.00731);
+  const double inf = std::numeric_limits<double>::infinity();
+  xs.push_back(inf);
+  xs.push_back(-inf);
+  auto ulps = [](auto got, long double exact) {
+    using T = decltype(got);
+    const T e = static_cast<T>(exact);
+    if (got == e) return 0.0;
+    if (std::abs(exact) < std::numeric_limits<T>::min())  // subnormal: within the smallest normal
+      return std::abs(static_cast<long double>(got) - exact) <= std::numeric_limits<T>::min() ? 0.0 : 1e9;
+    return static_cast<double>(std::abs(static_cast<long double>(got) - exact) /
+                               (std::nextafter(std::abs(e), std::numeric_limits<T>::infinity()) - std::abs(e)));
+  };
+  for (DType dt : {kFloat32, kFloat64}) {
+    Tensor x = to_dtype(from_vector(xs, {static_cast<int64_t>(xs.size())}), dt);
+    std::vector<double> th = to_dtype(kernel::tanh(x), kFloat64).to_vector<double>();
+    std::vector<double> sg = to_dtype(kernel::sigmoid(x), kFloat64).to_vector<double>();
+    std::vector<double> xr = to_dtype(x, kFloat64).to_vector<double>();
+    double worst = 0;
+    for (size_t i = 0; i < xs.size(); ++i) {
+      const long double v = xr[i];
+      const long double t = std::tanh(v), s = 1 / (1 + std::exp(-v));
+      if (dt == kFloat32) {
+        worst = std::max({worst, ulps(static_cast<float>(th[i]), t), ulps(static_cast<float>(sg[i]), s)});
+      } else {
+        worst = std::max({worst, ulps(th[i], t), ulps(sg[i], s)});
+      }
+    }
+    INFO(dtype_name(dt));
+    CHECK(worst <= 4);
+    CHECK(std::isnan(to_dtype(kernel::tanh(full({1}, std::nan(""), dt)), kFloat64).item()));
+    CHECK(std::isnan(to_dtype(kernel::sigmoid(full({1}, std::nan(""), dt)), kFloat64).item()));
+  }
 }
