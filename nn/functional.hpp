@@ -3,6 +3,7 @@
 // op of the same name in heed:: (the modules call these too).
 //   namespace F = heed::nn::functional;
 //   auto y = F::dropout(F::gelu(F::linear(x, w, b)), 0.1, model.is_training());
+#include "autograd/attention_ops.hpp"
 #include "autograd/elementwise_ops.hpp"
 #include "autograd/linalg_ops.hpp"
 #include "autograd/loss_ops.hpp"
@@ -12,7 +13,9 @@
 
 namespace heed::nn::functional {
 
+using heed::AttentionOutput;
 using heed::binary_cross_entropy_with_logits;
+using heed::causal_mask;
 using heed::cross_entropy;
 using heed::dropout;
 using heed::embedding;
@@ -25,6 +28,7 @@ using heed::mse_loss;
 using heed::nll_loss;
 using heed::Reduction;
 using heed::relu;
+using heed::scaled_dot_product_attention;
 using heed::sigmoid;
 using heed::silu;
 using heed::softmax;

@@ -161,6 +161,18 @@ TEST_CASE("DotProductAttention reproduces the hand-worked example", "[nn][attent
   CHECK(max_diff(r.context, {(e + 3) / (e + 1), (2 * e + 4) / (e + 1)}) < 1e-6);
 }
 
+// nn::functional::scaled_dot_product_attention (as torch.nn.functional's) is the same function, and
+// agrees with the module on the worked example.
+TEST_CASE("nn::functional::scaled_dot_product_attention gives the worked example too", "[nn][attention]") {
+  namespace F = heed::nn::functional;
+  Tensor q = tensor({1, 0}, {1, 1, 2}), k = tensor({1, 1, 0, 1}, {1, 2, 2}), v = tensor({1, 2, 3, 4}, {1, 2, 2});
+  F::AttentionOutput r = F::scaled_dot_product_attention(q, k, v, Tensor{}, 0.0, false, 1.0, /*need_weights=*/true);
+  const double e = std::exp(1.0);
+  CHECK(max_diff(r.weights, {e / (e + 1), 1 / (e + 1)}) < 1e-6);
+  CHECK(max_diff(r.output, {(e + 3) / (e + 1), (2 * e + 4) / (e + 1)}) < 1e-6);
+  CHECK(equal(F::causal_mask(2, 3), causal_mask(2, 3)));
+}
+
 // ---- scores against the naive loops ----------------------------------------------------------------
 
 TEST_CASE("AdditiveAttention scores are v tanh(W_q q + W_k k)", "[nn][attention]") {
