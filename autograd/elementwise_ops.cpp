@@ -4,6 +4,7 @@
 #include "core/elementwise.hpp"
 #include "core/factory.hpp"
 #include "core/iter.hpp"
+#include "core/vmath.hpp"
 
 #include <cmath>
 #include <numbers>
@@ -153,8 +154,8 @@ Tensor gelu(const Tensor& x, bool approximate_tanh) {
                               })};
                             return {scale_by("gelu_backward", dy, X.get(), [](auto v) {
                               using T = decltype(v);
-                              T cdf = T(0.5) * (1 + std::erf(v * T(kInvSqrt2)));
-                              return cdf + v * T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
+                              T cdf = T(0.5) * (1 + kernel::verf(v * T(kInvSqrt2)));
+                              return cdf + v * T(kInvSqrt2Pi) * kernel::vexp(T(-0.5) * v * v);
                             })};
                           });
 }

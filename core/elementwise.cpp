@@ -242,14 +242,14 @@ Tensor gelu(const Tensor& x, bool approximate_tanh) {
     });
   return map("gelu", x, [](auto v) {
     using T = decltype(v);
-    return T(0.5) * v * (T(1) + std::erf(v * T(kSqrt1_2)));
+    return T(0.5) * v * (T(1) + verf(v * T(kSqrt1_2)));
   });
 }
 Tensor silu(const Tensor& x) {
   return map("silu", x, [](auto v) { return v / (decltype(v)(1) + std::exp(-v)); });
 }
 Tensor erf(const Tensor& x) {
-  return map("erf", x, [](auto v) { return std::erf(v); });
+  return map("erf", x, [](auto v) { return verf(v); });
 }
 Tensor floor(const Tensor& x) {
   return map("floor", x, [](auto v) { return std::floor(v); });
