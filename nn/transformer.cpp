@@ -156,10 +156,13 @@ void size_cache(const char* op, Cache& cache, int64_t num_layers) {
 }
 
 // What a decoder's forward_step checks: tgt (B, L, d_model); memory (B, S, d_model), required while the
-// cross-attention cache is empty; memory_key_padding_mask (B, S); the caches' batch.
+// cross-attention cache is empty; memory_key_padding_mask (B, S); tgt_key_padding_mask (B, cached + L); memory_mask
+// (L, S) or (B nhead, L, S); the caches' batch. All of it before any cache is appended to, so that a bad mask leaves
+// the caches as they were.
 void check_decoder_step(const char* op, const TransformerLayerOptions& o, DType dtype, const Tensor& tgt,
                         const Tensor& memory, const TransformerDecoderLayerCache& cache,
-                        const Tensor& memory_key_padding_mask) {
+                        const Tensor& memory_key_padding_mask, const Tensor& tgt_key_padding_mask,
+                        const Tensor& memory_mask) {
   check_sequence(op, "tgt", tgt, o.d_model, dtype);
   if (cache.multihead_attn.empty() && !memory.defined())
     throw_error<ValueError>("{}: memory is undefined and the cross-attention cache is empty (the first step needs it)",
@@ -167,8 +170,11 @@ void check_decoder_step(const char* op, const TransformerLayerOptions& o, DType 
   if (memory.defined()) check_memory(op, memory, tgt, o.d_model, dtype);
   check_cache_batch(op, "self-attention", cache.self_attn, tgt);
   check_cache_batch(op, "cross-attention", cache.multihead_attn, tgt);
+  const int64_t B = tgt.size(0), L = tgt.size(1);
   const int64_t S = cache.multihead_attn.empty() ? memory.size(1) : cache.multihead_attn.length();
-  check_padding_mask(op, "memory_key_padding_mask", memory_key_padding_mask, tgt.size(0), S);
+  check_padding_mask(op, "memory_key_padding_mask", memory_key_padding_mask, B, S);
+  check_padding_mask(op, "tgt_key_padding_mask", tgt_key_padding_mask, B, cache.self_attn.length() + L);
+  check_attn_mask(op, "memory_mask", memory_mask, B, o.nhead, L, S);
 }
 
 // What an encoder's forward_step checks: src (B, L, d_model), src_key_padding_mask (B, cached + L), the batch.
@@ -298,17 +304,19 @@ Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
 // tgt (B, L, E) new positions, memory (B, S, E) -> (B, L, E): causal self-attention over the cached target and
 // these positions, attention to the (cached) memory.
 Tensor TransformerDecoderLayer::forward_step(const Tensor& tgt, const Tensor& memory,
-                                             TransformerDecoderLayerCache& cache,
-                                             const Tensor& memory_key_padding_mask) {
+                                             TransformerDecoderLayerCache& cache, const Tensor& memory_key_padding_mask,
+                                             const Tensor& tgt_key_padding_mask, const Tensor& memory_mask) {
   check_decoder_step("TransformerDecoderLayer.forward_step", options, dtype_of(*linear1), tgt, memory, cache,
-                     memory_key_padding_mask);
+                     memory_key_padding_mask, tgt_key_padding_mask, memory_mask);
   return block(
       tgt,
       [&](const Tensor& x) {
-        return self_attn->forward_cached(x, x, x, cache.self_attn, false, Tensor{}, false, Tensor{}, true).output;
+        return self_attn->forward_cached(x, x, x, cache.self_attn, false, tgt_key_padding_mask, false, Tensor{}, true)
+            .output;
       },
       [&](const Tensor& x) {
-        return multihead_attn->forward_cached(x, memory, memory, cache.multihead_attn, true, memory_key_padding_mask)
+        return multihead_attn
+            ->forward_cached(x, memory, memory, cache.multihead_attn, true, memory_key_padding_mask, false, memory_mask)
             .output;
       });
 }
@@ -438,15 +446,16 @@ Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& memory, cons
 
 // tgt (B, L, E) new positions, memory (B, S, E) -> (B, L, E): every layer's forward_step, then the final norm.
 Tensor TransformerDecoder::forward_step(const Tensor& tgt, const Tensor& memory, TransformerDecoderCache& cache,
-                                        const Tensor& memory_key_padding_mask) {
+                                        const Tensor& memory_key_padding_mask, const Tensor& tgt_key_padding_mask,
+                                        const Tensor& memory_mask) {
   const char* op = "TransformerDecoder.forward_step";
   auto first = layer(0);
   size_cache(op, cache, num_layers);
   check_decoder_step(op, first->options, dtype_of(*first->linear1), tgt, memory, cache.layers[0],
-                     memory_key_padding_mask);
+                     memory_key_padding_mask, tgt_key_padding_mask, memory_mask);
   Tensor x = tgt;
   for (size_t i = 0; i < layers->size(); ++i)
-    x = layer(i)->forward_step(x, memory, cache.layers[i], memory_key_padding_mask);
+    x = layer(i)->forward_step(x, memory, cache.layers[i], memory_key_padding_mask, tgt_key_padding_mask, memory_mask);
   return norm ? norm->forward(x) : x;
 }
 
@@ -518,8 +527,9 @@ Tensor Transformer::decode(const Tensor& tgt, const Tensor& memory, const Tensor
 }
 
 Tensor Transformer::decode_step(const Tensor& tgt, const Tensor& memory, TransformerDecoderCache& cache,
-                                const Tensor& memory_key_padding_mask) {
-  return decoder->forward_step(tgt, memory, cache, memory_key_padding_mask);
+                                const Tensor& memory_key_padding_mask, const Tensor& tgt_key_padding_mask,
+                                const Tensor& memory_mask) {
+  return decoder->forward_step(tgt, memory, cache, memory_key_padding_mask, tgt_key_padding_mask, memory_mask);
 }
 
 std::string Transformer::extra_repr() const {

@@ -134,10 +134,13 @@ class TransformerDecoderLayer : public Module {
   // Incremental decoding: tgt (B, L, d_model) holds the L new target positions; the cache the earlier ones (its
   // self-attention is appended to; its cross-attention is filled from memory on the first step and reused after, when
   // memory may be undefined). The target attends causally (bottom-right aligned), so the output equals the last L
-  // positions of forward(whole target, memory, causal tgt_mask, {}, {}, memory_key_padding_mask).
-  // memory_key_padding_mask (B, S). Works under grad mode (recording); inference wraps it in NoGradGuard.
+  // positions of forward(whole target, memory, causal tgt_mask, memory_mask, tgt_key_padding_mask,
+  // memory_key_padding_mask), with the masks here cut to this step's part: memory_key_padding_mask (B, S);
+  // tgt_key_padding_mask (B, cached + L), every target position so far; memory_mask (L, S) or (B nhead, L, S), the
+  // rows of the L new positions. Works under grad mode (recording); inference wraps it in NoGradGuard.
   Tensor forward_step(const Tensor& tgt, const Tensor& memory, TransformerDecoderLayerCache& cache,
-                      const Tensor& memory_key_padding_mask = Tensor{});
+                      const Tensor& memory_key_padding_mask = Tensor{}, const Tensor& tgt_key_padding_mask = Tensor{},
+                      const Tensor& memory_mask = Tensor{});
   std::string extra_repr() const override;
 
   TransformerDecoderLayerOptions options;
@@ -194,10 +197,11 @@ class TransformerDecoder : public Module {
                  const Tensor& memory_mask = Tensor{}, const Tensor& tgt_key_padding_mask = Tensor{},
                  const Tensor& memory_key_padding_mask = Tensor{}, bool tgt_is_causal = false,
                  bool memory_is_causal = false);
-  // Incremental decoding through every layer (see TransformerDecoderLayer::forward_step), then the final norm:
-  // tgt (B, L, d_model) new positions -> (B, L, d_model).
+  // Incremental decoding through every layer (see TransformerDecoderLayer::forward_step for the masks), then the
+  // final norm: tgt (B, L, d_model) new positions -> (B, L, d_model).
   Tensor forward_step(const Tensor& tgt, const Tensor& memory, TransformerDecoderCache& cache,
-                      const Tensor& memory_key_padding_mask = Tensor{});
+                      const Tensor& memory_key_padding_mask = Tensor{}, const Tensor& tgt_key_padding_mask = Tensor{},
+                      const Tensor& memory_mask = Tensor{});
   std::string extra_repr() const override;
   std::shared_ptr<TransformerDecoderLayer> layer(size_t i) const;
 
@@ -242,10 +246,12 @@ class Transformer : public Module {
                 const Tensor& memory_key_padding_mask = Tensor{}, bool tgt_is_causal = false,
                 bool memory_is_causal = false);
   // One step of incremental decoding: tgt (B, L, d_model) new target positions, memory (B, S, d_model) (needed on
-  // the first step only) -> (B, L, d_model), equal to the last L positions of decode(whole target, memory, {}, {}, {},
-  // memory_key_padding_mask, /*tgt_is_causal=*/true).
+  // the first step only) -> (B, L, d_model), equal to the last L positions of decode(whole target, memory, {},
+  // memory_mask, tgt_key_padding_mask, memory_key_padding_mask, /*tgt_is_causal=*/true); the masks are this step's
+  // part of decode's (see TransformerDecoderLayer::forward_step).
   Tensor decode_step(const Tensor& tgt, const Tensor& memory, TransformerDecoderCache& cache,
-                     const Tensor& memory_key_padding_mask = Tensor{});
+                     const Tensor& memory_key_padding_mask = Tensor{}, const Tensor& tgt_key_padding_mask = Tensor{},
+                     const Tensor& memory_mask = Tensor{});
   void reset_parameters();  // xavier_uniform_ on every parameter with dim > 1
   std::string extra_repr() const override;
 

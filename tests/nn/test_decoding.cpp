@@ -231,6 +231,66 @@ TEST_CASE("TransformerDecoder step by step equals decode with a causal mask: bot
     }
 }
 
+TEST_CASE("decode_step with target padding and a memory mask equals decode with the same masks",
+          "[nn][kvcache][transformer]") {
+  const int64_t B = 2, S = 4, L = 5, E = 8, H = 2;
+  for (bool norm_first : {false, true}) {
+    INFO((norm_first ? "pre-LN" : "post-LN"));
+    nn::Transformer t({.d_model = E,
+                       .nhead = H,
+                       .num_encoder_layers = 1,
+                       .num_decoder_layers = 2,
+                       .dim_feedforward = 16,
+                       .dropout = 0.0,
+                       .norm_first = norm_first});
+    t.to(kFloat64);
+    randomize_vectors(t);
+    Tensor memory = randn({B, S, E}, kFloat64), tgt = randn({B, L, E}, kFloat64);
+    // Target padding at the end of row 1 (and in the middle of row 0); a bool memory mask (L, S) and a float one
+    // (B nhead, L, S), each with no fully masked row.
+    Tensor tkpm = ne(tensor({0, 0, 1, 0, 0, 0, 0, 0, 1, 1}, {B, L}), 0.0);
+    Tensor bool_mm = ne(tensor({0, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0}, {L, S}), 0.0);
+    Tensor float_mm = randn({B * H, L, S}, kFloat64);
+    for (const Tensor& mm : {bool_mm, float_mm}) {
+      INFO("memory_mask " << describe(mm));
+      Tensor full = t.decode(tgt, memory, {}, mm, tkpm, {}, /*tgt_is_causal=*/true);
+      NoGradGuard no_grad;
+      nn::TransformerDecoderCache cache;
+      for (auto [at, len] : chunks(L, {2, 1, 2})) {
+        INFO("positions " << at << " .. " << at + len - 1);
+        Tensor y = t.decode_step(tgt.narrow(1, at, len), memory, cache, {}, tkpm.narrow(1, 0, at + len),
+                                 mm.narrow(-2, at, len));
+        CHECK(max_abs_diff(y, full.narrow(1, at, len)) < 1e-12);
+      }
+      // Without the masks the steps differ: the test sees them.
+      nn::TransformerDecoderCache plain;
+      CHECK(max_abs_diff(t.decode_step(tgt, memory, plain), full) > 1e-3);
+    }
+  }
+}
+
+TEST_CASE("decode_step rejects a bad mask before touching the caches", "[nn][kvcache][transformer]") {
+  const int64_t B = 2, S = 4, E = 8;
+  nn::Transformer t(
+      {.d_model = E, .nhead = 2, .num_encoder_layers = 1, .num_decoder_layers = 2, .dim_feedforward = 16});
+  t.eval();
+  NoGradGuard no_grad;
+  Tensor memory = randn({B, S, E}), tgt = randn({B, 1, E});
+  nn::TransformerDecoderCache cache;
+  t.decode_step(tgt, memory, cache);
+  Tensor k0 = cache.layers[0].self_attn.k, k1 = cache.layers[1].self_attn.k;
+  // tgt_key_padding_mask must cover every target position so far (2), not just the new one.
+  CHECK_THROWS_AS(t.decode_step(tgt, memory, cache, {}, zeros({B, 1}, kBool)), ShapeError);
+  CHECK_THROWS_WITH(t.decode_step(tgt, memory, cache, {}, zeros({B, 1}, kBool)),
+                    Catch::Contains("TransformerDecoder.forward_step") && Catch::Contains("tgt_key_padding_mask"));
+  CHECK_THROWS_WITH(t.decode_step(tgt, memory, cache, {}, {}, zeros({1, S + 1}, kBool)),
+                    Catch::Contains("memory_mask"));
+  CHECK_THROWS_AS(t.decode_step(tgt, memory, cache, {}, {}, zeros({1, S}, kInt64)), DTypeError);
+  CHECK(cache.length() == 1);
+  CHECK(cache.layers[0].self_attn.k.is_same(k0));
+  CHECK(cache.layers[1].self_attn.k.is_same(k1));
+}
+
 TEST_CASE("causal TransformerEncoder step by step equals forward with is_causal: both norms", "[nn][kvcache]") {
   const int64_t B = 2, T = 5, E = 8;
   for (bool norm_first : {false, true}) {
