@@ -217,12 +217,14 @@ struct Seq2Seq : nn::Module {
 
   struct Encoded {
     Tensor outputs;  // (B, S, H): the keys and values of the attention
+    Tensor keys;     // the keys prepared once for every decoder step (additive: W_k outputs)
     Tensor final;    // (B, H): [h_fwd at the last character; h_bwd at the first]
     Tensor mask;     // (B, S) bool
   };
   Encoded encode(const Batch& b) {
     nn::RNNOutput r = encoder->forward((*src_emb)(b.src), Tensor{}, Tensor{}, b.lengths);
-    return {r.output, heed::cat({r.h_n.select(0, 0), r.h_n.select(0, 1)}, 1), b.mask};
+    Tensor keys = attention ? attention->prepare_keys(r.output) : Tensor{};
+    return {r.output, keys, heed::cat({r.h_n.select(0, 0), r.h_n.select(0, 1)}, 1), b.mask};
   }
 
   // One decoder step: the previous character's embedding (B, E) and state (B, H) -> the new state,
@@ -233,7 +235,7 @@ struct Seq2Seq : nn::Module {
   Step step(const Tensor& prev_emb, const Tensor& state, const Encoded& enc) {
     Tensor context = enc.final, weights;
     if (attention) {
-      nn::AttentionResult a = attention->forward(state, enc.outputs, enc.outputs, enc.mask);
+      nn::AttentionResult a = attention->forward_prepared(state, enc.keys, enc.outputs, enc.mask);
       context = a.context;
       weights = a.weights;
     }

@@ -80,11 +80,21 @@ void check_feature_size(const std::string& who, const char* what, int64_t got, i
 // keys are all padding gets zero weights and a zero context (heed's softmax, never NaN).
 AttentionResult ScoreAttention::forward(const Tensor& query, const Tensor& keys, const Tensor& values,
                                         const Tensor& key_padding_mask) {
+  return attend(query, keys, values, key_padding_mask, false);
+}
+
+AttentionResult ScoreAttention::forward_prepared(const Tensor& query, const Tensor& prepared_keys, const Tensor& values,
+                                                 const Tensor& key_padding_mask) {
+  return attend(query, prepared_keys, values, key_padding_mask, true);
+}
+
+AttentionResult ScoreAttention::attend(const Tensor& query, const Tensor& keys, const Tensor& values,
+                                       const Tensor& key_padding_mask, bool prepared) {
   check_attention_inputs(type_name(), query, keys, values, key_padding_mask);
   check_parameter_dtypes(*this, query);
   const bool one_step = query.dim() == 2;
-  Tensor q = one_step ? query.unsqueeze(1) : query;  // (B, Lq, Dq)
-  Tensor scores = score(q, keys);                    // (B, Lq, Lk)
+  Tensor q = one_step ? query.unsqueeze(1) : query;                     // (B, Lq, Dq)
+  Tensor scores = prepared ? score_prepared(q, keys) : score(q, keys);  // (B, Lq, Lk)
   check_scores(type_name(), scores, q, keys);
   if (key_padding_mask.defined()) scores = masked_fill(scores, key_padding_mask.unsqueeze(1), kNegInf);
   Tensor weights = softmax(scores, -1);
@@ -111,9 +121,20 @@ AdditiveAttention::AdditiveAttention(int64_t query_size, int64_t key_size, int64
 //   score[b, i, j] = vᵀ tanh(W_q q_bi + W_k k_bj). Each projection is computed once, then broadcast:
 //   (B, Lq, 1, H) + (B, 1, Lk, H) -> (B, Lq, Lk, H) -> v -> (B, Lq, Lk, 1).
 Tensor AdditiveAttention::score(const Tensor& query, const Tensor& keys) {
-  check_feature_size(type_name(), "query", query.size(-1), query_proj->in_features, query);
+  return score_prepared(query, prepare_keys(keys));
+}
+
+// keys (B, Lk, Dk) -> W_k k (B, Lk, H).
+Tensor AdditiveAttention::prepare_keys(const Tensor& keys) {
   check_feature_size(type_name(), "keys", keys.size(-1), key_proj->in_features, keys);
-  Tensor features = tanh((*query_proj)(query).unsqueeze(2) + (*key_proj)(keys).unsqueeze(1));
+  return (*key_proj)(keys);
+}
+
+Tensor AdditiveAttention::score_prepared(const Tensor& query, const Tensor& prepared_keys) {
+  check_feature_size(type_name(), "query", query.size(-1), query_proj->in_features, query);
+  check_feature_size(type_name(), "prepared keys (W_k k)", prepared_keys.size(-1), key_proj->out_features,
+                     prepared_keys);
+  Tensor features = tanh((*query_proj)(query).unsqueeze(2) + prepared_keys.unsqueeze(1));
   return (*v)(features).squeeze(-1);
 }
 
@@ -148,16 +169,26 @@ GeneralAttention::GeneralAttention(int64_t query_size, int64_t key_size) : Score
 // query (B, Lq, Dq), keys (B, Lk, Dk) -> (B, Lq, Lk):  score[b, i, j] = q_biᵀ W k_bj = q_bi · (W k_bj),
 // with W k computed once per key as a Linear(Dk -> Dq).
 Tensor GeneralAttention::score(const Tensor& query, const Tensor& keys) {
-  check_feature_size(type_name(), "query", query.size(-1), weight->out_features, query);
+  return score_prepared(query, prepare_keys(keys));
+}
+
+// keys (B, Lk, Dk) -> W k (B, Lk, Dq).
+Tensor GeneralAttention::prepare_keys(const Tensor& keys) {
   check_feature_size(type_name(), "keys", keys.size(-1), weight->in_features, keys);
-  return matmul(query, (*weight)(keys).transpose(1, 2));
+  return (*weight)(keys);
+}
+
+Tensor GeneralAttention::score_prepared(const Tensor& query, const Tensor& prepared_keys) {
+  check_feature_size(type_name(), "query", query.size(-1), weight->out_features, query);
+  check_feature_size(type_name(), "prepared keys (W k)", prepared_keys.size(-1), weight->out_features, prepared_keys);
+  return matmul(query, prepared_keys.transpose(1, 2));
 }
 
 // ---- ConcatAttention (Luong "concat") -----------------------------------------------------------------
 
 // No biases, as in Luong et al. (2015), eq. (8): score = v_aᵀ tanh(W_a [h_t; h̄_s]).
 ConcatAttention::ConcatAttention(int64_t query_size, int64_t key_size, int64_t hidden_size)
-    : ScoreAttention("ConcatAttention") {
+    : ScoreAttention("ConcatAttention"), query_size(query_size), key_size(key_size) {
   if (query_size <= 0 || key_size <= 0 || hidden_size <= 0)
     throw_error<ValueError>("ConcatAttention: query_size, key_size and hidden_size must be positive, got {}, {}, {}",
                             query_size, key_size, hidden_size);
@@ -169,13 +200,21 @@ ConcatAttention::ConcatAttention(int64_t query_size, int64_t key_size, int64_t h
 // (B, Lq, Lk, Dq + Dk) concatenation is never built: each half of W is applied once, then the two
 // projections are broadcast against each other as in the additive score.
 Tensor ConcatAttention::score(const Tensor& query, const Tensor& keys) {
-  const int64_t Dq = query.size(-1), Dk = keys.size(-1);
-  if (Dq + Dk != proj->in_features)
-    throw_error<ShapeError>("ConcatAttention: query and keys features must add up to {}, got query {} and keys {}",
-                            proj->in_features, describe(query), describe(keys));
-  Tensor wq = linear(query, proj->weight.narrow(1, 0, Dq));  // (B, Lq, H)
-  Tensor wk = linear(keys, proj->weight.narrow(1, Dq, Dk));  // (B, Lk, H)
-  return (*v)(tanh(wq.unsqueeze(2) + wk.unsqueeze(1))).squeeze(-1);
+  return score_prepared(query, prepare_keys(keys));
+}
+
+// keys (B, Lk, Dk) -> W[:, Dq:] k (B, Lk, H).
+Tensor ConcatAttention::prepare_keys(const Tensor& keys) {
+  check_feature_size(type_name(), "keys", keys.size(-1), key_size, keys);
+  return linear(keys, proj->weight.narrow(1, query_size, key_size));
+}
+
+Tensor ConcatAttention::score_prepared(const Tensor& query, const Tensor& prepared_keys) {
+  check_feature_size(type_name(), "query", query.size(-1), query_size, query);
+  check_feature_size(type_name(), "prepared keys (W[:, Dq:] k)", prepared_keys.size(-1), proj->out_features,
+                     prepared_keys);
+  Tensor wq = linear(query, proj->weight.narrow(1, 0, query_size));  // (B, Lq, H)
+  return (*v)(tanh(wq.unsqueeze(2) + prepared_keys.unsqueeze(1))).squeeze(-1);
 }
 
 // ---- LocalAttention (Luong, section 3.2) ----------------------------------------------------------------

@@ -38,12 +38,33 @@ class ScoreAttention : public Module {
   }
   // query (B, Lq, Dq), keys (B, Lk, Dk) -> scores (B, Lq, Lk), before masking and softmax.
   virtual Tensor score(const Tensor& query, const Tensor& keys) = 0;
+
+  // A decoder attends to the same keys at every step. prepare_keys does the part of the score that depends on the
+  // keys alone, once (AdditiveAttention and ConcatAttention: their key projection; GeneralAttention: W k), and
+  // forward_prepared reuses it: the same numbers as forward, and the same gradients (the prepared keys are one node
+  // of the tape, used by every step, so their gradient is the sum over the steps).
+  //   Tensor pk = attention.prepare_keys(enc);                                   // (B, Lk, *)
+  //   for (...) c = attention.forward_prepared(state, pk, enc, mask).context;     // = forward(state, enc, enc, mask)
+  // The defaults fit a score with nothing to prepare: prepare_keys returns the keys, score_prepared calls score.
+  virtual Tensor prepare_keys(const Tensor& keys) { return keys; }
+  // query (B, Lq, Dq), prepared keys (B, Lk, *) -> scores (B, Lq, Lk).
+  virtual Tensor score_prepared(const Tensor& query, const Tensor& prepared_keys) {
+    return score(query, prepared_keys);
+  }
+  AttentionResult forward_prepared(const Tensor& query, const Tensor& prepared_keys, const Tensor& values,
+                                   const Tensor& key_padding_mask = Tensor{});
+
+ private:
+  AttentionResult attend(const Tensor& query, const Tensor& keys, const Tensor& values, const Tensor& key_padding_mask,
+                         bool prepared);
 };
 
 class AdditiveAttention : public ScoreAttention {
  public:
   AdditiveAttention(int64_t query_size, int64_t key_size, int64_t hidden_size);
   Tensor score(const Tensor& query, const Tensor& keys) override;
+  Tensor prepare_keys(const Tensor& keys) override;
+  Tensor score_prepared(const Tensor& query, const Tensor& prepared_keys) override;
   std::string extra_repr() const override;
   std::shared_ptr<Linear> query_proj, key_proj, v;
 };
@@ -60,6 +81,8 @@ class GeneralAttention : public ScoreAttention {
  public:
   GeneralAttention(int64_t query_size, int64_t key_size);
   Tensor score(const Tensor& query, const Tensor& keys) override;
+  Tensor prepare_keys(const Tensor& keys) override;
+  Tensor score_prepared(const Tensor& query, const Tensor& prepared_keys) override;
   std::shared_ptr<Linear> weight;  // keys (Dk) -> (Dq)
 };
 
@@ -67,7 +90,10 @@ class ConcatAttention : public ScoreAttention {
  public:
   ConcatAttention(int64_t query_size, int64_t key_size, int64_t hidden_size);
   Tensor score(const Tensor& query, const Tensor& keys) override;
+  Tensor prepare_keys(const Tensor& keys) override;
+  Tensor score_prepared(const Tensor& query, const Tensor& prepared_keys) override;
   std::shared_ptr<Linear> proj, v;
+  int64_t query_size, key_size;  // proj's input is [q; k], query_size + key_size wide
 };
 
 // Local attention (Luong et al. 2015, section 3.2): each query attends only to the keys within

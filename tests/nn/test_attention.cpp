@@ -233,6 +233,61 @@ TEST_CASE("gradcheck: every score module, with padding and 2-d queries", "[nn][a
   check_score_module_gradients(concat_att, 3, 2);
 }
 
+// A decoding loop: the keys prepared once and attended to by several queries equal forward on each, in values and
+// in every gradient (the prepared keys collect the gradient of all the steps).
+template <class M>
+void check_prepared_equals_forward(M& m, int64_t Dq, int64_t Dk) {
+  m.to(kFloat64);
+  Tensor k = leaf({2, 4, Dk}), v = leaf({2, 4, 3});
+  std::vector<Tensor> queries = {leaf({2, Dq}), leaf({2, Dq}), leaf({2, 3, Dq})};
+  Tensor pad = zeros({2, 4}, kBool);
+  pad.select(0, 1).narrow(0, 3, 1).fill_(1);
+  auto run = [&](bool prepared) {
+    m.zero_grad();
+    for (const Tensor* t : {&k, &v, &queries[0], &queries[1], &queries[2]}) t->zero_grad();
+    Tensor pk = prepared ? m.prepare_keys(k) : Tensor{};
+    Tensor total = zeros({}, kFloat64);
+    std::vector<Tensor> outs;
+    for (const Tensor& q : queries) {
+      AttentionResult r = prepared ? m.forward_prepared(q, pk, v, pad) : m.forward(q, k, v, pad);
+      outs.push_back(r.context);
+      outs.push_back(r.weights);
+      total = total + (r.context * r.context).sum() + (r.weights * r.weights).sum();
+    }
+    total.backward();
+    for (const Tensor& t : m.parameters()) outs.push_back(t.grad().clone());
+    for (const Tensor* t : {&k, &v, &queries[0], &queries[1], &queries[2]}) outs.push_back(t->grad().clone());
+    return outs;
+  };
+  std::vector<Tensor> plain = run(false), prepared = run(true);
+  REQUIRE(plain.size() == prepared.size());
+  for (size_t i = 0; i < plain.size(); ++i) {
+    INFO("output " << i);
+    CHECK(max_abs_diff(plain[i], prepared[i]) < 1e-12);
+  }
+  CHECK(max_abs_diff(plain.back(), zeros_like(plain.back())) > 0);  // the last query's gradient is not trivially 0
+}
+
+TEST_CASE("forward_prepared equals forward: values and gradients over a decoding loop", "[nn][attention]") {
+  AdditiveAttention additive(3, 2, 4);
+  check_prepared_equals_forward(additive, 3, 2);
+  GeneralAttention general(3, 2);
+  check_prepared_equals_forward(general, 3, 2);
+  ConcatAttention concat_att(3, 2, 4);
+  check_prepared_equals_forward(concat_att, 3, 2);
+  DotProductAttention dotp;  // nothing to prepare: the keys themselves
+  check_prepared_equals_forward(dotp, 3, 3);
+  Tensor k = randn({2, 4, 3});
+  CHECK(dotp.prepare_keys(k).is_same(k));
+}
+
+TEST_CASE("gradcheck: forward_prepared of AdditiveAttention through its prepared keys", "[nn][attention]") {
+  AdditiveAttention m(3, 2, 4);
+  m.to(kFloat64);
+  Tensor q = leaf({2, 3}), k = leaf({2, 4, 2}), v = leaf({2, 4, 2});
+  check_module_gradients(m, [&](Inputs x) { return m.forward_prepared(x[0], m.prepare_keys(x[1]), x[2]); }, {q, k, v});
+}
+
 // ---- registration and printing ---------------------------------------------------------------------
 
 TEST_CASE("attention modules register their parameters under PyTorch-style names", "[nn][attention]") {
@@ -495,7 +550,15 @@ TEST_CASE("score modules reject bad input, naming the module", "[nn][attention]"
   ConcatAttention concat_att(3, 4, 5);
   CHECK_NOTHROW(concat_att(q, k, v));
   CHECK_THROWS_AS(concat_att(q, randn({2, 5, 3}), v), ShapeError);
-  CHECK_THROWS_WITH(concat_att(q, randn({2, 5, 3}), v), Contains("ConcatAttention") && Contains("7"));
+  CHECK_THROWS_WITH(concat_att(q, randn({2, 5, 3}), v),
+                    Contains("ConcatAttention") && Contains("keys must have 4 features"));
+  // Prepared keys of the wrong width (keys where prepared keys belong, say), and keys of the wrong width to prepare.
+  CHECK_THROWS_WITH(AdditiveAttention(3, 4, 5).forward_prepared(q, k, v),
+                    Contains("AdditiveAttention") && Contains("prepared keys") && Contains("5"));
+  CHECK_THROWS_WITH(GeneralAttention(3, 4).forward_prepared(q, k, v),
+                    Contains("GeneralAttention") && Contains("prepared keys"));
+  CHECK_THROWS_WITH(concat_att.forward_prepared(q, k, v), Contains("ConcatAttention") && Contains("prepared keys"));
+  CHECK_THROWS_WITH(concat_att.prepare_keys(randn({2, 5, 3})), Contains("ConcatAttention") && Contains("[2, 5, 3]"));
   // Constructors.
   CHECK_THROWS_AS(AdditiveAttention(0, 4, 5), ValueError);
   CHECK_THROWS_WITH(AdditiveAttention(3, 4, -1), Contains("AdditiveAttention"));
