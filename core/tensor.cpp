@@ -2,16 +2,23 @@
 
 #include "core/shape.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <ostream>
+#include <type_traits>
 
 namespace heed {
 
+// The product of the sizes with empty dims counted as 1 bounds the contiguous strides and so every element and byte
+// offset: keeping it within INT64_MAX / 8 means no stride, offset or byte count of any dtype overflows, even for an
+// empty tensor such as [0, 2^62, 4] (whose numel 0 alone would not show it).
 int64_t shape_numel(const Shape& shape, const char* op) {
-  int64_t n = 1;
+  int64_t n = 1, span = 1;
   for (int64_t s : shape) {
     if (s < 0) throw_error<ShapeError>("{}: negative size in shape {}", op, shape);
-    if (s != 0 && n > INT64_MAX / s) throw_error<ShapeError>("{}: shape {} is too large", op, shape);
+    const int64_t m = std::max<int64_t>(s, 1);
+    if (span > INT64_MAX / 8 / m) throw_error<ShapeError>("{}: shape {} is too large", op, shape);
+    span *= m;
     n *= s;
   }
   return n;
@@ -111,7 +118,14 @@ template <class T>
 T Tensor::item() const {
   const TensorImpl& t = impl();
   if (t.numel != 1) throw_error<ValueError>("item: expected a tensor with one element, got {}", describe(*this));
-  return dispatch_all(t.dtype, [&]<class S>() { return static_cast<T>(*static_cast<const S*>(raw_data())); });
+  return dispatch_all(t.dtype, [&]<class S>() {
+    const S v = *static_cast<const S*>(raw_data());
+    // int64 holds [-2^63, 2^63): a plain cast of NaN, an infinity or anything beyond is undefined behaviour.
+    if constexpr (std::is_same_v<T, int64_t> && std::is_floating_point_v<S>)
+      if (!(v >= S(-9.2233720368547758e18) && v < S(9.2233720368547758e18)))
+        throw_error<ValueError>("item: the value {} of {} does not fit in int64", v, describe(*this));
+    return static_cast<T>(v);
+  });
 }
 
 template <class T>

@@ -93,6 +93,7 @@ Shape infer_shape(const Shape& shape, int64_t numel, const char* op) {
   } else if (known != numel) {
     throw_error<ShapeError>("{}: shape {} holds {} elements, the tensor has {}", op, shape, known, numel);
   }
+  shape_numel(out, op);  // an empty shape's other sizes must not overflow its strides: [0, 2^62, 4] is too large
   return out;
 }
 

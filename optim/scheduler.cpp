@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numbers>
+#include <utility>
 
 namespace heed::optim {
 
@@ -40,8 +41,16 @@ void LRScheduler::load_state_dict(const StateDict& state) {
   if (!e || e->numel() != 1 || !b || b->dtype() != kFloat64 || b->numel() != static_cast<int64_t>(base_lrs_.size()))
     throw_error<StateError>("scheduler load_state_dict: expected 'epoch' and 'base_lrs' with {} entries",
                             base_lrs_.size());
-  epoch_ = static_cast<int64_t>(e->item());
-  base_lrs_ = b->to_vector<double>();
+  // Checked before the cast: a NaN or out-of-range double cast to int64 is undefined behaviour.
+  const double epoch = e->item();
+  if (!(epoch >= 0 && epoch <= 9007199254740992.0 && epoch == std::floor(epoch)))
+    throw_error<StateError>("scheduler load_state_dict: 'epoch' must be a whole number in [0, 2^53], got {}", epoch);
+  std::vector<double> base_lrs = b->to_vector<double>();
+  for (double lr : base_lrs)
+    if (!(lr >= 0 && std::isfinite(lr)))
+      throw_error<StateError>("scheduler load_state_dict: 'base_lrs' must be finite and non-negative, got {}", lr);
+  epoch_ = static_cast<int64_t>(epoch);
+  base_lrs_ = std::move(base_lrs);
   apply();
 }
 

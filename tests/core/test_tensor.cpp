@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <limits>
+
 using namespace heed;
 
 TEST_CASE("a new tensor is contiguous, row-major, with its numel and dtype", "[core][tensor]") {
@@ -35,6 +37,41 @@ TEST_CASE("item and to_vector read values, a wrong dtype or size is an error", "
   CHECK_THROWS_AS(t.item(), ValueError);
   CHECK_THROWS_AS(t.to_vector<double>(), DTypeError);
   CHECK_THROWS_AS(t.data_ptr<int64_t>(), DTypeError);
+}
+
+// Found by fuzz/fuzz_tensor_bytes (input 00 01 01 04 64 03 00 00 80 7f: a float32 [1] holding +inf): item<int64_t>()
+// was a plain cast, undefined behaviour for a float that int64 cannot hold.
+TEST_CASE("item as int64 of a NaN, infinite or too large float is a ValueError", "[core][tensor]") {
+  const float inf = std::numeric_limits<float>::infinity();
+  for (float v : {inf, -inf, std::numeric_limits<float>::quiet_NaN(), 9.3e18f, -9.3e18f}) {
+    INFO(v);
+    CHECK_THROWS_AS(from_vector<float>({v}, {1}).item<int64_t>(), ValueError);
+    CHECK_THROWS_WITH(from_vector<double>({double(v)}, {}).item<int64_t>(),
+                      Catch::Contains("item") && Catch::Contains("int64"));
+  }
+  // the ends of int64's range: -2^63 fits, 2^63 does not; other values truncate toward zero, as a cast does
+  CHECK(from_vector<double>({-9.2233720368547758e18}, {1}).item<int64_t>() == std::numeric_limits<int64_t>::min());
+  CHECK_THROWS_AS(from_vector<double>({9.2233720368547758e18}, {1}).item<int64_t>(), ValueError);
+  CHECK(from_vector<float>({-2.75f}, {1}).item<int64_t>() == -2);
+  CHECK(from_vector<double>({4.5e15}, {1}).item<int64_t>() == 4500000000000000);
+  CHECK(from_vector<float>({inf}, {1}).item<double>() ==
+        std::numeric_limits<double>::infinity());  // other types: as is
+}
+
+// Found by fuzz/fuzz_tensor_bytes (input 06 02, sizes 0 and 6413125869375848512 as int64, no elements): an empty
+// tensor's sizes were never checked against each other, so its strides times the element size overflowed int64
+// (UBSan in core/iter.hpp make_loop). And make_tensor's byte count numel * element_size wrapped around: empty({2^61 +
+// 1}, float64) got an 8-byte storage for 2^61 + 1 elements.
+TEST_CASE("shapes whose strides or byte count overflow are ShapeErrors, empty or not", "[core][tensor]") {
+  const int64_t big = int64_t{1} << 62;
+  CHECK_THROWS_AS(from_vector<int64_t>({}, {0, 6413125869375848512}), ShapeError);
+  CHECK_THROWS_AS(empty({0, big, 4}), ShapeError);
+  CHECK_THROWS_AS(zeros({big, 0, big}), ShapeError);
+  CHECK_THROWS_WITH(empty({(int64_t{1} << 61) + 1}, kFloat64), Catch::Contains("too large"));
+  // large but representable empty shapes are fine
+  Tensor e = empty({0, int64_t{1} << 40, 1000});
+  CHECK(e.numel() == 0);
+  CHECK(e.strides() == Strides{int64_t{1000} << 40, 1000, 1});
 }
 
 TEST_CASE("an undefined tensor is a StateError, not a crash", "[core][tensor]") {
@@ -96,4 +133,16 @@ TEST_CASE("the build does not miscompile short vector constants", "[core][build]
   CHECK(ints[3] == 0);
   CHECK(doubles[3] == 0);
   CHECK(tensor({2, 2, 2, 0}, {4}).to_vector<float>()[3] == 0);
+}
+
+// Found by fuzz/fuzz_tensor_bytes (an empty int64 tensor reshaped to a shape holding a 0 and sizes up to 6.6e18):
+// reshape's shape inference checked only the non-zero sizes' product against the numel, so the contiguous strides
+// of the new shape overflowed int64 (UBSan in core/tensor.cpp contiguous_strides).
+TEST_CASE("reshape and view of an empty tensor to a shape whose strides overflow are ShapeErrors", "[core][tensor]") {
+  const int64_t big = int64_t{1} << 62;
+  Tensor e = zeros({0});
+  CHECK_THROWS_AS(kernel::reshape(e, {0, big, 4}), ShapeError);
+  CHECK_THROWS_WITH(kernel::view(e, {6029054, 6629017176512659456, 0}), Catch::Contains("view"));
+  CHECK_THROWS_AS(kernel::reshape(e, {big, -1, big}), ShapeError);
+  CHECK(kernel::reshape(e, {1000, 0, 7}).shape() == Shape{1000, 0, 7});  // representable: fine
 }
