@@ -4,6 +4,7 @@
 #   make demo       build, then train the showcase (seq2seq with attention on dates, ~1 minute, SVG heatmaps)
 #   make bench      build, then run the benchmarks (side by side with PyTorch when it is installed)
 #   make test-asan  the fast suite again, built with AddressSanitizer and UndefinedBehaviorSanitizer
+#   make fuzz       build the libFuzzer targets with clang and run each for FUZZ_SECONDS (60) (docs/reliability.md)
 #   make deps       install missing Debian packages (as root, or through sudo)
 # Variables: BUILD_DIR (build), BUILD_TYPE (Release), CMAKE_FLAGS (extra cmake -D...), PREFIX.
 
@@ -14,7 +15,7 @@ PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PACKAGES := libopenblas-openmp-dev catch2 libfmt-dev cmake g++ pkg-config
 
-.PHONY: all deps configure build test test-slow test-all test-asan demo bench install clean format
+.PHONY: all deps configure build test test-slow test-all test-asan fuzz demo bench install clean format
 
 all: build
 
@@ -56,6 +57,26 @@ test-asan: deps
 	cmake --build $(BUILD_DIR)-asan -j $(JOBS)
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 	  ctest --test-dir $(BUILD_DIR)-asan -L fast -E install_and_find_package -j $(JOBS) --output-on-failure
+
+# libFuzzer (clang, Debian's libclang-rt): the library and the targets in fuzz/ are built with
+# -fsanitize=fuzzer-no-link,address,undefined. Each target runs for FUZZ_SECONDS on a working copy of
+# its seed corpus ($(FUZZ_DIR)/corpus/<target>: the committed fuzz/corpus is only read); a crashing
+# input is written to $(FUZZ_DIR)/artifacts/<target>/ and stops the run.
+FUZZ_SECONDS ?= 60
+FUZZ_DIR ?= $(BUILD_DIR)-fuzz
+FUZZ_TARGETS := fuzz_checkpoint fuzz_tensor_bytes
+fuzz: deps
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="clang libclang-rt-dev libomp-dev"
+	@CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=Release -DHEED_FUZZ=ON -DHEED_BUILD_TESTS=OFF \
+	  -DHEED_BUILD_EXAMPLES=OFF -DHEED_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target $(FUZZ_TARGETS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts/$$t; \
+	  cp fuzz/corpus/$$t/* $(FUZZ_DIR)/corpus/$$t/; \
+	  echo "heed: fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	  OMP_NUM_THREADS=1 $(FUZZ_DIR)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=30 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ $(FUZZ_DIR)/corpus/$$t; \
+	done
 
 test-all: build
 	ctest --test-dir $(BUILD_DIR) -j $(JOBS) --output-on-failure

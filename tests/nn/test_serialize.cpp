@@ -1,6 +1,7 @@
 // safetensors checkpoints: round trips of every dtype and layout, PyTorch-written fixtures
 // (tests/nn/fixtures/make_checkpoint_fixtures.py), atomic saves, and hostile or truncated files.
 #include "../autograd/helpers.hpp"
+#include "../temp_dir.hpp"
 #include "nn/serialize.hpp"
 
 #include <signal.h>
@@ -21,28 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system's temp dir, removed with its contents at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / fmt::format("heed_test_serialize_{}_{}", ::getpid(), counter++);
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  std::vector<std::string> listing() const {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(path)) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-};
+using TempDir = heed::test::TempDir;
 
 std::string fixture(const std::string& name) { return (fs::path(__FILE__).parent_path() / "fixtures" / name).string(); }
 
@@ -105,7 +85,7 @@ struct Model : nn::Sequential {
 // ---- round trips --------------------------------------------------------------------------------------
 
 TEST_CASE("safetensors round trip keeps every dtype, 0-d and empty tensors, order and metadata", "[nn][serialize]") {
-  TempDir dir;
+  TempDir dir("heed_test_serialize");
   StateDict sd;
   sd.insert("weights", randn({3, 4}));
   sd.insert("double", randn({2, 3}, kFloat64));
@@ -145,7 +125,7 @@ TEST_CASE("safetensors round trip keeps every dtype, 0-d and empty tensors, orde
 }
 
 TEST_CASE("safetensors writes non-contiguous tensors contiguously and skips undefined ones", "[nn][serialize]") {
-  TempDir dir;
+  TempDir dir("heed_test_serialize");
   Tensor base = arange(24.0, kFloat64).reshape({2, 3, 4});
   StateDict sd;
   sd.insert("transposed", base.transpose(0, 2));
@@ -166,7 +146,7 @@ TEST_CASE("safetensors writes non-contiguous tensors contiguously and skips unde
 }
 
 TEST_CASE("safetensors names must be non-empty, valid UTF-8 and not __metadata__", "[nn][serialize]") {
-  TempDir dir;
+  TempDir dir("heed_test_serialize");
   const std::string path = dir.file("names.safetensors");
   auto save_one = [&](const std::string& name) {
     StateDict sd;
@@ -236,7 +216,7 @@ TEST_CASE("safetensors reads PyTorch's F64, I64, BOOL, 0-d and empty tensors and
 
 TEST_CASE("a model saved by heed loads back into a fresh model with the same output", "[nn][serialize]") {
   // (make_checkpoint_fixtures.py --check FILE checks that PyTorch reads such a file.)
-  TempDir dir;
+  TempDir dir("heed_test_serialize");
   Model a;
   nn::save(a, dir.file("model.safetensors"), {{"format", "pt"}});
   Model b;
@@ -250,7 +230,7 @@ TEST_CASE("a model saved by heed loads back into a fresh model with the same out
 // ---- modules and optimizers -----------------------------------------------------------------------------
 
 TEST_CASE("loading a bad or mismatched checkpoint leaves the model unchanged", "[nn][serialize]") {
-  TempDir dir;
+  TempDir dir("heed_test_serialize");
   Model model;
   StateDict before;
   for (const auto& [name, t] : model.state_dict()) before.insert(name, t.clone());
@@ -290,7 +270,7 @@ TEST_CASE("loading a bad or mismatched checkpoint leaves the model unchanged", "
 
 TEST_CASE("optimizer and scheduler state round-trips through safetensors and training resumes exactly",
           "[nn][serialize][optim]") {
-  TempDir dir;
+  TempDir dir("heed_test_serialize");
   Tensor x = randn({6, 4}), target = randn({6, 3});
   auto train_step = [&](nn::Module& m, optim::Optimizer& opt, optim::LRScheduler& sched) {
     opt.zero_grad();
@@ -326,6 +306,44 @@ TEST_CASE("optimizer and scheduler state round-trips through safetensors and tra
   CHECK_THROWS_AS(nn::load(opt_c, dir.file("optimizer.safetensors")), StateError);
 }
 
+// A scheduler checkpoint holds its epoch as a float64: loading cast it to int64 unchecked, undefined behaviour for
+// NaN or 1e300. Found by fuzz/fuzz_checkpoint.cpp (UBSan at optim/scheduler.cpp:43: "1.39673e+195 is outside the range
+// of representable values of type 'long'", from a mutation of fuzz/corpus/fuzz_checkpoint/linear_lr.safetensors).
+TEST_CASE("a scheduler checkpoint with a NaN, huge, negative or fractional epoch is a StateError",
+          "[nn][serialize][optim]") {
+  TempDir dir("heed_test_serialize");
+  Tensor w = zeros({2}).requires_grad_();
+  optim::SGD opt({w}, {.lr = 0.1});
+  optim::StepLR sched(opt, 2, 0.5);
+  sched.step();
+  const std::string path = dir.file("sched.safetensors");
+  auto write = [&](double epoch, double base_lr) {
+    const std::string header =
+        fmt::format("{{{},{}}}", entry("base_lrs", "F64", "[1]", "[0,8]"), entry("epoch", "F64", "[]", "[8,16]"));
+    std::string data(16, '\0');
+    std::memcpy(data.data(), &base_lr, 8);
+    std::memcpy(data.data() + 8, &epoch, 8);
+    write_bytes(path, st_file(header, data));
+  };
+  for (double epoch : {1e300, -1e300, std::nan(""), -1.0, 2.5, 1e17}) {
+    INFO(epoch);
+    write(epoch, 0.1);
+    CHECK_THROWS_AS(nn::load(sched, path), StateError);
+    CHECK_THROWS_WITH(nn::load(sched, path), Catch::Contains("scheduler") && Catch::Contains("epoch"));
+  }
+  for (double lr : {std::nan(""), -0.5, std::numeric_limits<double>::infinity()}) {
+    write(3, lr);
+    CHECK_THROWS_WITH(nn::load(sched, path), Catch::Contains("base_lrs"));
+  }
+  // nothing changed, and a good one loads
+  CHECK(sched.epoch() == 1);
+  CHECK(opt.lr() == 0.1);
+  write(4, 0.2);
+  nn::load(sched, path);
+  CHECK(sched.epoch() == 4);
+  CHECK(opt.lr() == Approx(0.2 * 0.25));
+}
+
 // ---- atomic saves ------------------------------------------------------------------------------------
 
 namespace {
@@ -348,7 +366,7 @@ struct FileSizeLimit {
 }  // namespace
 
 TEST_CASE("a save that fails mid-write leaves the previous checkpoint intact", "[nn][serialize]") {
-  TempDir dir;
+  TempDir dir("heed_test_serialize");
   const std::string path = dir.file("ckpt.safetensors");
   StateDict small;
   small.insert("w", arange(4.0));
@@ -371,7 +389,7 @@ TEST_CASE("a save that fails mid-write leaves the previous checkpoint intact", "
 }
 
 TEST_CASE("a save into a missing, read-only or occupied place is an IOError naming the path", "[nn][serialize]") {
-  TempDir dir;
+  TempDir dir("heed_test_serialize");
   StateDict sd;
   sd.insert("w", ones({3}));
 
@@ -405,7 +423,7 @@ TEST_CASE("a save into a missing, read-only or occupied place is an IOError nami
 // ---- hostile and truncated files ----------------------------------------------------------------------
 
 TEST_CASE("safetensors rejects missing files and directories", "[nn][serialize]") {
-  TempDir dir;
+  TempDir dir("heed_test_serialize");
   CHECK_THROWS_AS(nn::load_safetensors(dir.file("absent.safetensors")), IOError);
   CHECK_THROWS_WITH(nn::load_safetensors(dir.file("absent.safetensors")),
                     Catch::Contains("absent.safetensors") && Catch::Contains(std::strerror(ENOENT)));
@@ -499,7 +517,7 @@ TEST_CASE("safetensors rejects malformed and hostile files with an IOError namin
       {"a BOOL byte that is not 0 or 1", one(entry("m", "BOOL", "[3]", "[0,3]"), std::string("\x01\x00\x02", 3)),
        "tensor 'm': BOOL element 2 is the byte 2, not 0 or 1"},
   };
-  TempDir dir;
+  TempDir dir("heed_test_serialize");
   int i = 0;
   for (const Bad& c : cases) {
     INFO(c.what);
@@ -511,7 +529,7 @@ TEST_CASE("safetensors rejects malformed and hostile files with an IOError namin
 }
 
 TEST_CASE("safetensors accepts what the format allows", "[nn][serialize]") {
-  TempDir dir;
+  TempDir dir("heed_test_serialize");
   const std::string path = dir.file("ok.safetensors");
   // whitespace and space padding, keys in any order, data in any order, -0, escaped names, no tensors
   write_bytes(path, st_file(" {\n\t\"b\\u00e9\" : {\"shape\": [1], \"data_offsets\": [8, 12], \"dtype\": \"F32\"},\r\n"
@@ -528,7 +546,7 @@ TEST_CASE("safetensors accepts what the format allows", "[nn][serialize]") {
 }
 
 TEST_CASE("every truncation and every bit flip of a checkpoint is an IOError or a clean load", "[nn][serialize]") {
-  TempDir dir;
+  TempDir dir("heed_test_serialize");
   StateDict sd;
   sd.insert("w", randn({2, 3}));
   sd.insert("i", from_vector<int64_t>({1, 2}, {2}));

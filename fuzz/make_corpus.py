@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of heed's fuzz targets: fuzz/corpus/<target>/<name>.
+
+    python3 fuzz/make_corpus.py            # (re)writes fuzz/corpus/ next to this script
+
+Standard library only; the output is deterministic, so re-running it changes nothing. Each target gets
+a few valid inputs (what the fuzzer mutates from) and a few truncated or malformed ones.
+"""
+import json
+import math
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# ---- fuzz_checkpoint: safetensors files ------------------------------------------------------------
+
+FORMATS = {"F32": "f", "F64": "d", "I64": "q", "BOOL": "?"}
+SIZES = {"F32": 4, "F64": 8, "I64": 8, "BOOL": 1}
+ORDER = {"I64": 0, "F64": 1, "F32": 2, "BOOL": 3}  # data order, as safetensors and heed write it
+
+
+def numel(shape):
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def safetensors(tensors, metadata=None):
+    """tensors: list of (name, dtype, shape, values) -> the bytes of a safetensors file."""
+    header, chunks, offset = {}, [], 0
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    for name, dtype, shape, values in sorted(tensors, key=lambda t: (ORDER[t[1]], t[0])):
+        assert len(values) == numel(shape)
+        data = struct.pack("<%d%s" % (len(values), FORMATS[dtype]), *values)
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(data)]}
+        chunks.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * ((8 - (8 + len(text)) % 8) % 8)  # the data starts 8-aligned
+    return struct.pack("<Q", len(text)) + text + b"".join(chunks)
+
+
+def raw_file(header, data):
+    return struct.pack("<Q", len(header)) + header + data
+
+
+def values(n, scale=0.5, phase=0.0):
+    return [round(scale * math.sin(1.7 * i + phase), 6) for i in range(n)]
+
+
+def model_tensors(dtype):
+    """The state dict of fuzz_checkpoint.cpp's Model: Linear(4, 8), LayerNorm(8), Tanh, Linear(8, 3)."""
+    shapes = {"0.weight": [8, 4], "0.bias": [8], "1.weight": [8], "1.bias": [8], "3.weight": [3, 8], "3.bias": [3]}
+    return [(name, dtype, shape, values(numel(shape), phase=k)) for k, (name, shape) in enumerate(shapes.items())]
+
+
+def optimizer_tensors():
+    """An AdamW state dict (optim/optimizer_impl.hpp's names) for that model's 6 parameters, after 3 steps."""
+    options = {"lr": 1e-2, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 1e-2, "amsgrad": 0.0,
+               "maximize": 0.0}
+    out = [("param_groups.0." + k, "F64", [], [v]) for k, v in options.items()]
+    out.append(("param_groups.0.params", "I64", [6], list(range(6))))
+    for i, (_, _, shape, _) in enumerate(model_tensors("F32")):
+        out.append(("state.%d.step" % i, "F64", [], [3.0]))
+        out.append(("state.%d.exp_avg" % i, "F32", shape, values(numel(shape), 0.01, i)))
+        out.append(("state.%d.exp_avg_sq" % i, "F32", shape, [v * v for v in values(numel(shape), 0.01, i)]))
+    return out
+
+
+def checkpoint_corpus():
+    model = safetensors(model_tensors("F32"), {"format": "pt"})
+    mixed = safetensors(
+        [
+            ("index", "I64", [5], [-(2**63), -1, 0, 7, 2**63 - 1]),
+            ("mask", "BOOL", [2, 3], [True, False, False, True, True, False]),
+            ("scalar", "F64", [], [-2.5]),
+            ("empty", "F32", [0], []),
+            ("empty_2d", "I64", [2, 0, 3], []),
+            ("special", "F32", [4], [float("nan"), float("inf"), -float("inf"), -0.0]),
+            ('quote "\\ tab\t h\u00e9llo \U0001f600', "F32", [1], [1.0]),
+        ],
+        {"k": "v", "unicode": "h\u00e9llo"},
+    )
+    header_end = 8 + struct.unpack("<Q", model[:8])[0]
+    return {
+        "model_f32.safetensors": model,
+        "model_f64.safetensors": safetensors(model_tensors("F64")),
+        "mixed.safetensors": mixed,
+        "empty.safetensors": safetensors([]),
+        "metadata_only.safetensors": safetensors([], {"a": "b"}),
+        "adamw.safetensors": safetensors(optimizer_tensors()),
+        "linear_lr.safetensors": safetensors([("epoch", "F64", [], [3.0]), ("base_lrs", "F64", [1], [1e-2])]),
+        # truncated: in the data, in the header, in the header size
+        "truncated_data.safetensors": model[: len(model) - 5],
+        "truncated_header.safetensors": model[: header_end // 2],
+        "truncated_size.safetensors": model[:5],
+        # malformed: overlapping byte ranges, a wrong dtype label
+        "overlap.safetensors": raw_file(
+            b'{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}',
+            bytes(8),
+        ),
+        "mislabeled.safetensors": model.replace(b'"F32"', b'"F16"', 1),
+    }
+
+
+# ---- fuzz_tensor_bytes: flags, ndim, sizes, print options, elements ---------------------------------------
+
+F32, F64, I64, BOOL = 0, 1, 2, 3
+WIDE, RESHAPE, PRINT = 4, 8, 16
+ELEMENT = {F32: "f", F64: "d", I64: "q", BOOL: "B"}
+
+
+def tensor_input(flags, sizes, elements, print_options=(4, 100, 3)):
+    out = bytes([flags, len(sizes)])
+    for s in sizes:
+        out += struct.pack("<q", s) if flags & WIDE else struct.pack("<b", s)
+    out += struct.pack("<bBB", *print_options)
+    return out + struct.pack("<%d%s" % (len(elements), ELEMENT[flags & 3]), *elements)
+
+
+def tensor_bytes_corpus():
+    return {
+        "f32_2x3": tensor_input(F32, [2, 3], values(6)),
+        "f64_scalar_nan": tensor_input(F64, [], [float("nan")]),
+        "f32_inf_item": tensor_input(F32, [1], [float("inf")]),
+        "i64_reshape_minus1": tensor_input(I64 | RESHAPE, [2, -1], [-(2**63), -1, 0, 1, 2**62, 2**63 - 1]),
+        "bool_2x2x2_print": tensor_input(BOOL | PRINT, [2, 2, 2], [1, 0, 0, 1, 1, 1, 0, 0], (2, 4, 1)),
+        "f64_wide_sizes": tensor_input(F64 | WIDE, [3, 1], [1e300, -1e-300, 0.5]),
+        "f32_empty": tensor_input(F32, [0, 4], []),
+        "f32_long_print": tensor_input(F32 | PRINT, [40], values(40), (3, 10, 2)),
+        # truncated or malformed: too few elements, too many dims, an overflowing shape
+        "truncated_elements": tensor_input(F32, [2, 3], values(6))[:-3],
+        "truncated_sizes": tensor_input(F64 | WIDE, [3, 1], [1.0, 2.0, 3.0])[:7],
+        "nine_dims": tensor_input(F32, [1] * 9, [1.0]),
+        "overflow_shape": tensor_input(I64 | WIDE, [2**62, 4], [1]),
+    }
+
+
+def main():
+    for target, files in (("fuzz_checkpoint", checkpoint_corpus()), ("fuzz_tensor_bytes", tensor_bytes_corpus())):
+        directory = os.path.join(HERE, "corpus", target)
+        os.makedirs(directory, exist_ok=True)
+        for name, data in files.items():
+            with open(os.path.join(directory, name), "wb") as f:
+                f.write(data)
+        print("%s: %d files in %s" % (target, len(files), os.path.relpath(directory)))
+
+
+if __name__ == "__main__":
+    main()
