@@ -3,6 +3,7 @@
 #include "core/elementwise.hpp"
 #include "core/view.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <ostream>
 #include <vector>
@@ -12,7 +13,7 @@ namespace {
 
 // How the numbers of one tensor are written: all with the same style and width.
 struct NumberStyle {
-  enum Kind { Integer, Whole, Fixed, Scientific, Boolean } kind = Fixed;
+  enum Kind { Integer, Whole, Fixed, Scientific, Boolean } kind = Fixed;  // Integer: int64 data, written exactly
   int precision = 4;
   size_t width = 0;
 
@@ -20,8 +21,8 @@ struct NumberStyle {
     if (std::isnan(v)) return "nan";
     if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
     switch (kind) {
-      case Integer:
-        return fmt::format("{}", static_cast<int64_t>(v));
+      case Integer:  // int64 data is written by Printer::text, exactly; this is only a fallback
+        return fmt::format("{:.0f}", v);
       case Boolean:
         return v != 0 ? "true" : "false";
       case Whole:
@@ -33,10 +34,7 @@ struct NumberStyle {
     }
     return fmt::format("{:.{}f}", v, precision);
   }
-  std::string operator()(double v) const {
-    std::string s = raw(v);
-    return s.size() < width ? std::string(width - s.size(), ' ') + s : s;
-  }
+  std::string pad(std::string s) const { return s.size() < width ? std::string(width - s.size(), ' ') + s : s; }
 };
 
 NumberStyle choose_style(const std::vector<double>& shown, DType dtype, int precision) {
@@ -61,7 +59,6 @@ NumberStyle choose_style(const std::vector<double>& shown, DType dtype, int prec
     else if (max_abs >= 1e8 || (min_abs < 1e-4) || max_abs / min_abs > 1e6)
       st.kind = NumberStyle::Scientific;
   }
-  for (double v : shown) st.width = std::max(st.width, st.raw(v).size());
   return st;
 }
 
@@ -85,6 +82,7 @@ struct Printer {
   NumberStyle style;
   size_t indent;
 
+  // The value at a flat offset, for choosing the style (an int64 beyond 2^53 is rounded here, never when written).
   double at(int64_t flat) const {
     switch (t.dtype()) {
       case DType::Int64:
@@ -95,16 +93,20 @@ struct Printer {
         return t.data_ptr<double>()[flat];
     }
   }
-  void collect(int64_t dim, int64_t offset, std::vector<double>& out) const {
+  std::string text(int64_t flat) const {
+    return t.dtype() == DType::Int64 ? fmt::format("{}", t.data_ptr<int64_t>()[flat]) : style.raw(at(flat));
+  }
+  // The flat offsets of the entries shown.
+  void collect(int64_t dim, int64_t offset, std::vector<int64_t>& out) const {
     if (dim == t.dim()) {
-      out.push_back(at(offset));
+      out.push_back(offset);
       return;
     }
     for (int64_t i : shown_indices(t.shape()[dim], elide, edge))
       if (i >= 0) collect(dim + 1, offset + i * t.strides()[dim], out);
   }
   std::string print(int64_t dim, int64_t offset) const {
-    if (dim == t.dim()) return style(at(offset));
+    if (dim == t.dim()) return style.pad(text(offset));
     // Between entries of the last dim: ", ". Between blocks: ",", a newline per dim below, the indent.
     std::string sep = ",";
     if (dim + 1 == t.dim()) {
@@ -127,15 +129,27 @@ struct Printer {
 }  // namespace
 
 std::string to_string(const Tensor& t, const PrintOptions& options) {
+  if (options.precision < 0 || options.precision > 50 || options.edgeitems < 0)
+    throw_error<ValueError>(
+        "to_string: precision must be in [0, 50] and edgeitems >= 0, got precision {}, edgeitems {}", options.precision,
+        options.edgeitems);
   if (!t.defined()) return "tensor(undefined)";
-  Tensor c = is_floating(t.dtype()) ? kernel::to_dtype(t, kFloat64) : kernel::contiguous(t);
-  const bool elide = t.numel() > options.threshold;
   const std::string head = "tensor(";
-  Printer p{c, elide, options.edgeitems, {}, head.size()};
-  std::vector<double> shown;
-  p.collect(0, 0, shown);
-  p.style = choose_style(shown, t.dtype(), options.precision);
-  std::string s = head + (t.numel() == 0 ? "[]" : p.print(0, 0));
+  std::string s = head;
+  const bool elide = t.numel() > options.threshold;
+  if (t.numel() == 0) {
+    s += "[]";  // and nothing to walk: the other dims of an empty tensor may be huge
+  } else {
+    Tensor c = is_floating(t.dtype()) ? kernel::to_dtype(t, kFloat64) : kernel::contiguous(t);
+    Printer p{c, elide, options.edgeitems, {}, head.size()};
+    std::vector<int64_t> shown;
+    p.collect(0, 0, shown);
+    std::vector<double> values;
+    for (int64_t flat : shown) values.push_back(p.at(flat));
+    p.style = choose_style(values, t.dtype(), options.precision);
+    for (int64_t flat : shown) p.style.width = std::max(p.style.width, p.text(flat).size());
+    s += p.print(0, 0);
+  }
   if (elide || t.numel() == 0) s += fmt::format(", shape={}", t.shape());
   s += fmt::format(", dtype={}", t.dtype());
   if (!t.is_leaf())

@@ -412,18 +412,18 @@ Entry parse_entry(const std::string& path, const std::string& name, const Json& 
     if (s.kind != Json::Kind::Int) fail(fmt::format("a shape entry is {}, expected an integer", kind_name(s.kind)));
     sizes.push_back(s.integer);
   }
-  // numel and bytes, with heed's own overflow rule (shape_numel) so that allocating cannot throw
-  int64_t numel = 1;
-  for (int64_t s : sizes) {
+  // numel and bytes, with heed's own overflow rule (shape_numel: the sizes, empty dims counted as 1, times 8 bytes
+  // fit in int64), so that making the tensor cannot throw later, with a message that would not name the file
+  for (int64_t s : sizes)
     if (s < 0) fail(fmt::format("negative size {} in shape [{}]", s, fmt::join(sizes, ", ")));
-    if (s != 0 && numel > std::numeric_limits<int64_t>::max() / s)
-      fail(fmt::format("shape [{}] has too many elements (the count overflows int64)", fmt::join(sizes, ", ")));
-    numel *= s;
+  int64_t numel = 0;
+  try {
+    numel = shape_numel(Shape(sizes));
+  } catch (const ShapeError&) {
+    fail(fmt::format("shape [{}] is too large: its sizes (empty dims counted as 1) times 8 bytes overflow int64",
+                     fmt::join(sizes, ", ")));
   }
   const int64_t elsize = static_cast<int64_t>(element_size(e.dtype));
-  if (numel > std::numeric_limits<int64_t>::max() / elsize)
-    fail(fmt::format("shape [{}] of {} needs more than 2^63 bytes (the size overflows)", fmt::join(sizes, ", "),
-                     known->name));
   e.shape = Shape(sizes);
   const uint64_t nbytes = static_cast<uint64_t>(numel * elsize);
 
