@@ -30,7 +30,9 @@
 #include "core/view.hpp"
 
 // autograd: the tape and the differentiable ops
+#include "autograd/anomaly.hpp"
 #include "autograd/attention_ops.hpp"
+#include "autograd/dot.hpp"
 #include "autograd/elementwise_ops.hpp"
 #include "autograd/engine.hpp"
 #include "autograd/format.hpp"
@@ -39,6 +41,7 @@
 #include "autograd/linalg_ops.hpp"
 #include "autograd/loss_ops.hpp"
 #include "autograd/norm_ops.hpp"
+#include "autograd/profiler.hpp"
 #include "autograd/reduce_ops.hpp"
 #include "autograd/rnn_ops.hpp"
 #include "autograd/shape_ops.hpp"

@@ -2,6 +2,7 @@
 
 #include "autograd/elementwise_ops.hpp"
 #include "autograd/linalg_ops.hpp"
+#include "autograd/op_scope.hpp"
 #include "autograd/softmax_ops.hpp"
 #include "autograd/view_ops.hpp"
 #include "core/elementwise.hpp"
@@ -91,6 +92,7 @@ Tensor causal_mask(int64_t L, int64_t S, int64_t offset) {
 AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
                                              double dropout_p, bool is_causal, std::optional<double> scale,
                                              bool need_weights, Generator* gen) {
+  HEED_OP_SCOPE("scaled_dot_product_attention");
   check_inputs(q, k, v, attn_mask, dropout_p);
   const int64_t Lq = q.size(-2), Lk = k.size(-2);
   const double s = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));

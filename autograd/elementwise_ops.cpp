@@ -29,12 +29,14 @@ constexpr double kSqrt2OverPi = 0.79788456080286535588;
 
 // y = -x   =>   dx = -dy
 Tensor neg(const Tensor& x) {
+  HEED_OP_SCOPE("neg");
   return autograd::record("neg", kernel::neg(x), {x},
                           [](const Tensor& dy, NeedsGrad) -> Grads { return {kernel::neg(dy)}; });
 }
 
 // y = |x|   =>   dx = dy * sign(x)   (0 at x = 0)
 Tensor abs(const Tensor& x) {
+  HEED_OP_SCOPE("abs");
   return autograd::record("abs", kernel::abs(x), {x}, [X = save(x)](const Tensor& dy, NeedsGrad) -> Grads {
     return {scale_by("abs_backward", dy, X.get(), [](auto v) { return static_cast<decltype(v)>((v > 0) - (v < 0)); })};
   });
@@ -42,6 +44,7 @@ Tensor abs(const Tensor& x) {
 
 // y = x^2   =>   dx = 2 x dy
 Tensor square(const Tensor& x) {
+  HEED_OP_SCOPE("square");
   return autograd::record("square", kernel::square(x), {x}, [X = save(x)](const Tensor& dy, NeedsGrad) -> Grads {
     return {scale_by("square_backward", dy, X.get(), [](auto v) { return 2 * v; })};
   });
@@ -49,6 +52,7 @@ Tensor square(const Tensor& x) {
 
 // y = e^x   =>   dx = dy * y
 Tensor exp(const Tensor& x) {
+  HEED_OP_SCOPE("exp");
   Tensor y = kernel::exp(x);
   return autograd::record("exp", y, {x},
                           [Y = save(y)](const Tensor& dy, NeedsGrad) -> Grads { return {kernel::mul(dy, Y.get())}; });
@@ -56,12 +60,14 @@ Tensor exp(const Tensor& x) {
 
 // y = ln x   =>   dx = dy / x
 Tensor log(const Tensor& x) {
+  HEED_OP_SCOPE("log");
   return autograd::record("log", kernel::log(x), {x},
                           [X = save(x)](const Tensor& dy, NeedsGrad) -> Grads { return {kernel::div(dy, X.get())}; });
 }
 
 // y = ln(1 + x)   =>   dx = dy / (1 + x)
 Tensor log1p(const Tensor& x) {
+  HEED_OP_SCOPE("log1p");
   return autograd::record("log1p", kernel::log1p(x), {x}, [X = save(x)](const Tensor& dy, NeedsGrad) -> Grads {
     return {map("log1p_backward", dy, X.get(), [](auto g, auto v) { return g / (1 + v); })};
   });
@@ -69,6 +75,7 @@ Tensor log1p(const Tensor& x) {
 
 // y = sqrt(x)   =>   dx = dy / (2 y)
 Tensor sqrt(const Tensor& x) {
+  HEED_OP_SCOPE("sqrt");
   Tensor y = kernel::sqrt(x);
   return autograd::record("sqrt", y, {x}, [Y = save(y)](const Tensor& dy, NeedsGrad) -> Grads {
     return {map("sqrt_backward", dy, Y.get(), [](auto g, auto v) { return g / (2 * v); })};
@@ -77,6 +84,7 @@ Tensor sqrt(const Tensor& x) {
 
 // y = x^(-1/2)   =>   dx = -dy y^3 / 2
 Tensor rsqrt(const Tensor& x) {
+  HEED_OP_SCOPE("rsqrt");
   Tensor y = kernel::rsqrt(x);
   return autograd::record("rsqrt", y, {x}, [Y = save(y)](const Tensor& dy, NeedsGrad) -> Grads {
     return {scale_by("rsqrt_backward", dy, Y.get(), [](auto v) { return decltype(v)(-0.5) * v * v * v; })};
@@ -85,6 +93,7 @@ Tensor rsqrt(const Tensor& x) {
 
 // y = 1/x   =>   dx = -dy y^2
 Tensor reciprocal(const Tensor& x) {
+  HEED_OP_SCOPE("reciprocal");
   Tensor y = kernel::reciprocal(x);
   return autograd::record("reciprocal", y, {x}, [Y = save(y)](const Tensor& dy, NeedsGrad) -> Grads {
     return {scale_by("reciprocal_backward", dy, Y.get(), [](auto v) { return -v * v; })};
@@ -93,6 +102,7 @@ Tensor reciprocal(const Tensor& x) {
 
 // y = sin x   =>   dx = dy cos x
 Tensor sin(const Tensor& x) {
+  HEED_OP_SCOPE("sin");
   return autograd::record("sin", kernel::sin(x), {x}, [X = save(x)](const Tensor& dy, NeedsGrad) -> Grads {
     return {scale_by("sin_backward", dy, X.get(), [](auto v) { return std::cos(v); })};
   });
@@ -100,6 +110,7 @@ Tensor sin(const Tensor& x) {
 
 // y = cos x   =>   dx = -dy sin x
 Tensor cos(const Tensor& x) {
+  HEED_OP_SCOPE("cos");
   return autograd::record("cos", kernel::cos(x), {x}, [X = save(x)](const Tensor& dy, NeedsGrad) -> Grads {
     return {scale_by("cos_backward", dy, X.get(), [](auto v) { return -std::sin(v); })};
   });
@@ -107,6 +118,7 @@ Tensor cos(const Tensor& x) {
 
 // y = tanh x   =>   dx = dy (1 - y^2)
 Tensor tanh(const Tensor& x) {
+  HEED_OP_SCOPE("tanh");
   Tensor y = kernel::tanh(x);
   return autograd::record("tanh", y, {x}, [Y = save(y)](const Tensor& dy, NeedsGrad) -> Grads {
     return {scale_by("tanh_backward", dy, Y.get(), [](auto v) { return 1 - v * v; })};
@@ -115,6 +127,7 @@ Tensor tanh(const Tensor& x) {
 
 // y = 1 / (1 + e^-x)   =>   dx = dy y (1 - y)
 Tensor sigmoid(const Tensor& x) {
+  HEED_OP_SCOPE("sigmoid");
   Tensor y = kernel::sigmoid(x);
   return autograd::record("sigmoid", y, {x}, [Y = save(y)](const Tensor& dy, NeedsGrad) -> Grads {
     return {scale_by("sigmoid_backward", dy, Y.get(), [](auto v) { return v * (1 - v); })};
@@ -123,6 +136,7 @@ Tensor sigmoid(const Tensor& x) {
 
 // y = max(x, 0)   =>   dx = dy [x > 0]
 Tensor relu(const Tensor& x) {
+  HEED_OP_SCOPE("relu");
   Tensor y = kernel::relu(x);
   return autograd::record("relu", y, {x}, [Y = save(y)](const Tensor& dy, NeedsGrad) -> Grads {
     return {scale_by("relu_backward", dy, Y.get(), [](auto v) { return static_cast<decltype(v)>(v > 0); })};
@@ -131,6 +145,7 @@ Tensor relu(const Tensor& x) {
 
 // y = x for x > 0, a x otherwise   =>   dx = dy (x > 0 ? 1 : a)
 Tensor leaky_relu(const Tensor& x, double negative_slope) {
+  HEED_OP_SCOPE("leaky_relu");
   return autograd::record("leaky_relu", kernel::leaky_relu(x, negative_slope), {x},
                           [X = save(x), negative_slope](const Tensor& dy, NeedsGrad) -> Grads {
                             return {scale_by("leaky_relu_backward", dy, X.get(), [negative_slope](auto v) {
@@ -143,6 +158,7 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
 // Tanh:   y = x/2 (1 + tanh u), u = c (x + 0.044715 x^3), c = sqrt(2/pi)
 //         =>  dx = dy (1/2 (1 + tanh u) + x/2 (1 - tanh^2 u) c (1 + 3 * 0.044715 x^2))
 Tensor gelu(const Tensor& x, bool approximate_tanh) {
+  HEED_OP_SCOPE("gelu");
   return autograd::record("gelu", kernel::gelu(x, approximate_tanh), {x},
                           [X = save(x), approximate_tanh](const Tensor& dy, NeedsGrad) -> Grads {
                             if (approximate_tanh)
@@ -162,6 +178,7 @@ Tensor gelu(const Tensor& x, bool approximate_tanh) {
 
 // y = x s, s = sigmoid(x)   =>   dx = dy s (1 + x (1 - s))
 Tensor silu(const Tensor& x) {
+  HEED_OP_SCOPE("silu");
   return autograd::record("silu", kernel::silu(x), {x}, [X = save(x)](const Tensor& dy, NeedsGrad) -> Grads {
     return {scale_by("silu_backward", dy, X.get(), [](auto v) {
       using T = decltype(v);
@@ -173,6 +190,7 @@ Tensor silu(const Tensor& x) {
 
 // y = erf x   =>   dx = dy 2/sqrt(pi) e^(-x^2)
 Tensor erf(const Tensor& x) {
+  HEED_OP_SCOPE("erf");
   return autograd::record("erf", kernel::erf(x), {x}, [X = save(x)](const Tensor& dy, NeedsGrad) -> Grads {
     return {scale_by("erf_backward", dy, X.get(), [](auto v) {
       using T = decltype(v);
@@ -183,6 +201,7 @@ Tensor erf(const Tensor& x) {
 
 // y = x^p   =>   dx = dy p x^(p-1)
 Tensor pow(const Tensor& x, double p) {
+  HEED_OP_SCOPE("pow");
   return autograd::record("pow", kernel::pow(x, p), {x}, [X = save(x), p](const Tensor& dy, NeedsGrad) -> Grads {
     if (p == 0) return {kernel::mul(dy, 0.0)};
     return {scale_by("pow_backward", dy, X.get(), [p](auto v) {
@@ -194,6 +213,7 @@ Tensor pow(const Tensor& x, double p) {
 
 // y = min(max(x, lo), hi)   =>   dx = dy [lo <= x <= hi]
 Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max) {
+  HEED_OP_SCOPE("clamp");
   return autograd::record(
       "clamp", kernel::clamp(x, min, max), {x}, [X = save(x), min, max](const Tensor& dy, NeedsGrad) -> Grads {
         double lo = min.value_or(-INFINITY), hi = max.value_or(INFINITY);
@@ -206,6 +226,7 @@ Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> m
 
 // c = a + b   =>   da = dc,  db = dc   (each summed back to its input's shape by the engine)
 Tensor add(const Tensor& a, const Tensor& b) {
+  HEED_OP_SCOPE("add");
   return autograd::record("add", kernel::add(a, b), {a, b}, [](const Tensor& dc, NeedsGrad) -> Grads {
     return {dc, dc};
   });
@@ -213,6 +234,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 
 // c = a - b   =>   da = dc,  db = -dc
 Tensor sub(const Tensor& a, const Tensor& b) {
+  HEED_OP_SCOPE("sub");
   return autograd::record("sub", kernel::sub(a, b), {a, b}, [](const Tensor& dc, NeedsGrad needs) -> Grads {
     return {dc, needs[1] ? kernel::neg(dc) : Tensor{}};
   });
@@ -220,6 +242,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 
 // c = a b   =>   da = dc b,  db = dc a
 Tensor mul(const Tensor& a, const Tensor& b) {
+  HEED_OP_SCOPE("mul");
   return autograd::record(
       "mul", kernel::mul(a, b), {a, b}, [A = save(a), B = save(b)](const Tensor& dc, NeedsGrad needs) -> Grads {
         return {needs[0] ? kernel::mul(dc, B.get()) : Tensor{}, needs[1] ? kernel::mul(dc, A.get()) : Tensor{}};
@@ -228,6 +251,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 // c = a / b   =>   da = dc / b,  db = -dc a / b^2
 Tensor div(const Tensor& a, const Tensor& b) {
+  HEED_OP_SCOPE("div");
   return autograd::record(
       "div", kernel::div(a, b), {a, b}, [A = save(a), B = save(b)](const Tensor& dc, NeedsGrad needs) -> Grads {
         Tensor b_ = B.get();
@@ -239,6 +263,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 // c = a^b   =>   da = dc b a^(b-1) (0 where b = 0),  db = dc c ln a (0 where a = 0)
 Tensor pow(const Tensor& a, const Tensor& b) {
+  HEED_OP_SCOPE("pow");
   Tensor c = kernel::pow(a, b);
   return autograd::record("pow", c, {a, b},
                           [A = save(a), B = save(b), C = save(c)](const Tensor& dc, NeedsGrad needs) -> Grads {
@@ -257,6 +282,7 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 
 // c = max(a, b)   =>   da = dc [a > b] + dc/2 [a = b],  db likewise
 Tensor maximum(const Tensor& a, const Tensor& b) {
+  HEED_OP_SCOPE("maximum");
   return autograd::record(
       "maximum", kernel::maximum(a, b), {a, b}, [A = save(a), B = save(b)](const Tensor& dc, NeedsGrad needs) -> Grads {
         Tensor a_ = A.get(), b_ = B.get();
@@ -268,6 +294,7 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
 
 // c = min(a, b)   =>   da = dc [a < b] + dc/2 [a = b],  db likewise
 Tensor minimum(const Tensor& a, const Tensor& b) {
+  HEED_OP_SCOPE("minimum");
   return autograd::record(
       "minimum", kernel::minimum(a, b), {a, b}, [A = save(a), B = save(b)](const Tensor& dc, NeedsGrad needs) -> Grads {
         Tensor a_ = A.get(), b_ = B.get();
@@ -279,21 +306,25 @@ Tensor minimum(const Tensor& a, const Tensor& b) {
 
 // c = a + s   =>   da = dc
 Tensor add(const Tensor& a, double b) {
+  HEED_OP_SCOPE("add");
   return autograd::record("add", kernel::add(a, b), {a}, [](const Tensor& dc, NeedsGrad) -> Grads { return {dc}; });
 }
 // c = a - s   =>   da = dc
 Tensor sub(const Tensor& a, double b) {
+  HEED_OP_SCOPE("sub");
   return autograd::record("sub", kernel::sub(a, b), {a}, [](const Tensor& dc, NeedsGrad) -> Grads { return {dc}; });
 }
 
 // c = a s   =>   da = dc s
 Tensor mul(const Tensor& a, double b) {
+  HEED_OP_SCOPE("mul");
   return autograd::record("mul", kernel::mul(a, b), {a},
                           [b](const Tensor& dc, NeedsGrad) -> Grads { return {kernel::mul(dc, b)}; });
 }
 
 // c = a / s   =>   da = dc / s
 Tensor div(const Tensor& a, double b) {
+  HEED_OP_SCOPE("div");
   return autograd::record("div", kernel::div(a, b), {a},
                           [b](const Tensor& dc, NeedsGrad) -> Grads { return {kernel::div(dc, b)}; });
 }
@@ -323,6 +354,7 @@ const Tensor& operator/=(const Tensor& a, double b) { return a.div_(b); }
 
 // y = x m / (1 - p), m ~ Bernoulli(1 - p)   =>   dx = dy m / (1 - p)
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
+  HEED_OP_SCOPE("dropout");
   if (!(p >= 0 && p <= 1)) throw_error<ValueError>("dropout: p must be in [0, 1], got {}", p);
   if (!training || p == 0) return x;
   if (!x.is_floating_point()) throw_error<DTypeError>("dropout: expected a floating tensor, got {}", describe(x));
@@ -338,6 +370,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
 
 // y = cond ? a : b   =>   da = cond ? dy : 0,  db = cond ? 0 : dy
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  HEED_OP_SCOPE("where");
   return autograd::record(
       "where", kernel::where(cond, a, b), {a, b}, [C = save(cond)](const Tensor& dy, NeedsGrad needs) -> Grads {
         Tensor c = C.get(), zero = zeros({}, dy.dtype());
@@ -347,6 +380,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 
 // y = mask ? v : x   =>   dx = mask ? 0 : dy
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
+  HEED_OP_SCOPE("masked_fill");
   return autograd::record(
       "masked_fill", kernel::masked_fill(x, mask, value), {x},
       [M = save(mask)](const Tensor& dy, NeedsGrad) -> Grads { return {kernel::masked_fill(dy, M.get(), 0.0)}; });

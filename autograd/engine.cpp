@@ -11,10 +11,14 @@
 //   4. Only when every other node has succeeded do the AccumulateGrad nodes add into the leaves'
 //      .grad(): a backward that fails half-way (a tensor saved for it was modified in place, say)
 //      leaves every .grad() as it was.
+// Each rule runs inside a backward OpScope (timed by heed::Profiler) and, under heed::DetectAnomaly,
+// the gradients it returns are checked for NaN and infinities.
 #include "autograd/engine.hpp"
 
+#include "autograd/anomaly.hpp"
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
+#include "autograd/op_scope.hpp"
 #include "core/elementwise.hpp"
 #include "core/factory.hpp"
 #include "core/reduce.hpp"
@@ -58,6 +62,8 @@ auto with_op_context(const Node& node, F&& f) {
     throw StateError(ctx() + e.what());
   } catch (const IOError& e) {
     throw IOError(ctx() + e.what());
+  } catch (const AnomalyError& e) {
+    throw AnomalyError(ctx() + e.what());
   } catch (const Error& e) {
     throw Error(ctx() + e.what());
   }
@@ -127,6 +133,8 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   } else {
     seed = kernel::clone(grad);
   }
+  if (detail::op_hooks & detail::kAnomalyHook) [[unlikely]]
+    check_seed_anomaly(seed);
 
   // Backward rules call kernels only; they never record.
   NoGradGuard no_grad;
@@ -157,7 +165,12 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
         if (!buf[i].defined()) buf[i] = zeros(node->outputs_[i].shape, node->outputs_[i].dtype);
       keep_retained_grads(*node);
 
-      Grads grads_in = with_op_context(*node, [&] { return node->apply(std::move(buf)); });
+      Grads grads_in = with_op_context(*node, [&] {
+        OpScope scope(node->name(), Pass::Backward);
+        return node->apply(std::move(buf));
+      });
+      if (detail::op_hooks & detail::kAnomalyHook) [[unlikely]]
+        check_backward_anomaly(*node, grads_in);
       buf.clear();
       if (!retain_graph) node->release_saved();
 
@@ -178,6 +191,7 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     throw;
   }
   for (Node* leaf : leaves) {
+    OpScope scope(leaf->name(), Pass::Backward);
     leaf->apply(std::move(leaf->buffer_));
     leaf->buffer_.clear();
   }

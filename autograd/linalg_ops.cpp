@@ -14,6 +14,7 @@ namespace heed {
 // for the common case of a batched A times a 2-d B (a Linear layer on a (B, T, C) input), where
 // dB = Aᵀ dC is computed as one GEMM over the folded batch.
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  HEED_OP_SCOPE("matmul");
   return autograd::record(
       "matmul", kernel::matmul(a, b), {a, b}, [A = save(a), B = save(b)](const Tensor& dC, NeedsGrad needs) -> Grads {
         Tensor a_ = A.get(), b_ = B.get();
@@ -46,6 +47,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 // With x of shape (*, in), dW sums dyᵀ x over all leading dims: folding them into the rows makes it a
 // single (out, N) x (N, in) GEMM.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  HEED_OP_SCOPE("linear");
   if (weight.dim() != 2)
     throw_error<ShapeError>("linear: weight must be 2-d (out_features, in_features), got {}", describe(weight));
   if (x.dim() == 0 || x.size(-1) != weight.size(1))

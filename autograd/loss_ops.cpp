@@ -93,6 +93,7 @@ Tensor row_grads(const Tensor& dy, int64_t rows, int64_t count, Reduction reduct
 // loss = lse - (1 - eps) x_t - eps/C Σ x   =>   d loss / d x = softmax(x) - q   (core/loss.hpp)
 Tensor cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction, int64_t ignore_index,
                      double label_smoothing) {
+  HEED_OP_SCOPE("cross_entropy");
   AsRows r = as_rows("cross_entropy", input, target);
   kernel::CrossEntropyRows ce = kernel::cross_entropy_rows(r.scores, r.target, ignore_index, label_smoothing);
   Tensor out = reduce_rows(ce.loss, ce.count, reduction, r.target_shape);
@@ -109,6 +110,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, Reduction reduct
 
 // loss = -logp_t   =>   d loss / d logp = -1 at the target, 0 elsewhere
 Tensor nll_loss(const Tensor& input, const Tensor& target, Reduction reduction, int64_t ignore_index) {
+  HEED_OP_SCOPE("nll_loss");
   AsRows r = as_rows("nll_loss", input, target);
   kernel::NllRows nll = kernel::nll_rows(r.scores, r.target, ignore_index);
   Tensor out = reduce_rows(nll.loss, nll.count, reduction, r.target_shape);
@@ -124,6 +126,7 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, Reduction reduction, 
 
 // Composite: its gradient comes from the tape.
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  HEED_OP_SCOPE("mse_loss");
   Tensor sq = square(input - target);
   switch (reduction) {
     case Reduction::None:
@@ -138,6 +141,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
 
 // loss = max(x, 0) - x y + log(1 + e^-|x|)   =>   d loss / d x = s(x) - y,   d loss / d y = -x
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, Reduction reduction) {
+  HEED_OP_SCOPE("binary_cross_entropy_with_logits");
   if (!(input.shape() == target.shape()))
     throw_error<ShapeError>("binary_cross_entropy_with_logits: input {} and target {} must have the same shape",
                             describe(input), describe(target));

@@ -77,6 +77,7 @@ AutogradMeta& autograd_meta(const Tensor& t) {
 Edge gradient_edge(const Tensor& t) {
   Edge e;
   if (!t.defined()) return e;
+  e.defined = true;
   e.shape = t.shape();
   e.dtype = t.dtype();
   const std::shared_ptr<AutogradMeta>& m = t.impl().autograd;

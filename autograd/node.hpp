@@ -26,6 +26,7 @@ struct Edge {
   uint32_t output_nr = 0;
   Shape shape;
   DType dtype = kFloat32;
+  bool defined = false;  // false where the input was an undefined tensor (an absent bias)
 };
 
 // Gradients, one per input (undefined where an input needs none) or one per output.

@@ -11,6 +11,7 @@ namespace heed {
 // derived from y = xhat w + b with xhat = (x - mu) rstd, where mu and rstd depend on the whole row.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps) {
+  HEED_OP_SCOPE("layer_norm");
   const int64_t k = normalized_shape.size();
   bool fits = k > 0 && k <= x.dim();
   for (int64_t i = 0; fits && i < k; ++i) fits = x.shape()[x.dim() - k + i] == normalized_shape[i];

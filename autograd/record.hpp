@@ -15,10 +15,18 @@
 // drops the rule. A rule returns one gradient per input, in order; it may return a gradient of the
 // broadcast shape (the engine sums it back to the input's shape) and an undefined Tensor for an
 // input that needs none.
+//
+// An op also opens HEED_OP_SCOPE("name") as its first line (autograd/op_scope.hpp), so that
+// heed::Profiler times it kernel included; and record() checks its result for NaN and infinities
+// while heed::DetectAnomaly is alive (autograd/anomaly.hpp). Both cost one untaken branch otherwise.
+#include "autograd/anomaly.hpp"
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
+#include "autograd/op_scope.hpp"
 
 #include <initializer_list>
+#include <iterator>
+#include <span>
 #include <vector>
 
 namespace heed::autograd {
@@ -48,6 +56,8 @@ std::shared_ptr<Node> make_node(const char* name, const Range& inputs, Rule&& ru
 
 template <class Rule, class Range>
 Tensor record_range(const char* name, Tensor result, const Range& inputs, Rule&& rule) {
+  if (detail::op_hooks & detail::kAnomalyHook) [[unlikely]]
+    check_forward_anomaly(name, std::span(&result, 1), std::span(std::data(inputs), std::size(inputs)));
   if (!GradMode::is_enabled() || !any_requires_grad(inputs)) return result;
   auto node = make_node(name, inputs, std::forward<Rule>(rule));
   node->outputs_.push_back({result.shape(), result.dtype()});
@@ -68,6 +78,8 @@ Tensor record(const char* name, Tensor result, const std::vector<Tensor>& inputs
 template <class Rule>
 std::vector<Tensor> record_multi(const char* name, std::vector<Tensor> results, const std::vector<Tensor>& inputs,
                                  Rule&& rule) {
+  if (detail::op_hooks & detail::kAnomalyHook) [[unlikely]]
+    check_forward_anomaly(name, results, inputs);
   if (!GradMode::is_enabled() || !any_requires_grad(inputs)) return results;
   auto node = make_node(name, inputs, std::forward<Rule>(rule));
   for (const Tensor& r : results) node->outputs_.push_back({r.shape(), r.dtype()});

@@ -55,6 +55,7 @@ ValuesIndices record_along(const char* name, const Tensor& x, int64_t dim, bool 
 
 // y = Σ x over dims   =>   dx = dy broadcast back over the reduced dims
 Tensor sum(const Tensor& x, const IntList& dims, bool keepdim) {
+  HEED_OP_SCOPE("sum");
   return autograd::record("sum", kernel::sum(x, dims, keepdim), {x},
                           [shape = x.shape(), dims, keepdim](const Tensor& dy, NeedsGrad) -> Grads {
                             return {kernel::expand(unreduce(dy, shape, dims, keepdim), shape)};
@@ -64,6 +65,7 @@ Tensor sum(const Tensor& x, int64_t dim, bool keepdim) { return sum(x, IntList{d
 
 // y = Σ x / N   =>   dx = dy / N broadcast back
 Tensor mean(const Tensor& x, const IntList& dims, bool keepdim) {
+  HEED_OP_SCOPE("mean");
   return autograd::record("mean", kernel::mean(x, dims, keepdim), {x},
                           [shape = x.shape(), dims, keepdim](const Tensor& dy, NeedsGrad) -> Grads {
                             double n = static_cast<double>(count_reduced(shape, dims));
@@ -74,6 +76,7 @@ Tensor mean(const Tensor& x, int64_t dim, bool keepdim) { return mean(x, IntList
 
 // y = Σ (x - m)^2 / (N - c), m = mean(x)   =>   dx = dy 2 (x - m) / (N - c)
 Tensor var(const Tensor& x, const IntList& dims, int64_t correction, bool keepdim) {
+  HEED_OP_SCOPE("var");
   return autograd::record("var", kernel::var(x, dims, correction, keepdim), {x},
                           [X = save(x), dims, correction, keepdim](const Tensor& dy, NeedsGrad) -> Grads {
                             Tensor x_ = X.get();
@@ -87,6 +90,7 @@ Tensor var(const Tensor& x, const IntList& dims, int64_t correction, bool keepdi
 }
 
 Tensor std(const Tensor& x, const IntList& dims, int64_t correction, bool keepdim) {
+  HEED_OP_SCOPE("std");
   // Composite, so its gradient comes from sqrt and var; checked first so that errors name std.
   if (!x.is_floating_point())
     throw_error<DTypeError>("std: expected a floating dtype (float32 or float64), got {}", describe(x));
@@ -96,6 +100,7 @@ Tensor std(const Tensor& x, const IntList& dims, int64_t correction, bool keepdi
 
 // y = log Σ e^x   =>   dx = dy e^(x - y)   (= dy softmax(x))
 Tensor logsumexp(const Tensor& x, const IntList& dims, bool keepdim) {
+  HEED_OP_SCOPE("logsumexp");
   Tensor y = kernel::logsumexp(x, dims, keepdim);
   return autograd::record("logsumexp", y, {x},
                           [X = save(x), Y = save(y), dims, keepdim](const Tensor& dy, NeedsGrad) -> Grads {
@@ -108,6 +113,7 @@ Tensor logsumexp(const Tensor& x, const IntList& dims, bool keepdim) {
 Tensor logsumexp(const Tensor& x, int64_t dim, bool keepdim) { return logsumexp(x, IntList{dim}, keepdim); }
 
 Tensor amax(const Tensor& x, const IntList& dims, bool keepdim) {
+  HEED_OP_SCOPE("amax");
   Tensor y = kernel::amax(x, dims, keepdim);
   return autograd::record("amax", y, {x},
                           [X = save(x), Y = save(y), dims, keepdim](const Tensor& dy, NeedsGrad) -> Grads {
@@ -115,6 +121,7 @@ Tensor amax(const Tensor& x, const IntList& dims, bool keepdim) {
                           });
 }
 Tensor amin(const Tensor& x, const IntList& dims, bool keepdim) {
+  HEED_OP_SCOPE("amin");
   Tensor y = kernel::amin(x, dims, keepdim);
   return autograd::record("amin", y, {x},
                           [X = save(x), Y = save(y), dims, keepdim](const Tensor& dy, NeedsGrad) -> Grads {
@@ -125,9 +132,11 @@ Tensor max(const Tensor& x) { return amax(x); }
 Tensor min(const Tensor& x) { return amin(x); }
 
 ValuesIndices max(const Tensor& x, int64_t dim, bool keepdim) {
+  HEED_OP_SCOPE("max");
   return record_along("max", x, dim, keepdim, kernel::max(x, dim, keepdim));
 }
 ValuesIndices min(const Tensor& x, int64_t dim, bool keepdim) {
+  HEED_OP_SCOPE("min");
   return record_along("min", x, dim, keepdim, kernel::min(x, dim, keepdim));
 }
 

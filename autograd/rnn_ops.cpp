@@ -14,6 +14,7 @@ namespace heed {
 RnnSequenceOut rnn_sequence(RnnMode mode, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
                             const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, const Tensor& lengths,
                             bool reverse) {
+  HEED_OP_SCOPE("rnn_sequence");
   const RnnMode cell = mode;
   const bool lstm = mode == RnnMode::LSTM;
   const std::vector<Tensor> inputs{x, h0, c0, w_ih, w_hh, b_ih, b_hh};

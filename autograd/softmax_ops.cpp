@@ -9,6 +9,7 @@ namespace heed {
 // (symmetric), so dx = J dy:   dx_i = y_i dy_i - y_i Σ_j y_j dy_j = y_i (dy_i - Σ_j dy_j y_j).
 // Backward needs only the output y, so y is saved, not x.
 Tensor softmax(const Tensor& x, int64_t dim) {
+  HEED_OP_SCOPE("softmax");
   Tensor y = kernel::softmax(x, dim);
   return autograd::record("softmax", y, {x}, [Y = save(y), dim](const Tensor& dy, NeedsGrad) -> Grads {
     return {kernel::softmax_backward(dy, Y.get(), dim)};
@@ -19,6 +20,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
 // dx_j = Σ_i dy_i (δ_ij - e^(y_j)) = dy_j - e^(y_j) Σ_i dy_i.
 // Backward needs only the output y (softmax(x) = e^y), so y is saved, not x.
 Tensor log_softmax(const Tensor& x, int64_t dim) {
+  HEED_OP_SCOPE("log_softmax");
   Tensor y = kernel::log_softmax(x, dim);
   return autograd::record("log_softmax", y, {x}, [Y = save(y), dim](const Tensor& dy, NeedsGrad) -> Grads {
     return {kernel::log_softmax_backward(dy, Y.get(), dim)};
