@@ -9,9 +9,15 @@
 //   train/gru lm                  the same with a GRU
 //   train/seq2seq attention       examples/seq2seq_attention.cpp's model: Embedding(69, 32) -> bidirectional
 //                                 GRU(32, 64) over sources of lengths 12..24 -> init Linear(128, 128); 12
-//                                 decoder steps of AdditiveAttention(128, 128, 128) (padding masked) and
-//                                 GRUCell(32 + 128, 128), teacher forcing, Linear(256, 14); batch 32,
-//                                 cross-entropy, AdamW, gradient norm clipped to 1
+//                                 decoder steps of AdditiveAttention(128, 128, 128) (keys projected once,
+//                                 padding masked) and GRUCell(32 + 128, 128), teacher forcing, Linear(256, 14);
+//                                 batch 32, cross-entropy, AdamW, gradient norm clipped to 1
+//   train/transformer lm          nn::TransformerLM: vocabulary 100, d_model 128, 4 heads, FF 512, 2 pre-LN layers,
+//                                 GELU, learned positions, tied output; batch 32 x 64 tokens, causal, AdamW
+//   train/transformer layer       one post-LN TransformerEncoderLayer d_model 256, 4 heads, FF 1024, ReLU; batch
+//                                 16 x 64 tokens, loss mean(y²), Adam
+// The rows with a FLOP count also report GFLOP/s: 2 per multiply-add of the matrix products, forward, and twice
+// that for backward (element-wise work not counted).
 #include "bench/bench_util.hpp"
 
 #include <heed.hpp>
@@ -58,9 +64,10 @@ struct Seq2Seq : nn::Module {
   Tensor forward_train(const Tensor& src, const Tensor& lengths, const Tensor& mask, const Tensor& tgt_in) {
     nn::RNNOutput enc = encoder->forward((*src_emb)(src), Tensor{}, Tensor{}, lengths);
     Tensor state = heed::tanh((*init)(heed::cat({enc.h_n.select(0, 0), enc.h_n.select(0, 1)}, 1)));
+    Tensor keys = attention->prepare_keys(enc.output);  // W_k k, once for the 12 steps
     std::vector<Tensor> features;
     for (const Tensor& e : heed::unbind((*tgt_emb)(tgt_in), 1)) {
-      Tensor context = attention->forward(state, enc.output, enc.output, mask).context;
+      Tensor context = attention->forward_prepared(state, keys, enc.output, mask).context;
       state = decoder->forward(heed::cat({e, context}, 1), state);
       features.push_back(heed::cat({state, context}, 1));
     }
@@ -92,10 +99,13 @@ struct Workload {
   Tensor x, y;
   std::function<Tensor()> forward = {};
   double clip_norm = 0;
+  double gflop = 0;  // per step, when known
   void step() {
     opt->zero_grad();
-    Tensor logits = forward ? forward() : model->forward(x);
-    Tensor loss = heed::cross_entropy(logits.reshape({-1, logits.size(-1)}), y.reshape({-1}));
+    Tensor out = forward ? forward() : model->forward(x);
+    // y undefined: a regression stand-in, mean(out²); else cross-entropy of logits out against y.
+    Tensor loss = y.defined() ? heed::cross_entropy(out.reshape({-1, out.size(-1)}), y.reshape({-1}))
+                              : heed::mean(heed::square(out));
     loss.backward();
     if (clip_norm > 0) optim::clip_grad_norm_(model->parameters(), clip_norm);
     opt->step();
@@ -150,8 +160,39 @@ int main(int argc, char** argv) {
                      heed::randint(0, Seq2Seq::kTgtVocab, {B, T}, heed::kInt64),
                      [m, x, lengths, mask, tgt_in] { return m->forward_train(x, lengths, mask, tgt_in); }, 1.0});
   }
+  {
+    // Multiply-adds per token per layer: Q, K, V and output projections 4 d², feed-forward 2 d f, scores and
+    // weighted sum 2 T d (the full T x T product; the causal mask does not skip work). Plus the d V head.
+    const int64_t B = 32, T = 64, V = 100, d = 128, f = 512, L = 2;
+    auto m = std::make_shared<nn::TransformerLM>(nn::TransformerLMOptions{.vocab_size = V,
+                                                                          .d_model = d,
+                                                                          .nhead = 4,
+                                                                          .num_layers = L,
+                                                                          .dim_feedforward = f,
+                                                                          .dropout = 0.0,
+                                                                          .max_len = T});
+    auto o = std::make_unique<optim::AdamW>(m->parameters(), optim::AdamWOptions{.lr = 1e-3});
+    const double macs = double(B * T) * double(L * (4 * d * d + 2 * d * f + 2 * T * d) + d * V);
+    loads.push_back({"train/transformer lm",
+                     m,
+                     std::move(o),
+                     heed::randint(0, V, {B, T}, heed::kInt64),
+                     heed::randint(0, V, {B, T}, heed::kInt64),
+                     {},
+                     0,
+                     3 * 2 * macs * 1e-9});
+  }
+  {
+    const int64_t B = 16, T = 64, d = 256, f = 1024;
+    auto m = std::make_shared<nn::TransformerEncoderLayer>(
+        nn::TransformerEncoderLayerOptions{.d_model = d, .nhead = 4, .dim_feedforward = f, .dropout = 0.0});
+    auto o = std::make_unique<optim::Adam>(m->parameters(), optim::AdamOptions{.lr = 1e-3});
+    const double macs = double(B * T) * double(4 * d * d + 2 * d * f + 2 * T * d);
+    loads.push_back(
+        {"train/transformer layer", m, std::move(o), heed::randn({B, T, d}), Tensor{}, {}, 0, 3 * 2 * macs * 1e-9});
+  }
 
-  fmt::print("{:<40} {:>12} {:>12}\n", "workload", "ms per step", "peak MiB");
+  fmt::print("{:<40} {:>12} {:>12} {:>10}\n", "workload", "ms per step", "peak MiB", "GFLOP/s");
   std::vector<bench::Row> rows;
   for (Workload& w : loads) {
     if (!opt.selected(w.name)) continue;
@@ -160,8 +201,11 @@ int main(int argc, char** argv) {
     heed::reset_peak_memory();
     double t = bench::measure([&] { w.step(); }, opt);
     double peak_mb = double(heed::memory_stats().peak_bytes - held) / (1 << 20);
-    fmt::print("{:<40} {:>12.3f} {:>12.2f}\n", w.name, t * 1e3, peak_mb);
-    rows.push_back({w.name, t * 1e3, std::nullopt, peak_mb, 0});
+    std::optional<double> gflops;
+    if (w.gflop > 0) gflops = w.gflop / t;
+    fmt::print("{:<40} {:>12.3f} {:>12.2f} {:>10}\n", w.name, t * 1e3, peak_mb,
+               gflops ? fmt::format("{:.1f}", *gflops) : std::string("-"));
+    rows.push_back({w.name, t * 1e3, gflops, peak_mb, 0});
   }
   bench::write_json(opt, "train", info, threads, rows);
   return 0;

@@ -52,7 +52,8 @@ def main(argv):
             print(f"{'':<46} {'GFLOP/s':>8} {'GFLOP/s':>9} {'GFLOP/s':>8}   {'overhead':>12} {'time':>10}")
         elif b["bench"] == "train":
             print(f"training steps, float32, {b['threads']} threads" + (f" (torch: {t['threads']})" if t else ""))
-            print(f"{'workload':<40} {'heed ms':>9} {'torch ms':>9} {'torch/heed':>10} {'heed peak MiB':>14}")
+            print(f"{'workload':<40} {'heed ms':>9} {'torch ms':>9} {'torch/heed':>10} {'heed GFLOP/s':>12} "
+                  f"{'heed peak MiB':>14}")
         else:
             print(f"per-op overhead, (4,) float32, {b['threads']} threads" + (f" (torch: {t['threads']})" if t else ""))
             print(f"{'loop':<50} {'ops':>4} {'heed us/op':>10} {'torch us/op':>11} {'torch/heed':>10}")
@@ -74,7 +75,7 @@ def main(argv):
                       f"{fmt(ratio, '>10.2f'):>10}")
             elif b["bench"] == "train":
                 print(f"{r['name']:<40} {r['ms']:>9.2f} {fmt(torch_ms, '>9.2f'):>9} {fmt(ratio, '>10.2f'):>10} "
-                      f"{fmt(r['peak_mb'], '>14.1f'):>14}")
+                      f"{fmt(r['gflops'], '>12.1f'):>12} {fmt(r['peak_mb'], '>14.1f'):>14}")
             else:
                 ops = r["ops"] or 1
                 print(f"{r['name']:<50} {ops:>4} {r['ms'] * 1e3 / ops:>10.3f} "

@@ -157,10 +157,10 @@ def bench_train(opt):
             enc, _ = nn.utils.rnn.pad_packed_sequence(enc, batch_first=True, total_length=src.shape[1])
             state = torch.tanh(self.init(torch.cat([h_n[0], h_n[1]], 1)))
             features = []
+            keys = self.key_proj(enc)  # W_k k, once for every step, as heed's prepare_keys
             for e in self.tgt_emb(tgt_in).unbind(1):
-                # score = v(tanh(W_q q + W_k k)), padded keys at -inf, softmax, weighted sum of enc. W_k k
-                # is recomputed every step, as heed's AdditiveAttention module does.
-                scores = self.v(torch.tanh(self.query_proj(state)[:, None] + self.key_proj(enc))).squeeze(-1)
+                # score = v(tanh(W_q q + W_k k)), padded keys at -inf, softmax, weighted sum of enc.
+                scores = self.v(torch.tanh(self.query_proj(state)[:, None] + keys)).squeeze(-1)
                 weights = torch.softmax(scores.masked_fill(mask, float("-inf")), -1)
                 context = torch.bmm(weights[:, None], enc).squeeze(1)
                 state = self.decoder(torch.cat([e, context], 1), state)
@@ -185,16 +185,48 @@ def bench_train(opt):
     m = Seq2Seq()
     loads.append(("train/seq2seq attention", m, torch.optim.AdamW(m.parameters(), lr=1e-3, weight_decay=1e-4),
                   (src, lengths, mask, torch.randint(0, 14, (B, T))), torch.randint(0, 14, (B, T)), 1.0))
+    class TransformerLM(nn.Module):
+        """heed::nn::TransformerLM as bench_train.cpp configures it: learned positions, pre-LN GELU layers with a
+        final LayerNorm, causal, tied output; nn.TransformerEncoder."""
+
+        def __init__(self, vocab=100, d=128, nhead=4, ff=512, layers=2, max_len=64):
+            super().__init__()
+            self.d = d
+            self.embedding = nn.Embedding(vocab, d)
+            self.pos_embedding = nn.Embedding(max_len, d)
+            layer = nn.TransformerEncoderLayer(d, nhead, ff, dropout=0.0, activation="gelu", batch_first=True,
+                                               norm_first=True)
+            self.encoder = nn.TransformerEncoder(layer, layers, norm=nn.LayerNorm(d), enable_nested_tensor=False)
+            self.register_buffer("mask", nn.Transformer.generate_square_subsequent_mask(max_len))
+
+        def forward(self, ids):
+            T = ids.shape[1]
+            x = self.embedding(ids) * self.d ** 0.5 + self.pos_embedding(torch.arange(T))
+            h = self.encoder(x, mask=self.mask[:T, :T])
+            return h @ self.embedding.weight.t()
+
+    B, T, V, d, f, L = 32, 64, 100, 128, 512, 2
+    m = TransformerLM(V, d, 4, f, L, T)
+    macs = B * T * (L * (4 * d * d + 2 * d * f + 2 * T * d) + d * V)
+    loads.append(("train/transformer lm", m, torch.optim.AdamW(m.parameters(), lr=1e-3),
+                  (torch.randint(0, V, (B, T)),), torch.randint(0, V, (B, T)), 0, 6 * macs * 1e-9))
+    B, T, d, f = 16, 64, 256, 1024
+    m = nn.TransformerEncoderLayer(d, 4, f, dropout=0.0, batch_first=True)
+    macs = B * T * (4 * d * d + 2 * d * f + 2 * T * d)
+    loads.append(("train/transformer layer", m, torch.optim.Adam(m.parameters(), lr=1e-3), (torch.randn(B, T, d),),
+                  None, 0, 6 * macs * 1e-9))
     rows = []
-    print(f"{'workload':<40} {'ms per step':>12}")
-    for name, m, o, x, y, clip_norm in loads:
+    print(f"{'workload':<40} {'ms per step':>12} {'GFLOP/s':>10}")
+    for name, m, o, x, y, clip_norm, *flop in loads:
         if opt.filter not in name:
             continue
 
         def step(m=m, o=o, x=x, y=y, clip_norm=clip_norm):
             o.zero_grad()
-            logits = m(*x)
-            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+            out = m(*x)
+            # y None: a regression stand-in, mean(out²), as bench_train.cpp.
+            loss = (out.square().mean() if y is None else
+                    torch.nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1)))
             loss.backward()
             if clip_norm > 0:
                 torch.nn.utils.clip_grad_norm_(m.parameters(), clip_norm)
@@ -202,8 +234,9 @@ def bench_train(opt):
 
         step()
         t = measure(step, opt)
-        print(f"{name:<40} {t * 1e3:>12.3f}")
-        rows.append(row(name, t))
+        gflops = flop[0] / t if flop else None
+        print(f"{name:<40} {t * 1e3:>12.3f} {f'{gflops:.1f}' if gflops else '-':>10}")
+        rows.append(row(name, t, gflops))
     return rows
 
 
