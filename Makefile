@@ -81,7 +81,8 @@ fuzz: deps
 test-all: build
 	ctest --test-dir $(BUILD_DIR) -j $(JOBS) --output-on-failure
 
-# The main example: an MLP learns three spirals; the picture goes to $(BUILD_DIR)/spirals.svg.
+# The showcase: a GRU encoder-decoder with attention learns to rewrite dates; its attention maps (SVG) go to
+# $(BUILD_DIR)/attention_maps.
 demo: build
 	$(BUILD_DIR)/examples/seq2seq_attention --quick --out $(BUILD_DIR)/attention_maps
 
