@@ -12,6 +12,7 @@
 //
 // The loader only reads files, so the input is written to an in-memory file (memfd) and read back by
 // its /proc path: no disk traffic, no temporary files left behind.
+#include "fuzz/fuzz_check.hpp"
 #include "heed.hpp"
 
 #include <sys/mman.h>
@@ -29,30 +30,21 @@ using namespace heed;
 
 namespace {
 
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_checkpoint: invariant broken: %s\n", what);
-  std::abort();
-}
-#define FUZZ_CHECK(cond)      \
-  do {                        \
-    if (!(cond)) fail(#cond); \
-  } while (0)
-
 // An in-memory file holding the current input, reachable by path.
 struct MemFile {
   int fd = -1;
   std::string path;
   MemFile() {
     fd = ::memfd_create("fuzz_checkpoint", MFD_CLOEXEC);
-    if (fd < 0) fail("memfd_create");
+    if (fd < 0) fuzz::invariant_broken("memfd_create");
     path = "/proc/self/fd/" + std::to_string(fd);
   }
   void set(const uint8_t* data, size_t size) {
-    if (::ftruncate(fd, 0) != 0) fail("ftruncate");
+    if (::ftruncate(fd, 0) != 0) fuzz::invariant_broken("ftruncate");
     size_t done = 0;
     while (done < size) {
       ssize_t w = ::pwrite(fd, data + done, size - done, static_cast<off_t>(done));
-      if (w <= 0) fail("pwrite");
+      if (w <= 0) fuzz::invariant_broken("pwrite");
       done += static_cast<size_t>(w);
     }
   }

@@ -15,6 +15,7 @@
 // catch memory errors and undefined behaviour (a float-to-integer cast out of range, a signed
 // overflow, ...). A tensor that is made must hold exactly the given bytes, round-trip through
 // to_vector, and convert between dtypes by the rules of kernel::to_dtype.
+#include "fuzz/fuzz_check.hpp"
 #include "heed.hpp"
 
 #include <algorithm>
@@ -29,15 +30,6 @@
 using namespace heed;
 
 namespace {
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_tensor_bytes: invariant broken: %s\n", what);
-  std::abort();
-}
-#define FUZZ_CHECK(cond)      \
-  do {                        \
-    if (!(cond)) fail(#cond); \
-  } while (0)
 
 class Reader {
  public:
