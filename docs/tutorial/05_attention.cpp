@@ -1,0 +1,203 @@
+// Tutorial, chapter 5: scaled dot-product attention written by hand and checked against
+// heed::scaled_dot_product_attention; a worked example with numbers to check by hand; what padding
+// and causal masks do to the weights; additive (Bahdanau) attention by hand and with
+// nn::AdditiveAttention. The program exits with status 1 if a check fails.
+// docs/tutorial/05_attention.md quotes the blocks between "// [tutorial:NAME]" and "// [tutorial:end]".
+#include <heed.hpp>
+
+#include "check.hpp"
+
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+using heed::Tensor;
+using tutorial::check;
+
+namespace {
+
+// [tutorial:by_hand]
+// Scaled dot-product attention, one step per line.
+//   q (..., Lq, d_k), k (..., Lk, d_k), v (..., Lk, d_v); mask bool, broadcast to (..., Lq, Lk),
+//   true = this key may not be read (or undefined: no mask)
+//   -> output (..., Lq, d_v) and weights (..., Lq, Lk)
+std::pair<Tensor, Tensor> attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask = Tensor{}) {
+  const double d_k = double(q.size(-1));
+  Tensor scores = heed::matmul(q, k.transpose(-2, -1)) / std::sqrt(d_k);    // (..., Lq, Lk): q_i · k_j / sqrt(d_k)
+  if (mask.defined()) scores = heed::masked_fill(scores, mask, -INFINITY);  // exp(-inf) = 0: never read
+  Tensor weights = heed::softmax(scores, -1);                               // each row: positive, sums to 1
+  return {heed::matmul(weights, v), weights};                               // row i: sum_j weights_ij v_j
+}
+// [tutorial:end]
+
+// Prints a 2-d tensor row by row, 4 decimals.
+void print_matrix(const Tensor& m) {
+  std::vector<double> v = m.to(heed::kFloat64).contiguous().to_vector<double>();
+  const int64_t rows = m.size(0), cols = m.size(1);
+  for (int64_t i = 0; i < rows; ++i) {
+    fmt::print(" ");
+    for (int64_t j = 0; j < cols; ++j) fmt::print(" {:.4f}", v[size_t(i * cols + j)]);
+    fmt::print("\n");
+  }
+}
+
+}  // namespace
+
+int main() {
+  heed::manual_seed(0);
+
+  fmt::print("== a worked example ==\n");
+  // [tutorial:example]
+  // One query, three keys of d_k = 4 numbers (so 1/sqrt(d_k) = 1/2), and their values.
+  Tensor q = heed::tensor({1, 0, 1, 0}, {1, 4}, heed::kFloat64);  // (Lq, d_k)
+  Tensor k = heed::tensor({2, 0, 2, 0,                            // k_1: q · k_1 = 4
+                           0, 1, 0, 1,                            // k_2: q · k_2 = 0
+                           1, 1, 0, 0},                           // k_3: q · k_3 = 1
+                          {3, 4}, heed::kFloat64);                // (Lk, d_k)
+  Tensor v = heed::tensor({1, 0,                                  // v_1
+                           0, 1,                                  // v_2
+                           1, 1},                                 // v_3
+                          {3, 2}, heed::kFloat64);                // (Lk, d_v)
+  auto [out, weights] = attention(q, k, v);
+  fmt::print("weights:");
+  print_matrix(weights);
+  fmt::print("output: ");
+  print_matrix(out);
+  // [tutorial:end]
+  {
+    // By hand: scores (2, 0, 0.5), weights e^s / sum e^s, output sum_j w_j v_j.
+    const double e0 = std::exp(2.0), e1 = 1.0, e2 = std::exp(0.5), z = e0 + e1 + e2;
+    std::vector<double> w = weights.to_vector<double>(), o = out.to_vector<double>();
+    check(std::abs(w[0] - e0 / z) < 1e-15 && std::abs(w[1] - e1 / z) < 1e-15 && std::abs(w[2] - e2 / z) < 1e-15,
+          "the weights of the worked example by hand");
+    check(std::abs(o[0] - (e0 + e2) / z) < 1e-15 && std::abs(o[1] - (e1 + e2) / z) < 1e-15,
+          "the output of the worked example by hand");
+  }
+
+  // [tutorial:padding]
+  // k_3 and v_3 are padding: mask them. The mask (Lq, Lk) is true where a key may not be read.
+  Tensor pad = heed::tensor({0, 0, 1}, {1, 3}, heed::kBool);
+  auto [out_pad, weights_pad] = attention(q, k, v, pad);
+  fmt::print("weights with k_3 masked:");
+  print_matrix(weights_pad);
+  fmt::print("output with k_3 masked: ");
+  print_matrix(out_pad);
+  // [tutorial:end]
+  {
+    // Masking a key = dropping it and renormalizing the other weights.
+    std::vector<double> w = weights.to_vector<double>(), wp = weights_pad.to_vector<double>();
+    check(wp[2] == 0.0, "a masked key gets weight exactly 0");
+    check(std::abs(wp[0] - w[0] / (w[0] + w[1])) < 1e-15 && std::abs(wp[1] - w[1] / (w[0] + w[1])) < 1e-15,
+          "masking renormalizes the weights of the other keys");
+  }
+
+  // [tutorial:against_heed]
+  heed::AttentionOutput r = heed::scaled_dot_product_attention(q, k, v, pad, /*dropout_p=*/0.0, /*is_causal=*/false,
+                                                               /*scale=*/std::nullopt, /*need_weights=*/true);
+  fmt::print("heed::scaled_dot_product_attention, same output: {}, same weights: {}\n",
+             heed::allclose(r.output, out_pad, 1e-12, 1e-15), heed::allclose(r.weights, weights_pad, 1e-12, 1e-15));
+  // [tutorial:end]
+  check(heed::allclose(r.output, out_pad, 1e-12, 1e-15) && heed::allclose(r.weights, weights_pad, 1e-12, 1e-15),
+        "the worked example through heed::scaled_dot_product_attention");
+
+  // [tutorial:batched]
+  // Batches and heads are leading dims: q (B, h, L, d), k and v (B, h, S, d).
+  Tensor qb = heed::randn({2, 3, 5, 4}, heed::kFloat64).requires_grad_();
+  Tensor kb = heed::randn({2, 3, 6, 4}, heed::kFloat64).requires_grad_();
+  Tensor vb = heed::randn({2, 3, 6, 4}, heed::kFloat64).requires_grad_();
+  Tensor lengths = heed::tensor({6, 4}, {2}, heed::kInt64);  // the second sequence has 2 padded keys
+  Tensor key_pad = heed::ge(heed::arange(0, 6, 1, heed::kInt64).reshape({1, 6}), lengths.reshape({2, 1}));
+  Tensor mask = key_pad.reshape({2, 1, 1, 6});  // (B, 1, 1, S): the same keys for every head and query
+  auto [mine, mine_weights] = attention(qb, kb, vb, mask);
+  Tensor theirs = heed::scaled_dot_product_attention(qb, kb, vb, mask).output;
+  fmt::print("(B, h, L, d) = {}: same output: {}\n", mine.shape(), heed::allclose(mine, theirs, 1e-12, 1e-14));
+  // [tutorial:end]
+  check(heed::allclose(mine, theirs, 1e-12, 1e-14), "batched attention by hand equals heed's");
+  {
+    // Same gradients for q, k and v; masked keys get none.
+    heed::sum(heed::square(mine)).backward();
+    std::vector<Tensor> g_mine = {qb.grad(), kb.grad(), vb.grad()};
+    for (const Tensor& t : {qb, kb, vb}) t.zero_grad();
+    heed::sum(heed::square(theirs)).backward();
+    check(heed::allclose(g_mine[0], qb.grad(), 1e-10, 1e-12) && heed::allclose(g_mine[1], kb.grad(), 1e-10, 1e-12) &&
+              heed::allclose(g_mine[2], vb.grad(), 1e-10, 1e-12),
+          "batched attention by hand: the same gradients as heed's");
+    check(
+        heed::max_abs_diff(kb.grad().narrow(0, 1, 1).narrow(2, 4, 2), heed::zeros({1, 3, 2, 4}, heed::kFloat64)) == 0.0,
+        "padded keys get no gradient");
+    heed::GradcheckResult gc =
+        heed::gradcheck([&](const std::vector<Tensor>& in) { return attention(in[0], in[1], in[2], mask).first; },
+                        {heed::randn({2, 1, 3, 2}, heed::kFloat64).requires_grad_(),
+                         heed::randn({2, 1, 6, 2}, heed::kFloat64).requires_grad_(),
+                         heed::randn({2, 1, 6, 2}, heed::kFloat64).requires_grad_()});
+    check(gc.ok, "gradcheck of attention by hand: " + gc.report);
+  }
+
+  fmt::print("\n== masks in self-attention ==\n");
+  // [tutorial:self]
+  // Four tokens, three features each; in self-attention they are the queries, the keys and the values.
+  Tensor x = heed::tensor({0.1, 0.2, 0.3,   // 我 "I"
+                           0.4, 0.5, 0.6,   // 非常 "very much"
+                           0.7, 0.8, 0.9,   // 喜欢 "like"
+                           1.0, 1.1, 1.2},  // 编程 "programming"
+                          {4, 3}, heed::kFloat64);
+  fmt::print("no mask:\n");
+  print_matrix(attention(x, x, x).second);
+  fmt::print("causal mask (token i reads tokens 0..i):\n");
+  print_matrix(attention(x, x, x, heed::causal_mask(4, 4)).second);
+  fmt::print("padding mask (the last token is padding):\n");
+  print_matrix(attention(x, x, x, heed::tensor({0, 0, 0, 1}, {1, 4}, heed::kBool)).second);
+  // [tutorial:end]
+  {
+    Tensor causal_weights = attention(x, x, x, heed::causal_mask(4, 4)).second;
+    std::vector<double> w = causal_weights.to_vector<double>();
+    check(w[0] == 1.0 && w[1] == 0.0 && w[2] == 0.0 && w[3] == 0.0, "the first token reads only itself");
+    check(heed::allclose(heed::sum(causal_weights, -1), heed::ones({4}, heed::kFloat64)), "causal rows sum to 1");
+    Tensor heed_causal =
+        heed::scaled_dot_product_attention(x, x, x, Tensor{}, 0.0, /*is_causal=*/true, std::nullopt, true).weights;
+    check(heed::allclose(causal_weights, heed_causal, 1e-12, 1e-15), "causal_mask by hand equals is_causal");
+  }
+
+  // [tutorial:sanity]
+  // An article's example: the scores (0.04, 0.10, 0.28, 0.58) have the weights (0.16, 0.25, 0.42, 0.17)?
+  Tensor scores = heed::tensor({0.04, 0.10, 0.28, 0.58}, heed::kFloat64);
+  fmt::print("softmax of the scores:");
+  print_matrix(heed::softmax(scores, 0).reshape({1, 4}));
+  // [tutorial:end]
+  {
+    std::vector<double> w = heed::softmax(scores, 0).to_vector<double>();
+    check(w[0] < w[1] && w[1] < w[2] && w[2] < w[3], "softmax keeps the order of the scores");
+  }
+
+  fmt::print("\n== additive (Bahdanau) attention ==\n");
+  // [tutorial:additive]
+  // score(q, k_j) = vᵀ tanh(W_q q + W_k k_j). One decoder state per sequence queries its encoder's outputs.
+  const int64_t B = 2, S = 5, Dq = 3, Dk = 4, H = 6;
+  heed::nn::AdditiveAttention additive(/*query_size=*/Dq, /*key_size=*/Dk, /*hidden_size=*/H);
+  Tensor state = heed::randn({B, Dq});   // the query: a decoder state
+  Tensor enc = heed::randn({B, S, Dk});  // the keys and the values: encoder outputs
+  Tensor enc_pad = heed::ge(heed::arange(0, S, 1, heed::kInt64).reshape({1, S}),
+                            heed::tensor({5, 3}, {B, 1}, heed::kInt64));  // (B, S): sequence 1 has 3 steps
+  heed::nn::AttentionResult a = additive(state, enc, enc, enc_pad);       // context (B, Dk), weights (B, S)
+
+  // The same by hand, with the module's own weights.
+  Tensor wq = heed::matmul(state, additive.query_proj->weight.t()).reshape({B, 1, H});   // (B, 1, H)
+  Tensor wk = heed::matmul(enc, additive.key_proj->weight.t());                          // (B, S, H)
+  Tensor e = heed::matmul(heed::tanh(wq + wk), additive.v->weight.t()).reshape({B, S});  // (B, S)
+  Tensor w = heed::softmax(heed::masked_fill(e, enc_pad, -INFINITY), -1);
+  Tensor context = heed::matmul(w.reshape({B, 1, S}), enc).reshape({B, Dk});
+  fmt::print("same weights: {}, same context: {}\n", heed::allclose(w, a.weights, 1e-5, 1e-6),
+             heed::allclose(context, a.context, 1e-5, 1e-6));
+  fmt::print("weights of sequence 1 (3 real steps):");
+  print_matrix(a.weights.narrow(0, 1, 1));
+  // [tutorial:end]
+  check(heed::allclose(w, a.weights, 1e-5, 1e-6) && heed::allclose(context, a.context, 1e-5, 1e-6),
+        "additive attention by hand equals nn::AdditiveAttention");
+  {
+    std::vector<float> wv = a.weights.to_vector<float>();
+    check(wv[8] == 0.0f && wv[9] == 0.0f, "padding gets weight 0 in additive attention");
+  }
+
+  return tutorial::finish();
+}

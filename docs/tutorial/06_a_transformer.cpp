@@ -1,0 +1,209 @@
+// Tutorial, chapter 6: a Transformer encoder layer assembled by hand from nn::MultiheadAttention,
+// nn::LayerNorm and nn::Linear, checked against nn::TransformerEncoderLayer (post-LN and pre-LN);
+// a causal mask tested by changing a future token; then nn::TransformerLM trained to reverse a
+// sequence of digits and decoded greedily. The program exits with status 1 if a check fails.
+// docs/tutorial/06_a_transformer.md quotes the blocks between "// [tutorial:NAME]" and "// [tutorial:end]".
+#include <heed.hpp>
+
+#include "check.hpp"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+using heed::Tensor;
+using tutorial::check;
+namespace nn = heed::nn;
+
+namespace {
+
+// [tutorial:layer]
+// A Transformer encoder layer from heed's parts, with nn::TransformerEncoderLayer's names.
+//   post-LN (the paper's):  x = norm1(x + sa(x)),   then  x = norm2(x + ff(x))
+//   pre-LN (norm_first):    x = x + sa(norm1(x)),   then  x = x + ff(norm2(x))
+// with sa(x) = self_attn(x, x, x) and ff(x) = linear2(relu(linear1(x))), the same for every position.
+// x (B, S, d_model) -> (B, S, d_model). No dropout: this layer is for evaluation only.
+struct MyEncoderLayer : nn::Module {
+  MyEncoderLayer(int64_t d_model, int64_t nhead, int64_t dim_feedforward, bool norm_first)
+      : Module("MyEncoderLayer"), norm_first(norm_first) {
+    self_attn = register_module("self_attn", std::make_shared<nn::MultiheadAttention>(d_model, nhead));
+    linear1 = register_module("linear1", std::make_shared<nn::Linear>(d_model, dim_feedforward));
+    linear2 = register_module("linear2", std::make_shared<nn::Linear>(dim_feedforward, d_model));
+    norm1 = register_module("norm1", std::make_shared<nn::LayerNorm>(heed::Shape{d_model}));
+    norm2 = register_module("norm2", std::make_shared<nn::LayerNorm>(heed::Shape{d_model}));
+  }
+  // causal: position i attends to positions 0 .. i only.
+  Tensor forward(const Tensor& x, bool causal) {
+    auto sa = [&](const Tensor& y) {
+      return self_attn
+          ->forward(y, y, y, /*key_padding_mask=*/Tensor{}, /*need_weights=*/false,
+                    /*attn_mask=*/Tensor{}, /*average_attn_weights=*/true, causal)
+          .output;
+    };
+    auto ff = [&](const Tensor& y) { return (*linear2)(heed::relu((*linear1)(y))); };
+    if (norm_first) {
+      Tensor h = x + sa((*norm1)(x));
+      return h + ff((*norm2)(h));
+    }
+    Tensor h = (*norm1)(x + sa(x));
+    return (*norm2)(h + ff(h));
+  }
+  bool norm_first;
+  std::shared_ptr<nn::MultiheadAttention> self_attn;
+  std::shared_ptr<nn::Linear> linear1, linear2;
+  std::shared_ptr<nn::LayerNorm> norm1, norm2;
+};
+// [tutorial:end]
+
+// [tutorial:task]
+// Token ids: the digits 0 .. 9, and a separator.
+constexpr int64_t kSep = 10, kVocab = 11;
+
+// n random digits, the separator, the digits reversed:  3 1 4 1 5 9 2 6 | 6 2 9 5 1 4 1 3.   -> (B, 2n + 1)
+Tensor make_sequences(int64_t B, int64_t n, heed::Generator& gen) {
+  std::vector<int64_t> digits = heed::randint(0, 10, {B, n}, heed::kInt64, &gen).to_vector<int64_t>(), ids;
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t i = 0; i < n; ++i) ids.push_back(digits[size_t(b * n + i)]);
+    ids.push_back(kSep);
+    for (int64_t i = n - 1; i >= 0; --i) ids.push_back(digits[size_t(b * n + i)]);
+  }
+  return heed::from_vector(ids, {B, 2 * n + 1});
+}
+// [tutorial:end]
+
+// "3 1 4 | 4 1 3": token ids as text.
+std::string text_of(const Tensor& ids) {
+  std::vector<std::string> words;
+  for (int64_t id : ids.contiguous().to_vector<int64_t>()) words.push_back(id == kSep ? "|" : std::to_string(id));
+  return fmt::format("{}", fmt::join(words, " "));
+}
+
+}  // namespace
+
+int main() {
+  heed::manual_seed(0);
+
+  fmt::print("== an encoder layer by hand ==\n");
+  // [tutorial:same_as_layer]
+  for (bool norm_first : {false, true}) {
+    nn::TransformerEncoderLayer theirs(
+        {.d_model = 16, .nhead = 4, .dim_feedforward = 32, .dropout = 0.1, .norm_first = norm_first});
+    theirs.eval();  // no dropout from here on
+    MyEncoderLayer mine(16, 4, 32, norm_first);
+    mine.load_state_dict(theirs.state_dict());  // self_attn.in_proj_weight, ..., norm2.bias: the same names
+
+    Tensor x = heed::randn({2, 6, 16});  // B = 2 sequences of S = 6 positions, d_model = 16
+    Tensor y_mine = mine.forward(x, /*causal=*/false), y_theirs = theirs.forward(x);
+    fmt::print("{}: same output: {}\n", norm_first ? "pre-LN " : "post-LN",
+               heed::allclose(y_mine, y_theirs, 1e-4, 1e-5));
+  }
+  // [tutorial:end]
+  for (bool norm_first : {false, true}) {
+    // The same with a causal mask, with gradients, in float64.
+    nn::TransformerEncoderLayer theirs({.d_model = 8, .nhead = 2, .dim_feedforward = 16, .norm_first = norm_first});
+    theirs.eval();
+    theirs.to(heed::kFloat64);
+    MyEncoderLayer mine(8, 2, 16, norm_first);
+    mine.to(heed::kFloat64);
+    mine.load_state_dict(theirs.state_dict());
+    check(mine.named_parameters().keys() == theirs.named_parameters().keys(), "the layer's parameter names");
+    Tensor x = heed::randn({2, 5, 8}, heed::kFloat64);
+    Tensor y_mine = mine.forward(x, true), y_theirs = theirs.forward(x, Tensor{}, Tensor{}, /*is_causal=*/true);
+    check(heed::allclose(y_mine, y_theirs, 1e-10, 1e-12), "the layer by hand equals TransformerEncoderLayer, causal");
+    heed::sum(heed::square(y_mine)).backward();
+    heed::sum(heed::square(y_theirs)).backward();
+    auto named = theirs.named_parameters();
+    bool same = true;
+    for (const auto& [name, p] : mine.named_parameters())
+      same = same && heed::allclose(p.grad(), named.at(name).grad(), 1e-9, 1e-11);
+    check(same, "the layer by hand: the same gradients as TransformerEncoderLayer");
+  }
+
+  fmt::print("\n== the causal mask ==\n");
+  // [tutorial:causal]
+  MyEncoderLayer layer(16, 4, 32, /*norm_first=*/true);
+  Tensor x = heed::randn({1, 6, 16});
+  Tensor x2 = x.clone();
+  x2.narrow(1, 3, 1).copy_(heed::randn({1, 1, 16}));  // a new token at position 3
+  for (bool causal : {true, false}) {
+    Tensor change = heed::amax(heed::abs(layer.forward(x2, causal) - layer.forward(x, causal)), {0, 2});  // (S)
+    std::vector<float> c = change.to_vector<float>();
+    fmt::print("{:9}  positions 0-2 changed: {:3}   positions 3-5 changed: {}\n", causal ? "causal" : "no mask",
+               c[0] + c[1] + c[2] > 0 ? "yes" : "no", c[3] > 0 && c[4] > 0 && c[5] > 0 ? "yes" : "no");
+  }
+  // [tutorial:end]
+  {
+    std::vector<float> c =
+        heed::amax(heed::abs(layer.forward(x2, true) - layer.forward(x, true)), {0, 2}).to_vector<float>();
+    check(c[0] == 0 && c[1] == 0 && c[2] == 0, "with the causal mask a later token changes no earlier output");
+    check(c[3] > 1e-3 && c[4] > 1e-3 && c[5] > 1e-3,
+          "with the causal mask the token changes its own and later outputs");
+  }
+
+  fmt::print("\n== a tiny language model learns to reverse ==\n");
+  // [tutorial:model]
+  const int64_t n = 8, T = 2 * n;  // the model reads 2n tokens and predicts the next one at each position
+  nn::TransformerLM lm({.vocab_size = kVocab,
+                        .d_model = 32,
+                        .nhead = 4,
+                        .num_layers = 2,
+                        .dim_feedforward = 64,
+                        .dropout = 0.0,
+                        .max_len = T + 1});
+  fmt::print("{} parameters\n", lm.num_parameters());
+  // [tutorial:end]
+
+  // [tutorial:train]
+  heed::Generator gen(1);
+  heed::optim::AdamW opt(lm.parameters(), {.lr = 3e-3});
+  // Positions 0 .. n-1 predict more random digits (and the separator): nothing to learn there, so
+  // their targets are set to -100, the index cross_entropy ignores.
+  Tensor before_answer = heed::lt(heed::arange(0, T, 1, heed::kInt64), double(n)).reshape({1, T});  // (1, T)
+  for (int step = 1; step <= 300; ++step) {
+    Tensor seq = make_sequences(32, n, gen);                                      // (32, 2n + 1)
+    Tensor input = seq.narrow(1, 0, T);                                           // tokens 0 .. 2n-1
+    Tensor target = heed::masked_fill(seq.narrow(1, 1, T), before_answer, -100);  // tokens 1 .. 2n
+    Tensor logits = lm(input);                                                    // (32, T, kVocab)
+    Tensor loss = heed::cross_entropy(logits.reshape({-1, kVocab}), target.reshape({-1}));
+    opt.zero_grad();
+    loss.backward();
+    heed::optim::clip_grad_norm_(lm.parameters(), 1.0);
+    opt.step();
+    if (step % 50 == 0) fmt::print("step {:3d}  loss {:.4f}\n", step, loss.item());
+  }
+  // [tutorial:end]
+
+  // [tutorial:generate]
+  lm.eval();
+  Tensor test = make_sequences(500, n, gen);
+  Tensor prompt = test.narrow(1, 0, n + 1);                                         // the digits and the separator
+  Tensor answer = lm.generate(prompt, n, /*temperature=*/0.0).narrow(1, n + 1, n);  // greedy: n new tokens
+  Tensor right = heed::all(heed::eq(answer, test.narrow(1, n + 1, n)), {1});        // (500) bool: every digit right
+  double exact = heed::mean(right.to(heed::kFloat32)).item();
+  fmt::print("{}  ->  {}\n", text_of(prompt.select(0, 0)), text_of(answer.select(0, 0)));
+  fmt::print("reversed exactly: {:.1f}% of 500 new sequences\n", 100 * exact);
+  fmt::print("above 95%: {}\n", exact > 0.95 ? "yes" : "no");
+  // [tutorial:end]
+  check(exact > 0.95, fmt::format("the language model reverses {:.3f} of new sequences, above 0.95", exact));
+  {
+    // Greedy by hand: the argmax of the last position, appended, n times.
+    heed::NoGradGuard no_grad;
+    Tensor ids = prompt.narrow(0, 0, 4).contiguous();
+    for (int64_t i = 0; i < n; ++i) {
+      Tensor next = heed::argmax(lm(ids).narrow(1, ids.size(1) - 1, 1), -1);  // (4, 1)
+      ids = heed::cat({ids, next}, 1);
+    }
+    check(heed::equal(ids.narrow(1, n + 1, n), answer.narrow(0, 0, 4)), "generate(temperature 0) is greedy by hand");
+  }
+  {
+    // The trained model is causal too: a new token at position 5 changes no logits before it.
+    heed::NoGradGuard no_grad;
+    Tensor ids = test.narrow(0, 0, 2).narrow(1, 0, T).contiguous(), ids2 = ids.clone();
+    ids2.narrow(1, 5, 1).fill_(kSep);
+    Tensor change = heed::amax(heed::abs(lm(ids2) - lm(ids)), {0, 2});
+    check(heed::max_abs_diff(change.narrow(0, 0, 5), heed::zeros({5})) == 0 && change.select(0, 5).item() > 0,
+          "TransformerLM: a token changes the logits from its position on, and none before");
+  }
+
+  return tutorial::finish();
+}
