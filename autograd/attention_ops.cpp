@@ -87,8 +87,10 @@ Tensor causal_mask(int64_t L, int64_t S, int64_t offset) {
 //   A = masked_fill(S, bool mask, -inf)           dS = dA where not masked, 0 where masked
 //   A = S + float mask                            dS = dA,  dmask = dA summed back to the mask's shape
 //   S = (s q) kᵀ                                  dq = s dS k,  dk = s dSᵀ q
-// q is scaled before the product rather than the scores after it: the same numbers up to rounding,
-// and (Lq, E) multiplications instead of (Lq, Lk).
+// Without a float mask, the first three lines are one op, masked_softmax(q kᵀ, bool mask, s), with
+// the same values up to rounding (and the scale applied to the scores, not to q).
+// With one, q is scaled before the product rather than the scores after it: the same numbers up to
+// rounding, and (Lq, E) multiplications instead of (Lq, Lk).
 AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
                                              double dropout_p, bool is_causal, std::optional<double> scale,
                                              bool need_weights, Generator* gen) {
@@ -98,18 +100,22 @@ AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, c
   const double s = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
-  Tensor scores = matmul(s == 1.0 ? q : q * s, k.transpose(-2, -1));  // (..., Lq, Lk)
-  // A bool mask (and the causal mask) sets masked scores to -inf: softmax gives them weight 0 and
-  // masked_fill sends them no gradient. A float mask is added (it may be -inf, or a learned bias).
+  // A bool mask (and the causal mask) leaves masked scores out: they get weight 0 and no gradient.
+  // A float mask is added to the scores (it may be -inf, or a learned bias).
   Tensor bool_mask = is_causal ? causal_mask(Lq, Lk) : Tensor{};
   if (attn_mask.defined() && attn_mask.dtype() == kBool)
     bool_mask = bool_mask.defined() ? logical_or(attn_mask, bool_mask) : attn_mask;
-  if (bool_mask.defined()) scores = masked_fill(scores, bool_mask, kNegInf);
-  if (attn_mask.defined() && attn_mask.dtype() != kBool) scores = scores + attn_mask;
-
-  // A row that is -inf everywhere (a query that may attend to nothing) gives zero weights and a zero
-  // gradient in heed's softmax (PyTorch 1.13's softmax gives NaN); its output row is then zero.
-  Tensor weights = softmax(scores, -1);
+  // A row that is masked everywhere (a query that may attend to nothing) gives zero weights and a
+  // zero gradient (PyTorch 1.13 gives NaN); its output row is then zero.
+  Tensor weights;
+  if (attn_mask.defined() && attn_mask.dtype() != kBool) {
+    Tensor scores = matmul(s == 1.0 ? q : q * s, k.transpose(-2, -1));  // (..., Lq, Lk)
+    if (bool_mask.defined()) scores = masked_fill(scores, bool_mask, kNegInf);
+    weights = softmax(scores + attn_mask, -1);
+  } else {
+    // Fused: scale, mask and softmax in one pass over the raw scores q kᵀ.
+    weights = masked_softmax(matmul(q, k.transpose(-2, -1)), bool_mask, s);
+  }
   if (dropout_p > 0) weights = dropout(weights, dropout_p, /*training=*/true, gen);
   Tensor output = matmul(weights, v);  // (..., Lq, Ev)
   return {output, need_weights ? weights : Tensor{}};
