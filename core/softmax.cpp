@@ -122,20 +122,17 @@ void softmax_columns(const T* __restrict x, T* __restrict y, int64_t n, int64_t 
 }
 
 // ---- masked softmax along the last dim: y = softmax(s x) over the unmasked entries ----------------
-// mk[i] nonzero: entry i is left out (as if s x_i were -inf) and gets y_i = 0. Both sides of the
-// selects are computed, so the loops vectorize; a masked entry's exp is thrown away. The mask is
-// read as bytes: g++ 12 does not vectorize loads of bool.
+// mk[i] nonzero: entry i is left out: s x_i is replaced by -inf, so it gets y_i = e^-inf = 0 (and a
+// masked NaN or inf is ignored). The mask is read as bytes: g++ 12 does not vectorize loads of bool.
 template <class T>
 void masked_softmax_row(const T* __restrict x, const uint8_t* __restrict mk, T* __restrict y, int64_t n, T s) {
   constexpr T kNegInf = -std::numeric_limits<T>::infinity();
-  T m = kNegInf;
-#pragma omp simd reduction(max : m)
-  for (int64_t i = 0; i < n; ++i) m = std::max(m, mk[i] ? kNegInf : s * x[i]);
-  m = shift_of(m);
-  for (int64_t i = 0; i < n; ++i) {
-    const T e = vexp(s * x[i] - m);
-    y[i] = mk[i] ? T(0) : e;
-  }
+  // The mask is applied in loops of its own, without exp: a loop that reads the byte mask takes its
+  // vector width from it (64 lanes with AVX-512), and a row shorter than that (attention over 16
+  // keys) runs scalar, which costs little for a select and 3x for exp.
+  for (int64_t i = 0; i < n; ++i) y[i] = mk[i] ? kNegInf : s * x[i];
+  const T m = row_shift(y, n);
+  for (int64_t i = 0; i < n; ++i) y[i] = vexp(y[i] - m);
   const T inv = static_cast<T>(inverse_sum(row_sum(y, n)));
   for (int64_t i = 0; i < n; ++i) y[i] *= inv;
 }
@@ -337,14 +334,27 @@ Tensor masked_softmax(const Tensor& x, const Tensor& mask, double scale) {
     const auto* mp = reinterpret_cast<const uint8_t*>(mk.data_ptr<bool>());
     T* yp = y.data_ptr<T>();
     const T s = static_cast<T>(scale);
+    const Shape& sizes = x.shape();
+    const Strides& mstrides = mk.strides();
     parallel_for(rows, n, [&](int64_t r0, int64_t r1) {
+      // The index of row r over the leading dims, and the offset of its mask row: unravelled once
+      // for r0, then stepped like an odometer (an int64 division per dim and row costs more than a
+      // short row's softmax).
+      std::array<int64_t, kMaxDims> idx{};
+      int64_t off = 0;
+      for (int64_t d = lead - 1, rest = r0; d >= 0; --d) {
+        idx[d] = rest % sizes[d];
+        off += idx[d] * mstrides[d];
+        rest /= sizes[d];
+      }
       for (int64_t r = r0; r < r1; ++r) {
-        int64_t off = 0;  // row r's first mask element: r unravelled over the leading dims
-        for (int64_t d = lead - 1, rest = r; d >= 0; --d) {
-          off += (rest % x.shape()[d]) * mk.strides()[d];
-          rest /= x.shape()[d];
-        }
         masked_softmax_row(xp + r * n, mp + off, yp + r * n, n, s);
+        for (int64_t d = lead - 1; d >= 0; --d) {
+          off += mstrides[d];
+          if (++idx[d] < sizes[d]) break;
+          off -= idx[d] * mstrides[d];
+          idx[d] = 0;
+        }
       }
     });
     return y;
