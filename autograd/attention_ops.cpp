@@ -3,10 +3,14 @@
 #include "autograd/elementwise_ops.hpp"
 #include "autograd/linalg_ops.hpp"
 #include "autograd/op_scope.hpp"
+#include "autograd/record.hpp"
 #include "autograd/softmax_ops.hpp"
 #include "autograd/view_ops.hpp"
 #include "core/elementwise.hpp"
 #include "core/factory.hpp"
+#include "core/flash_attention.hpp"
+#include "core/reduce.hpp"
+#include "core/view.hpp"
 
 #include <cmath>
 #include <limits>
@@ -87,32 +91,96 @@ Tensor causal_mask(int64_t L, int64_t S, int64_t offset) {
 //   A = masked_fill(S, bool mask, -inf)           dS = dA where not masked, 0 where masked
 //   A = S + float mask                            dS = dA,  dmask = dA summed back to the mask's shape
 //   S = (s q) kᵀ                                  dq = s dS k,  dk = s dSᵀ q
-// q is scaled before the product rather than the scores after it: the same numbers up to rounding,
-// and (Lq, E) multiplications instead of (Lq, Lk).
+// Without a float mask, the first three lines are one op, masked_softmax(q kᵀ, bool mask, s), with
+// the same values up to rounding (and the scale applied to the scores, not to q).
+// With one, q is scaled before the product rather than the scores after it: the same numbers up to
+// rounding, and (Lq, E) multiplications instead of (Lq, Lk).
 AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
                                              double dropout_p, bool is_causal, std::optional<double> scale,
                                              bool need_weights, Generator* gen) {
   HEED_OP_SCOPE("scaled_dot_product_attention");
   check_inputs(q, k, v, attn_mask, dropout_p);
   const int64_t Lq = q.size(-2), Lk = k.size(-2);
+  if (!need_weights && dropout_p == 0 && (!attn_mask.defined() || attn_mask.dtype() == kBool) &&
+      prefers_memory_efficient_attention(Lq, Lk, is_causal))
+    return {memory_efficient_attention(q, k, v, attn_mask, is_causal, scale), Tensor{}};
   const double s = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
-  Tensor scores = matmul(s == 1.0 ? q : q * s, k.transpose(-2, -1));  // (..., Lq, Lk)
-  // A bool mask (and the causal mask) sets masked scores to -inf: softmax gives them weight 0 and
-  // masked_fill sends them no gradient. A float mask is added (it may be -inf, or a learned bias).
+  // A bool mask (and the causal mask) leaves masked scores out: they get weight 0 and no gradient.
+  // A float mask is added to the scores (it may be -inf, or a learned bias).
   Tensor bool_mask = is_causal ? causal_mask(Lq, Lk) : Tensor{};
   if (attn_mask.defined() && attn_mask.dtype() == kBool)
     bool_mask = bool_mask.defined() ? logical_or(attn_mask, bool_mask) : attn_mask;
-  if (bool_mask.defined()) scores = masked_fill(scores, bool_mask, kNegInf);
-  if (attn_mask.defined() && attn_mask.dtype() != kBool) scores = scores + attn_mask;
-
-  // A row that is -inf everywhere (a query that may attend to nothing) gives zero weights and a zero
-  // gradient in heed's softmax (PyTorch 1.13's softmax gives NaN); its output row is then zero.
-  Tensor weights = softmax(scores, -1);
+  // A row that is masked everywhere (a query that may attend to nothing) gives zero weights and a
+  // zero gradient (PyTorch 1.13 gives NaN); its output row is then zero.
+  Tensor weights;
+  if (attn_mask.defined() && attn_mask.dtype() != kBool) {
+    Tensor scores = matmul(s == 1.0 ? q : q * s, k.transpose(-2, -1));  // (..., Lq, Lk)
+    if (bool_mask.defined()) scores = masked_fill(scores, bool_mask, kNegInf);
+    weights = softmax(scores + attn_mask, -1);
+  } else {
+    // Fused: scale, mask and softmax in one pass over the raw scores q kᵀ.
+    weights = masked_softmax(matmul(q, k.transpose(-2, -1)), bool_mask, s);
+  }
   if (dropout_p > 0) weights = dropout(weights, dropout_p, /*training=*/true, gen);
   Tensor output = matmul(weights, v);  // (..., Lq, Ev)
   return {output, need_weights ? weights : Tensor{}};
+}
+
+// Forward and backward: core/flash_attention.hpp. Here: broadcasting. q, k and v are expanded to
+// their common (batch, head) dims and flattened to (N, L, E) (a copy only for an input that
+// broadcasts); the mask is passed as an expanded view, never copied; the gradients are summed back
+// to each input's own shape.
+Tensor memory_efficient_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
+                                  bool is_causal, std::optional<double> scale) {
+  HEED_OP_SCOPE("memory_efficient_attention");
+  constexpr const char* op = "memory_efficient_attention";
+  check_inputs(q, k, v, attn_mask, 0.0);
+  if (attn_mask.defined() && attn_mask.dtype() != kBool)
+    throw_error<DTypeError>(
+        "{}: attn_mask must be bool (true = masked), got {}: a float mask needs "
+        "scaled_dot_product_attention",
+        op, describe(attn_mask));
+  if (scale && !std::isfinite(*scale)) throw_error<ValueError>("{}: scale must be finite, got {}", op, *scale);
+  const int64_t Lq = q.size(-2), Lk = k.size(-2), E = q.size(-1), Ev = v.size(-1);
+  const double s = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(E));
+  const Shape batch = broadcast_shapes(broadcast_shapes(leading_dims(q), leading_dims(k), op), leading_dims(v), op);
+  const int64_t N = shape_numel(batch);
+  auto flat = [&](const Tensor& t, int64_t L, int64_t D) {
+    Shape full = batch;
+    full.push_back(L);
+    full.push_back(D);
+    return kernel::reshape(kernel::contiguous(kernel::expand(t, full)), {N, L, D});
+  };
+  Tensor q3 = flat(q, Lq, E), k3 = flat(k, Lk, E), v3 = flat(v, Lk, Ev);
+  Tensor mask;
+  if (attn_mask.defined()) {
+    Shape full = batch;
+    full.push_back(Lq);
+    full.push_back(Lk);
+    mask = kernel::expand(attn_mask, full);
+  }
+  kernel::FlashAttentionOut out = kernel::flash_attention(q3, k3, v3, mask, is_causal, s);
+  Shape out_shape = batch;
+  out_shape.push_back(Lq);
+  out_shape.push_back(Ev);
+  return autograd::record(
+      op, kernel::reshape(out.output, out_shape), {q, k, v},
+      [Q = save(q3), K = save(k3), V = save(v3), O = save(out.output), L = save(out.lse), mask, is_causal, s,
+       q_shape = q.shape(), k_shape = k.shape(), v_shape = v.shape(), batch](const Tensor& dy, NeedsGrad) -> Grads {
+        const Tensor qs = Q.get(), ks = K.get(), vs = V.get();
+        Tensor dy3 = kernel::reshape(kernel::contiguous(dy), {qs.size(0), qs.size(1), vs.size(2)});
+        kernel::FlashAttentionGrads g =
+            kernel::flash_attention_backward(dy3, qs, ks, vs, O.get(), L.get(), mask, is_causal, s);
+        auto back = [&batch](const Tensor& g3, const Shape& shape) {
+          Shape full = batch;
+          full.push_back(g3.size(1));
+          full.push_back(g3.size(2));
+          return kernel::sum_to(kernel::reshape(g3, full), shape);
+        };
+        return {back(g.dq, q_shape), back(g.dk, k_shape), back(g.dv, v_shape)};
+      });
 }
 
 }  // namespace heed

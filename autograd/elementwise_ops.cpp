@@ -358,9 +358,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   if (!(p >= 0 && p <= 1)) throw_error<ValueError>("dropout: p must be in [0, 1], got {}", p);
   if (!training || p == 0) return x;
   if (!x.is_floating_point()) throw_error<DTypeError>("dropout: expected a floating tensor, got {}", describe(x));
-  Tensor mask = empty(x.shape(), x.dtype());  // 1 / (1 - p) where kept, 0 where dropped
-  kernel::bernoulli_(mask, 1 - p, gen);
-  if (p < 1) kernel::mul_(mask, 1 / (1 - p));
+  Tensor mask = kernel::dropout_mask(x.shape(), x.dtype(), p, gen);  // 1 / (1 - p) where kept, 0 where dropped
   return autograd::record("dropout", kernel::mul(x, mask), {x}, [M = save(mask)](const Tensor& dy, NeedsGrad) -> Grads {
     return {kernel::mul(dy, M.get())};
   });

@@ -14,13 +14,16 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// An op scope that is open on this thread, with what its children used so far.
+using Measure = Profiler::Measure;
+
+// An op scope that is open on this thread, with the memory counters at its start and what its children
+// used so far.
 struct Frame {
   const char* name;
   Pass pass;
   Clock::time_point start;
-  int64_t allocations0, bytes0;
-  int64_t child_ns = 0, child_allocations = 0, child_bytes = 0;
+  MemoryStats m0;
+  Measure children{};
 };
 
 struct ThreadState {
@@ -60,7 +63,7 @@ namespace autograd {
 bool OpScope::begin(const char* name, Pass pass) {
   ThreadState& s = thread_state();
   const MemoryStats m = memory_stats();  // before the clock starts: its cost is not the op's
-  s.frames.push_back({name, pass, Clock::now(), m.allocations, m.bytes_in_use});
+  s.frames.push_back({name, pass, Clock::now(), m});
   return true;
 }
 
@@ -70,17 +73,13 @@ void OpScope::end() noexcept {
   ThreadState& s = thread_state();
   const Frame f = s.frames.back();
   s.frames.pop_back();
-  const int64_t total_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now - f.start).count();
-  const int64_t allocations = m.allocations - f.allocations0, bytes = m.bytes_in_use - f.bytes0;
-  if (!s.frames.empty()) {
-    Frame& parent = s.frames.back();
-    parent.child_ns += total_ns;
-    parent.child_allocations += allocations;
-    parent.child_bytes += bytes;
-  }
-  for (Profiler* p : s.profilers)
-    p->add(f.name, f.pass, total_ns, std::max<int64_t>(0, total_ns - f.child_ns), allocations,
-           allocations - f.child_allocations, bytes, bytes - f.child_bytes);
+  const Measure total{std::chrono::duration_cast<std::chrono::nanoseconds>(now - f.start).count(),
+                      m.allocations - f.m0.allocations, m.allocated_bytes - f.m0.allocated_bytes,
+                      m.bytes_in_use - f.m0.bytes_in_use};
+  const Measure self{std::max<int64_t>(0, total.ns - f.children.ns), total.allocations - f.children.allocations,
+                     total.allocated_bytes - f.children.allocated_bytes, total.bytes - f.children.bytes};
+  if (!s.frames.empty()) s.frames.back().children += total;
+  for (Profiler* p : s.profilers) p->add(f.name, f.pass, total, self);
 }
 
 }  // namespace autograd
@@ -109,16 +108,11 @@ double Profiler::wall_us() const {
   return std::chrono::duration<double, std::micro>(end - start_).count();
 }
 
-void Profiler::add(const char* name, Pass pass, int64_t total_ns, int64_t self_ns, int64_t allocations,
-                   int64_t self_allocations, int64_t bytes, int64_t self_bytes) {
+void Profiler::add(const char* name, Pass pass, const Measure& total, const Measure& self) {
   Sums& r = sums_[Key{name, pass}];
   r.calls += 1;
-  r.total_ns += total_ns;
-  r.self_ns += self_ns;
-  r.allocations += allocations;
-  r.self_allocations += self_allocations;
-  r.bytes += bytes;
-  r.self_bytes += self_bytes;
+  r.total += total;
+  r.self += self;
 }
 
 std::vector<OpProfile> Profiler::key_averages(ProfilerSort by) const {
@@ -129,12 +123,14 @@ std::vector<OpProfile> Profiler::key_averages(ProfilerSort by) const {
     row.name = key.name;
     row.pass = key.pass;
     row.calls += sums.calls;
-    row.total_us += static_cast<double>(sums.total_ns) / 1e3;
-    row.self_us += static_cast<double>(sums.self_ns) / 1e3;
-    row.allocations += sums.allocations;
-    row.self_allocations += sums.self_allocations;
-    row.bytes += sums.bytes;
-    row.self_bytes += sums.self_bytes;
+    row.total_us += static_cast<double>(sums.total.ns) / 1e3;
+    row.self_us += static_cast<double>(sums.self.ns) / 1e3;
+    row.allocations += sums.total.allocations;
+    row.self_allocations += sums.self.allocations;
+    row.allocated_bytes += sums.total.allocated_bytes;
+    row.self_allocated_bytes += sums.self.allocated_bytes;
+    row.bytes += sums.total.bytes;
+    row.self_bytes += sums.self.bytes;
   }
   std::vector<OpProfile> rows;
   rows.reserve(merged.size());
@@ -147,6 +143,8 @@ std::vector<OpProfile> Profiler::key_averages(ProfilerSort by) const {
         return static_cast<double>(r.calls);
       case ProfilerSort::SelfMemory:
         return static_cast<double>(r.self_bytes);
+      case ProfilerSort::SelfAllocated:
+        return static_cast<double>(r.self_allocated_bytes);
       case ProfilerSort::SelfTime:
         break;
     }
@@ -169,20 +167,20 @@ std::string Profiler::table(ProfilerSort by, size_t row_limit) const {
   size_t name_width = 4;
   for (size_t i = 0; i < shown; ++i) name_width = std::max(name_width, rows[i].name.size());
 
-  std::string out;
-  auto line = [&] { out += std::string(name_width + 97, '-') + '\n'; };
-  line();
-  out += fmt::format("{:<{}}  {:<8}  {:>8}  {:>10}  {:>7}  {:>10}  {:>10}  {:>11}  {:>12}\n", "Name", name_width,
-                     "Pass", "Calls", "Self ms", "Self %", "Total ms", "Avg us", "Self allocs", "Self mem");
-  line();
+  const std::string header = fmt::format("{:<{}}  {:<8}  {:>8}  {:>10}  {:>7}  {:>10}  {:>10}  {:>11}  {:>12}  {:>12}",
+                                         "Name", name_width, "Pass", "Calls", "Self ms", "Self %", "Total ms", "Avg us",
+                                         "Self allocs", "Self alloc'd", "Self net mem");
+  const std::string line = std::string(header.size(), '-') + '\n';
+  std::string out = line + header + '\n' + line;
   for (size_t i = 0; i < shown; ++i) {
     const OpProfile& r = rows[i];
     const double share = self_total > 0 ? 100 * r.self_us / self_total : 0;
-    out += fmt::format("{:<{}}  {:<8}  {:>8}  {:>10.3f}  {:>6.1f}%  {:>10.3f}  {:>10.2f}  {:>11}  {:>12}\n", r.name,
-                       name_width, pass_name(r.pass), r.calls, r.self_us / 1e3, share, r.total_us / 1e3,
-                       r.total_us / static_cast<double>(r.calls), r.self_allocations, format_bytes(r.self_bytes));
+    out += fmt::format("{:<{}}  {:<8}  {:>8}  {:>10.3f}  {:>6.1f}%  {:>10.3f}  {:>10.2f}  {:>11}  {:>12}  {:>12}\n",
+                       r.name, name_width, pass_name(r.pass), r.calls, r.self_us / 1e3, share, r.total_us / 1e3,
+                       r.total_us / static_cast<double>(r.calls), r.self_allocations,
+                       format_bytes(r.self_allocated_bytes), format_bytes(r.self_bytes));
   }
-  line();
+  out += line;
   if (shown < rows.size()) out += fmt::format("({} more rows not shown)\n", rows.size() - shown);
   out += fmt::format("Self time in ops: {:.3f} ms (forward {:.3f} ms, backward {:.3f} ms); wall time {:.3f} ms\n",
                      self_total / 1e3, self_forward / 1e3, self_backward / 1e3, wall_us() / 1e3);

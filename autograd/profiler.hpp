@@ -14,9 +14,9 @@
 //   - self time: the total minus that of the ops it called (a composite op such as
 //     scaled_dot_product_attention calls matmul and softmax), so self times add up to the time
 //     spent in ops;
-//   - allocations and memory: storage allocations and the change in the bytes held by tensors
-//     (heed::memory_stats(), net: bytes allocated minus bytes freed, so it can be negative), total
-//     and self.
+//   - allocations and memory, total and self: storage allocations, the bytes they asked for (gross,
+//     MemoryStats::allocated_bytes), and the change in the bytes held by tensors (net: bytes
+//     allocated minus bytes freed, so it can be negative), all from heed::memory_stats().
 // The memory counters are process-wide: another thread allocating meanwhile is counted too.
 //
 // While no Profiler is alive, an op pays one never-taken branch (see autograd/op_scope.hpp).
@@ -41,10 +41,12 @@ struct OpProfile {
   double total_us = 0;  // including the ops it called
   double self_us = 0;   // excluding them
   int64_t allocations = 0, self_allocations = 0;
-  int64_t bytes = 0, self_bytes = 0;  // net change of the bytes held by tensors
+  int64_t allocated_bytes = 0, self_allocated_bytes = 0;  // gross: the bytes of those allocations
+  int64_t bytes = 0, self_bytes = 0;                      // net change of the bytes held by tensors
 };
 
-enum class ProfilerSort { SelfTime, TotalTime, Calls, SelfMemory };
+// SelfMemory: by self_bytes (net); SelfAllocated: by self_allocated_bytes (gross).
+enum class ProfilerSort { SelfTime, TotalTime, Calls, SelfMemory, SelfAllocated };
 
 class Profiler {
  public:
@@ -66,9 +68,15 @@ class Profiler {
   // Wall time from construction to stop() (or to now, while recording).
   double wall_us() const;
 
-  // Called by the op scopes (autograd/profiler.cpp); not for users.
-  void add(const char* name, Pass pass, int64_t total_ns, int64_t self_ns, int64_t allocations,
-           int64_t self_allocations, int64_t bytes, int64_t self_bytes);
+  // What an op scope measured, with or without its children (autograd/profiler.cpp); not for users.
+  struct Measure {
+    int64_t ns = 0, allocations = 0, allocated_bytes = 0, bytes = 0;
+    Measure& operator+=(const Measure& o) {
+      ns += o.ns, allocations += o.allocations, allocated_bytes += o.allocated_bytes, bytes += o.bytes;
+      return *this;
+    }
+  };
+  void add(const char* name, Pass pass, const Measure& total, const Measure& self);
 
  private:
   struct Key {
@@ -82,7 +90,8 @@ class Profiler {
     }
   };
   struct Sums {
-    int64_t calls = 0, total_ns = 0, self_ns = 0, allocations = 0, self_allocations = 0, bytes = 0, self_bytes = 0;
+    int64_t calls = 0;
+    Measure total, self;
   };
   std::unordered_map<Key, Sums, KeyHash> sums_;  // by the op's name pointer: merged by text in key_averages()
   std::chrono::steady_clock::time_point start_, stop_;

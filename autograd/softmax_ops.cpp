@@ -27,4 +27,16 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
   });
 }
 
+// y = softmax(s x) over the unmasked entries. For the unmasked ones the Jacobian is softmax's times
+// s: dx_i = s y_i (dy_i - Σ_j dy_j y_j), the sum running over unmasked j only, which the full sum
+// equals because y_j = 0 at masked j; and y_i = 0 gives dx_i = 0 at masked i, as it should (x_i
+// does not reach the output). So the backward is softmax's kernel with the factor s.
+Tensor masked_softmax(const Tensor& x, const Tensor& mask, double scale) {
+  HEED_OP_SCOPE("masked_softmax");
+  Tensor y = kernel::masked_softmax(x, mask, scale);
+  return autograd::record("masked_softmax", y, {x}, [Y = save(y), scale](const Tensor& dy, NeedsGrad) -> Grads {
+    return {kernel::softmax_backward(dy, Y.get(), -1, scale)};
+  });
+}
+
 }  // namespace heed

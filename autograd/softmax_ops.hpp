@@ -11,5 +11,10 @@ namespace heed {
 Tensor softmax(const Tensor& x, int64_t dim);
 // x (..., n, ...) -> log-probabilities of x's shape: x - logsumexp(x, dim), computed stably.
 Tensor log_softmax(const Tensor& x, int64_t dim);
+// x (..., n), bool mask broadcasting to x (true = left out) -> probabilities of x's shape along the
+// last dim: softmax(scale * x) over the unmasked entries, 0 at the masked ones (a row masked
+// everywhere gives zeros). Equal to softmax(masked_fill(scale * x, mask, -inf), -1) up to rounding,
+// in one pass instead of three: attention's scale + mask + softmax. No gradient flows to the mask.
+Tensor masked_softmax(const Tensor& x, const Tensor& mask, double scale = 1.0);
 
 }  // namespace heed

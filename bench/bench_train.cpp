@@ -205,7 +205,7 @@ int main(int argc, char** argv) {
     if (w.gflop > 0) gflops = w.gflop / t;
     fmt::print("{:<40} {:>12.3f} {:>12.2f} {:>10}\n", w.name, t * 1e3, peak_mb,
                gflops ? fmt::format("{:.1f}", *gflops) : std::string("-"));
-    rows.push_back({w.name, t * 1e3, gflops, peak_mb, 0});
+    rows.push_back({w.name, t * 1e3, gflops, peak_mb, 0, std::nullopt});
   }
   bench::write_json(opt, "train", info, threads, rows);
   return 0;

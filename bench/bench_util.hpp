@@ -140,6 +140,7 @@ struct Row {
   std::optional<double> gflops;
   std::optional<double> peak_mb;  // MiB allocated at peak during the row, beyond what was held before it
   int64_t ops = 0;                // differentiable ops per iteration (overhead rows), 0 otherwise
+  std::optional<double> gbps;     // least bytes moved per iteration over the time, in GB/s (ops rows)
 };
 
 inline std::string json_string(std::string_view s) {
@@ -154,7 +155,7 @@ inline std::string json_string(std::string_view s) {
 inline std::string json_number(std::optional<double> v) { return v ? fmt::format("{:.6g}", *v) : "null"; }
 
 // {"bench", "framework", "blas_core", "blas_advice", "threads", "rows": [{"name", "ms", "gflops", "peak_mb",
-// "ops"}]}: the layout bench/torch_overhead.py writes too, merged by bench/report.py into latest.json.
+// "ops", "gbps"}]}: the layout bench/torch_overhead.py writes too, merged by bench/report.py into latest.json.
 // blas_advice is heed::blas_info()'s advice when OpenBLAS runs slower kernels than the CPU supports.
 inline void write_json(const Options& o, std::string_view bench, const BlasInfo& blas, int threads,
                        const std::vector<Row>& rows) {
@@ -170,8 +171,8 @@ inline void write_json(const Options& o, std::string_view bench, const BlasInfo&
              json_string(bench), json_string(blas.core), json_string(blas.suboptimal ? blas.advice : ""), threads);
   for (size_t i = 0; i < rows.size(); ++i) {
     const Row& r = rows[i];
-    fmt::print(f, "  {{\"name\": {}, \"ms\": {:.6g}, \"gflops\": {}, \"peak_mb\": {}, \"ops\": {}}}{}\n",
-               json_string(r.name), r.ms, json_number(r.gflops), json_number(r.peak_mb), r.ops,
+    fmt::print(f, "  {{\"name\": {}, \"ms\": {:.6g}, \"gflops\": {}, \"peak_mb\": {}, \"ops\": {}, \"gbps\": {}}}{}\n",
+               json_string(r.name), r.ms, json_number(r.gflops), json_number(r.peak_mb), r.ops, json_number(r.gbps),
                i + 1 < rows.size() ? "," : "");
   }
   fmt::print(f, "]}}\n");

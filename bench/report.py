@@ -2,8 +2,10 @@
 """Merges the JSON written by heed's bench binaries and bench/torch_overhead.py (all from one run of
 bench/run.sh), prints one table per bench, and writes latest.json: a list of
 {name, heed_ms, torch_ms, ratio, gflops, peak_mb_heed, peak_mb_torch}, where ratio = torch_ms / heed_ms
-(> 1: heed is faster; null without torch). Rows named ".../cblas" are the raw cblas_sgemm call timed
-inside bench_matmul: their heed_ms is BLAS's time, the reference heed's matmul is compared with.
+(> 1: heed is faster; null without torch) and peak_mb_* is the MiB held by tensors at the peak of one
+iteration beyond what was held before it (heed::memory_stats; torch.profiler's memory events, see
+torch_overhead.py's peak_mb). Rows named ".../cblas" are the raw cblas_sgemm call timed inside
+bench_matmul: their heed_ms is BLAS's time, the reference heed's matmul is compared with.
 
 usage: report.py OUT_JSON HEED_JSON... [--torch TORCH_JSON]
 Standard library only: any python3 will do.
@@ -53,7 +55,15 @@ def main(argv):
         elif b["bench"] == "train":
             print(f"training steps, float32, {b['threads']} threads" + (f" (torch: {t['threads']})" if t else ""))
             print(f"{'workload':<40} {'heed ms':>9} {'torch ms':>9} {'torch/heed':>10} {'heed GFLOP/s':>12} "
-                  f"{'heed peak MiB':>14}")
+                  f"{'heed peak MiB':>14} {'torch peak MiB':>14}")
+        elif b["bench"] == "ops":
+            print(f"large ops, forward + backward, float32, {b['threads']} threads"
+                  + (f" (torch: {t['threads']})" if t else ""))
+            print(f"{'op':<42} {'heed ms':>9} {'torch ms':>9} {'torch/heed':>10} {'heed GB/s':>9} {'torch GB/s':>10} "
+                  f"{'heed peak MiB':>14} {'torch peak MiB':>14}")
+        elif b["bench"] == "attention":
+            print(f"attention forward + backward, long sequences, float32, {b['threads']} threads (heed only)")
+            print(f"{'workload':<46} {'heed ms':>9} {'GFLOP/s':>9} {'heed peak MiB':>14}")
         else:
             print(f"per-op overhead, (4,) float32, {b['threads']} threads" + (f" (torch: {t['threads']})" if t else ""))
             print(f"{'loop':<50} {'ops':>4} {'heed us/op':>10} {'torch us/op':>11} {'torch/heed':>10}")
@@ -75,7 +85,14 @@ def main(argv):
                       f"{fmt(ratio, '>10.2f'):>10}")
             elif b["bench"] == "train":
                 print(f"{r['name']:<40} {r['ms']:>9.2f} {fmt(torch_ms, '>9.2f'):>9} {fmt(ratio, '>10.2f'):>10} "
-                      f"{fmt(r['gflops'], '>12.1f'):>12} {fmt(r['peak_mb'], '>14.1f'):>14}")
+                      f"{fmt(r['gflops'], '>12.1f'):>12} {fmt(r['peak_mb'], '>14.1f'):>14} "
+                      f"{fmt(tr and tr['peak_mb'], '>14.1f'):>14}")
+            elif b["bench"] == "ops":
+                print(f"{r['name']:<42} {r['ms']:>9.2f} {fmt(torch_ms, '>9.2f'):>9} {fmt(ratio, '>10.2f'):>10} "
+                      f"{fmt(r.get('gbps'), '>9.1f'):>9} {fmt(tr and tr.get('gbps'), '>10.1f'):>10} "
+                      f"{fmt(r['peak_mb'], '>14.1f'):>14} {fmt(tr and tr['peak_mb'], '>14.1f'):>14}")
+            elif b["bench"] == "attention":
+                print(f"{r['name']:<46} {r['ms']:>9.2f} {fmt(r['gflops'], '>9.1f'):>9} {fmt(r['peak_mb'], '>14.1f'):>14}")
             else:
                 ops = r["ops"] or 1
                 print(f"{r['name']:<50} {ops:>4} {r['ms'] * 1e3 / ops:>10.3f} "

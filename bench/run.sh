@@ -18,7 +18,7 @@ BIN=$BUILD_DIR/bench
 OUT=$BUILD_DIR/bench
 TORCH_PY=/usr/bin/python3
 
-for b in bench_matmul bench_overhead; do
+for b in bench_matmul bench_overhead bench_train bench_ops bench_attention; do
   if [[ ! -x $BIN/$b ]]; then
     echo "bench/run.sh: $BIN/$b is missing: build first (make bench, or cmake --build $BUILD_DIR)" >&2
     exit 1
@@ -54,7 +54,7 @@ else
 fi
 
 # Each heed bench, then the same bench in torch, so both see the machine in the same state.
-for bench in overhead matmul train; do
+for bench in overhead matmul train ops; do
   echo
   "$BIN/bench_$bench" --threads "$threads" --json "$tmp/heed_$bench.json" "${extra[@]}"
   if ((have_torch)); then
@@ -63,9 +63,12 @@ for bench in overhead matmul train; do
       "${extra[@]}"
   fi
 done
+# Long-sequence attention: heed only (PyTorch 1.13 has no memory-efficient attention on CPU).
+echo
+"$BIN/bench_attention" --threads "$threads" --json "$tmp/heed_attention.json" "${extra[@]}"
 if ((have_torch)); then
   "$TORCH_PY" -c 'import json, sys; json.dump([b for p in sys.argv[2:] for b in json.load(open(p))], open(sys.argv[1], "w"))' \
-    "$tmp/torch.json" "$tmp/torch_overhead.json" "$tmp/torch_matmul.json" "$tmp/torch_train.json"
+    "$tmp/torch.json" "$tmp/torch_overhead.json" "$tmp/torch_matmul.json" "$tmp/torch_train.json" "$tmp/torch_ops.json"
 fi
 
 if [[ -z $PY ]]; then
@@ -77,4 +80,4 @@ echo "== summary (ratios within this run) =="
 torch_args=()
 ((have_torch)) && torch_args=(--torch "$tmp/torch.json")
 "$PY" "$HERE/report.py" "$OUT/latest.json" "$tmp/heed_overhead.json" "$tmp/heed_matmul.json" "$tmp/heed_train.json" \
-  "${torch_args[@]}"
+  "$tmp/heed_ops.json" "$tmp/heed_attention.json" "${torch_args[@]}"

@@ -1,11 +1,13 @@
 #!/usr/bin/python3
-"""PyTorch's side of heed's benchmarks: the same loops, sizes and harness as bench_overhead.cpp and
-bench_matmul.cpp and bench_train.cpp, so bench/run.sh can put heed, raw OpenBLAS and PyTorch in one table.
+"""PyTorch's side of heed's benchmarks: the same loops, sizes and harness as bench_overhead.cpp,
+bench_matmul.cpp, bench_train.cpp and bench_ops.cpp, so bench/run.sh can put heed, raw OpenBLAS and
+PyTorch in one table.
 
 Run with /usr/bin/python3 (Debian's python3-torch). A measurement is the median, over --repeats
 blocks of about --block-seconds each, of the time per call within a block (time.perf_counter, a
-monotonic clock). Writes {"bench", "framework", "blas_core", "threads", "rows": [...]} per bench
-into --json as a list, in the layout of the heed binaries.
+monotonic clock). Each row's peak_mb comes from one more call, untimed, under the profiler (peak_mb
+below). Writes {"bench", "framework", "blas_core", "threads", "rows": [...]} per bench into --json
+as a list, in the layout of the heed binaries.
 """
 import argparse
 import ctypes
@@ -15,8 +17,10 @@ import sys
 import time
 
 import torch
+from torch.profiler import ProfilerActivity, profile, record_function
 
 CHAIN = 100
+PEAK_MARK = "heed_bench/peak_mb primer"
 
 
 def calibrate(f, block_seconds):
@@ -39,6 +43,43 @@ def measure(f, opt):
     return statistics.median(times)
 
 
+def peak_mb(f):
+    """MiB held by tensors at the peak of one call of f beyond what was held just before it: heed's
+    peak_mb (heed::memory_stats) for PyTorch, whose CPU allocator keeps no statistics of its own.
+
+    f runs twice under torch.profiler with profile_memory=True, which reports every allocation and
+    every free of a block it saw allocated (alloc_size > 0 or < 0, with a ns timestamp, from any
+    thread). The first call, inside a record_function range, makes the second one's frees visible (a
+    block allocated before the profiler started is freed without an event) and marks where the second
+    call starts: the range's end (the range's own small allocations fall inside it). Walking the
+    events in time order, the peak of bytes held minus bytes held when the second call started, at
+    least 0. Exact to the byte on hand-counted cases (a (1000, 1000) float32 matmul: 4,000,000).
+    None when this PyTorch's profiler does not give the events (the tables then show "-")."""
+    try:
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            with record_function(PEAK_MARK):
+                f()
+            f()
+        nodes, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
+        while stack:
+            n = stack.pop()
+            nodes.append(n)
+            stack.extend(n.children)
+        (mark,) = [n for n in nodes if n.name == PEAK_MARK]
+        events = sorted((n.start_time_ns, n.extra_fields.alloc_size) for n in nodes if n.name == "[memory]")
+    except (AttributeError, ValueError) as e:
+        print(f"torch_overhead.py: no memory events from torch.profiler ({e}): peak_mb is null", file=sys.stderr)
+        return None
+    held = base = peak = 0
+    for t, nbytes in events:
+        held += nbytes
+        if t <= mark.end_time_ns:
+            base = held
+        else:
+            peak = max(peak, held - base)
+    return peak / 2**20
+
+
 def blas_core():
     """The OpenBLAS kernel torch's BLAS calls land in (torch links libblas.so.3 -> OpenBLAS on Debian)."""
     try:
@@ -49,8 +90,12 @@ def blas_core():
         return "unknown"
 
 
-def row(name, seconds, gflops=None, ops=0):
-    return {"name": name, "ms": seconds * 1e3, "gflops": gflops, "peak_mb": None, "ops": ops}
+def fmt_opt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def row(name, seconds, gflops=None, ops=0, peak=None, gbps=None):
+    return {"name": name, "ms": seconds * 1e3, "gflops": gflops, "peak_mb": peak, "ops": ops, "gbps": gbps}
 
 
 def bench_matmul(opt):
@@ -70,7 +115,7 @@ def bench_matmul(opt):
         t = measure(f, opt)
         gflops = 2.0 * m * n * k / t / 1e9
         print(f"{name:<46} {gflops:>13.1f}")
-        rows.append(row(name, t, gflops))
+        rows.append(row(name, t, gflops, peak=peak_mb(f)))
     return rows
 
 
@@ -108,7 +153,7 @@ def bench_overhead(opt):
             continue
         t = measure(f, opt)
         print(f"{name:<50} {t * 1e6:>12.2f} {t * 1e6 / ops:>10.3f}")
-        rows.append(row(name, t, ops=ops))
+        rows.append(row(name, t, ops=ops, peak=peak_mb(f)))
     return rows
 
 
@@ -216,7 +261,7 @@ def bench_train(opt):
     loads.append(("train/transformer layer", m, torch.optim.Adam(m.parameters(), lr=1e-3), (torch.randn(B, T, d),),
                   None, 0, 6 * macs * 1e-9))
     rows = []
-    print(f"{'workload':<40} {'ms per step':>12} {'GFLOP/s':>10}")
+    print(f"{'workload':<40} {'ms per step':>12} {'peak MiB':>12} {'GFLOP/s':>10}")
     for name, m, o, x, y, clip_norm, *flop in loads:
         if opt.filter not in name:
             continue
@@ -232,11 +277,57 @@ def bench_train(opt):
                 torch.nn.utils.clip_grad_norm_(m.parameters(), clip_norm)
             o.step()
 
+        step()  # optimizer state exists from here on
+        t = measure(step, opt)
+        peak = peak_mb(step)
+        gflops = flop[0] / t if flop else None
+        print(f"{name:<40} {t * 1e3:>12.3f} {fmt_opt(peak, '.2f'):>12} {f'{gflops:.1f}' if gflops else '-':>10}")
+        rows.append(row(name, t, gflops, peak=peak))
+    return rows
+
+
+def bench_ops(opt):
+    """bench_ops.cpp's rows: forward + backward of one large op, then the inputs' gradients released."""
+    torch.manual_seed(0)
+    F = torch.nn.functional
+    ops = []
+    shape = (64, 4, 128, 128)
+    n = 64 * 4 * 128 * 128
+    x = torch.randn(shape, requires_grad=True)
+    ops.append(("ops/softmax (64,4,128,128)", [x], lambda x=x: torch.softmax(x, -1), torch.randn(shape), 5 * 4 * n))
+    # What attention does without a fused op: scale, masked_fill(-inf) at the causal mask, softmax.
+    xm = torch.randn(shape, requires_grad=True)
+    mask = torch.ones(128, 128, dtype=torch.bool).triu(1)
+    scale = 1.0 / 32 ** 0.5
+    ops.append(("ops/masked softmax (64,4,128,128) causal", [xm],
+                lambda: torch.softmax((xm * scale).masked_fill(mask, float("-inf")), -1), torch.randn(shape), 5 * 4 * n))
+    N, D = 8192, 512
+    xl = torch.randn(N, D, requires_grad=True)
+    w, b = torch.ones(D, requires_grad=True), torch.zeros(D, requires_grad=True)
+    ops.append(("ops/layer_norm (8192,512) affine", [xl, w, b], lambda: F.layer_norm(xl, (D,), w, b),
+                torch.randn(N, D), 5 * 4 * N * D))
+    N, C = 8192, 1000
+    logits = torch.randn(N, C, requires_grad=True)
+    target = torch.randint(0, C, (N,))
+    ops.append(("ops/cross_entropy (8192,1000)", [logits], lambda: F.cross_entropy(logits, target), None,
+                3 * 4 * N * C))
+    rows = []
+    print(f"{'op, forward + backward':<42} {'ms':>10} {'GB/s':>8} {'peak MiB':>10}")
+    for name, leaves, forward, g, nbytes in ops:
+        if opt.filter not in name:
+            continue
+
+        def step(leaves=leaves, forward=forward, g=g):
+            forward().backward(g)
+            for t in leaves:
+                t.grad = None
+
         step()
         t = measure(step, opt)
-        gflops = flop[0] / t if flop else None
-        print(f"{name:<40} {t * 1e3:>12.3f} {f'{gflops:.1f}' if gflops else '-':>10}")
-        rows.append(row(name, t, gflops))
+        peak = peak_mb(step)
+        gbps = nbytes / t * 1e-9
+        print(f"{name:<42} {t * 1e3:>10.3f} {gbps:>8.1f} {fmt_opt(peak, '.1f'):>10}")
+        rows.append(row(name, t, peak=peak, gbps=gbps))
     return rows
 
 
@@ -246,7 +337,7 @@ def main():
     p.add_argument("--block-seconds", type=float, default=0.02)
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--quick", action="store_true", help="shorter blocks, 3 repeats")
-    p.add_argument("--bench", choices=["matmul", "overhead", "train", "all"], default="all")
+    p.add_argument("--bench", choices=["matmul", "overhead", "train", "ops", "all"], default="all")
     p.add_argument("--filter", default="", help="run only the rows whose name contains this")
     p.add_argument("--json", default="")
     opt = p.parse_args()
@@ -267,6 +358,9 @@ def main():
     if opt.bench in ("train", "all"):
         out.append({"bench": "train", "framework": "torch", "blas_core": core, "threads": threads,
                     "rows": bench_train(opt)})
+    if opt.bench in ("ops", "all"):
+        out.append({"bench": "ops", "framework": "torch", "blas_core": core, "threads": threads,
+                    "rows": bench_ops(opt)})
     if opt.json:
         with open(opt.json, "w") as f:
             json.dump(out, f, indent=1)

@@ -267,5 +267,21 @@ void bernoulli_(const Tensor& t, double p, Generator* gen) {
   });
 }
 
+Tensor dropout_mask(const Shape& shape, DType dtype, double p, Generator* gen) {
+  if (!(p >= 0 && p <= 1)) throw_error<ValueError>("dropout_mask: p must be in [0, 1], got {}", p);
+  Tensor mask = make_tensor(shape, dtype);
+  // keep when u < 1 - p, u uniform on the 2^24 floats k / 2^24: 4 draws per Philox block in every
+  // dtype (a float64 uniform would take two words of the block for no better Bernoulli draw).
+  const float keep = static_cast<float>(1 - p);
+  dispatch_floating(dtype, "dropout_mask", [&]<class T>() {
+    const T scale = p < 1 ? static_cast<T>(1 / (1 - p)) : T(0);
+    fill_random<T, 4>(mask, gen, [keep, scale](std::array<uint32_t, 4> b) {
+      return std::array<T, 4>{unit_float(b[0]) < keep ? scale : T(0), unit_float(b[1]) < keep ? scale : T(0),
+                              unit_float(b[2]) < keep ? scale : T(0), unit_float(b[3]) < keep ? scale : T(0)};
+    });
+  });
+  return mask;
+}
+
 }  // namespace kernel
 }  // namespace heed

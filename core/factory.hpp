@@ -49,6 +49,9 @@ namespace kernel {
 void normal_(const Tensor& t, double mean = 0.0, double std = 1.0, Generator* gen = nullptr);
 void uniform_(const Tensor& t, double low = 0.0, double high = 1.0, Generator* gen = nullptr);
 void bernoulli_(const Tensor& t, double p, Generator* gen = nullptr);
+// Dropout's mask in one pass: 1 / (1 - p) with probability 1 - p, else 0 (all 0 when p = 1); float
+// dtypes. Draws 4 elements per Philox block (32-bit uniforms, as for float32 rand).
+Tensor dropout_mask(const Shape& shape, DType dtype, double p, Generator* gen = nullptr);
 }  // namespace kernel
 
 }  // namespace heed

@@ -5,6 +5,7 @@
 #include "core/view.hpp"
 #include "core/vmath.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -56,10 +57,19 @@ CrossEntropyRows cross_entropy_rows(const Tensor& logits_in, const Tensor& targe
         const T* row = x + r * C;
         T m = -std::numeric_limits<T>::infinity();
         for (int64_t j = 0; j < C; ++j) m = row[j] > m ? row[j] : m;
+        // exp(x - m) goes through a small buffer, kChunk at a time, and is summed from there: a loop
+        // that mixes the float exp with the double sum vectorizes badly (see core/softmax.cpp).
+        constexpr int64_t kChunk = 256;
+        T e[kChunk];
         double s = 0, sum_x = 0;
-        for (int64_t j = 0; j < C; ++j) {
-          s += static_cast<double>(vexp(row[j] - m));
-          sum_x += static_cast<double>(row[j]);
+        for (int64_t j0 = 0; j0 < C; j0 += kChunk) {
+          const int64_t w = std::min(kChunk, C - j0);
+          for (int64_t j = 0; j < w; ++j) e[j] = vexp(row[j0 + j] - m);
+#pragma omp simd reduction(+ : s, sum_x)
+          for (int64_t j = 0; j < w; ++j) {
+            s += static_cast<double>(e[j]);
+            sum_x += static_cast<double>(row[j0 + j]);
+          }
         }
         const double l = static_cast<double>(m) + std::log(s);
         lse[r] = static_cast<T>(l);

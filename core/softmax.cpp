@@ -1,6 +1,7 @@
 #include "core/softmax.hpp"
 
 #include "core/elementwise.hpp"
+#include "core/factory.hpp"
 #include "core/parallel.hpp"
 #include "core/view.hpp"
 #include "core/vmath.hpp"
@@ -120,6 +121,22 @@ void softmax_columns(const T* __restrict x, T* __restrict y, int64_t n, int64_t 
     for (int64_t c = 0; c < w; ++c) y[j * inner + c] *= inv[c];
 }
 
+// ---- masked softmax along the last dim: y = softmax(s x) over the unmasked entries ----------------
+// mk[i] nonzero: entry i is left out: s x_i is replaced by -inf, so it gets y_i = e^-inf = 0 (and a
+// masked NaN or inf is ignored). The mask is read as bytes: g++ 12 does not vectorize loads of bool.
+template <class T>
+void masked_softmax_row(const T* __restrict x, const uint8_t* __restrict mk, T* __restrict y, int64_t n, T s) {
+  constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+  // The mask is applied in loops of its own, without exp: a loop that reads the byte mask takes its
+  // vector width from it (64 lanes with AVX-512), and a row shorter than that (attention over 16
+  // keys) runs scalar, which costs little for a select and 3x for exp.
+  for (int64_t i = 0; i < n; ++i) y[i] = mk[i] ? kNegInf : s * x[i];
+  const T m = row_shift(y, n);
+  for (int64_t i = 0; i < n; ++i) y[i] = vexp(y[i] - m);
+  const T inv = static_cast<T>(inverse_sum(row_sum(y, n)));
+  for (int64_t i = 0; i < n; ++i) y[i] *= inv;
+}
+
 // ---- log_softmax: y = (x - m) - log Σ exp(x - m) ------------------------------------------------
 template <class T>
 void log_softmax_row(const T* __restrict x, T* __restrict y, int64_t n) {
@@ -144,25 +161,26 @@ void log_softmax_columns(const T* __restrict x, T* __restrict y, int64_t n, int6
 }
 
 // ---- softmax backward: dx = y (dy - Σ dy y) -----------------------------------------------------
+// With y = softmax(scale x) the chain rule adds the factor scale: dx = scale y (dy - Σ dy y).
 template <class T>
-void softmax_backward_row(const T* __restrict dy, const T* __restrict y, T* __restrict dx, int64_t n) {
+void softmax_backward_row(const T* __restrict dy, const T* __restrict y, T* __restrict dx, int64_t n, T scale) {
   double s = 0;
 #pragma omp simd reduction(+ : s)
   for (int64_t i = 0; i < n; ++i) s += static_cast<double>(dy[i]) * y[i];
   const T dot = static_cast<T>(s);
-  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] * (dy[i] - dot);
+  for (int64_t i = 0; i < n; ++i) dx[i] = scale * (y[i] * (dy[i] - dot));
 }
 
 template <class T>
 void softmax_backward_columns(const T* __restrict dy, const T* __restrict y, T* __restrict dx, int64_t n, int64_t inner,
-                              int64_t w) {
+                              int64_t w, T scale) {
   T dot[kColumns];
   double s[kColumns] = {};
   for (int64_t j = 0; j < n; ++j)
     for (int64_t c = 0; c < w; ++c) s[c] += static_cast<double>(dy[j * inner + c]) * y[j * inner + c];
   for (int64_t c = 0; c < w; ++c) dot[c] = static_cast<T>(s[c]);
   for (int64_t j = 0; j < n; ++j)
-    for (int64_t c = 0; c < w; ++c) dx[j * inner + c] = y[j * inner + c] * (dy[j * inner + c] - dot[c]);
+    for (int64_t c = 0; c < w; ++c) dx[j * inner + c] = scale * (y[j * inner + c] * (dy[j * inner + c] - dot[c]));
 }
 
 // ---- log_softmax backward: dx = dy - exp(y) Σ dy ------------------------------------------------
@@ -280,10 +298,67 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
       "log_softmax", x, dim, [](auto... a) { log_softmax_row(a...); }, [](auto... a) { log_softmax_columns(a...); });
 }
 
-Tensor softmax_backward(const Tensor& dy, const Tensor& y, int64_t dim) {
+Tensor softmax_backward(const Tensor& dy, const Tensor& y, int64_t dim, double scale) {
   return backward(
-      "softmax_backward", dy, y, dim, [](auto... a) { softmax_backward_row(a...); },
-      [](auto... a) { softmax_backward_columns(a...); });
+      "softmax_backward", dy, y, dim,
+      [scale]<class T>(const T* dy_row, const T* y_row, T* dx_row, int64_t n) {
+        softmax_backward_row(dy_row, y_row, dx_row, n, static_cast<T>(scale));
+      },
+      [scale]<class T>(const T* dy_col, const T* y_col, T* dx_col, int64_t n, int64_t inner, int64_t w) {
+        softmax_backward_columns(dy_col, y_col, dx_col, n, inner, w, static_cast<T>(scale));
+      });
+}
+
+Tensor masked_softmax(const Tensor& x, const Tensor& mask, double scale) {
+  constexpr const char* op = "masked_softmax";
+  if (x.dim() == 0) throw_error<ShapeError>("{}: expected at least 1 dim (..., n), got {}", op, describe(x));
+  if (!std::isfinite(scale)) throw_error<ValueError>("{}: scale must be finite, got {}", op, scale);
+  if (mask.defined()) {
+    if (mask.dtype() != kBool)
+      throw_error<DTypeError>("{}: mask must be bool (true = left out), got {}", op, describe(mask));
+    bool fits = mask.dim() <= x.dim();
+    for (int64_t i = 1; fits && i <= mask.dim(); ++i)
+      fits = mask.shape()[mask.dim() - i] == 1 || mask.shape()[mask.dim() - i] == x.shape()[x.dim() - i];
+    if (!fits)
+      throw_error<ShapeError>("{}: mask {} does not broadcast to the input {}", op, describe(mask), describe(x));
+  }
+  return dispatch_floating(x.dtype(), op, [&]<class T>() {
+    Tensor y = make_tensor(x.shape(), x.dtype());
+    if (y.numel() == 0) return y;
+    const int64_t n = x.size(-1), rows = x.numel() / n, lead = x.dim() - 1;
+    Tensor xc = contiguous(x);
+    // The mask seen with x's shape (stride 0 where it broadcasts); its rows must be contiguous.
+    Tensor mk = expand(mask.defined() ? mask : zeros({n}, kBool), x.shape());
+    if (n > 1 && mk.strides()[lead] != 1) mk = contiguous(mk);
+    const T* xp = xc.data_ptr<T>();
+    const auto* mp = reinterpret_cast<const uint8_t*>(mk.data_ptr<bool>());
+    T* yp = y.data_ptr<T>();
+    const T s = static_cast<T>(scale);
+    const Shape& sizes = x.shape();
+    const Strides& mstrides = mk.strides();
+    parallel_for(rows, n, [&](int64_t r0, int64_t r1) {
+      // The index of row r over the leading dims, and the offset of its mask row: unravelled once
+      // for r0, then stepped like an odometer (an int64 division per dim and row costs more than a
+      // short row's softmax).
+      std::array<int64_t, kMaxDims> idx{};
+      int64_t off = 0;
+      for (int64_t d = lead - 1, rest = r0; d >= 0; --d) {
+        idx[d] = rest % sizes[d];
+        off += idx[d] * mstrides[d];
+        rest /= sizes[d];
+      }
+      for (int64_t r = r0; r < r1; ++r) {
+        masked_softmax_row(xp + r * n, mp + off, yp + r * n, n, s);
+        for (int64_t d = lead - 1; d >= 0; --d) {
+          off += mstrides[d];
+          if (++idx[d] < sizes[d]) break;
+          off -= idx[d] * mstrides[d];
+          idx[d] = 0;
+        }
+      }
+    });
+    return y;
+  });
 }
 
 Tensor log_softmax_backward(const Tensor& dy, const Tensor& y, int64_t dim) {

@@ -26,8 +26,14 @@ Tensor softmax(const Tensor& x, int64_t dim);
 // x (..., n, ...) -> y of x's shape: y = (x - max) - log Σ exp(x - max) along dim.
 Tensor log_softmax(const Tensor& x, int64_t dim);
 
-// dy, y (..., n, ...) -> dx: dx = y * (dy - Σ dy * y) along dim, with y = softmax(x, dim).
-Tensor softmax_backward(const Tensor& dy, const Tensor& y, int64_t dim);
+// dy, y (..., n, ...) -> dx: dx = scale * y * (dy - Σ dy * y) along dim, with y = softmax(scale * x, dim)
+// (scale is 1 for softmax itself; masked_softmax's backward is this too, since masked entries have y = 0).
+Tensor softmax_backward(const Tensor& dy, const Tensor& y, int64_t dim, double scale = 1.0);
+// x (..., n), bool mask broadcasting to x -> y of x's shape: softmax(scale * x) along the last dim over the
+// entries where mask is false; y = 0 where mask is true, and a row masked everywhere is all zeros. One
+// pass of what masked_fill(scale * x, mask, -inf) then softmax do in three (attention's scores). An
+// undefined mask masks nothing.
+Tensor masked_softmax(const Tensor& x, const Tensor& mask, double scale = 1.0);
 // dy, y (..., n, ...) -> dx: dx = dy - exp(y) * Σ dy along dim, with y = log_softmax(x, dim).
 Tensor log_softmax_backward(const Tensor& dy, const Tensor& y, int64_t dim);
 

@@ -20,6 +20,7 @@ std::atomic<int64_t> g_in_use{0};
 std::atomic<int64_t> g_peak{0};
 std::atomic<int64_t> g_allocations{0};
 std::atomic<int64_t> g_cache_hits{0};
+std::atomic<int64_t> g_allocated{0};
 
 // ---- the cache of free blocks -----------------------------------------------------------------
 constexpr size_t kMaxCachedBlock = size_t{256} << 20;
@@ -111,14 +112,18 @@ void note_allocated(int64_t n) {
   while (now > peak && !g_peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
   }
   g_allocations.fetch_add(1, std::memory_order_relaxed);
+  g_allocated.fetch_add(n, std::memory_order_relaxed);
 }
 
 }  // namespace
 
 MemoryStats memory_stats() {
-  return {g_in_use.load(std::memory_order_relaxed), g_peak.load(std::memory_order_relaxed),
-          g_allocations.load(std::memory_order_relaxed), g_cache_hits.load(std::memory_order_relaxed),
-          cache().cached_bytes()};
+  return {g_in_use.load(std::memory_order_relaxed),
+          g_peak.load(std::memory_order_relaxed),
+          g_allocations.load(std::memory_order_relaxed),
+          g_cache_hits.load(std::memory_order_relaxed),
+          cache().cached_bytes(),
+          g_allocated.load(std::memory_order_relaxed)};
 }
 
 void empty_cache() { cache().clear(); }

@@ -20,6 +20,9 @@ struct MemoryStats {
   int64_t allocations = 0;   // storage allocations so far
   int64_t cache_hits = 0;    // of those, served from the cache
   int64_t cached_bytes = 0;  // free blocks kept for reuse
+  // The bytes of all those allocations (as requested), freed or not: only grows, like PyTorch's
+  // allocated_bytes.all.allocated. Its change over a span of code is the memory that code asked for.
+  int64_t allocated_bytes = 0;
 };
 MemoryStats memory_stats();
 void reset_peak_memory();

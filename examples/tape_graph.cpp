@@ -155,8 +155,8 @@ int main(int argc, char** argv) {
 
   bool ok = verify(lstm_path, {"cell.weight_ih", "cell.weight_hh", "cell.bias_ih", "cell.bias_hh", "linear", "sigmoid",
                                "tanh", "mul", "add"});
-  ok = verify(attention_path, {"self_attn.in_proj_weight", "self_attn.out_proj.weight", "norm.weight", "softmax",
-                               "masked_fill", "layer_norm"}) &&
+  ok = verify(attention_path, {"self_attn.in_proj_weight", "self_attn.out_proj.weight", "norm.weight", "masked_softmax",
+                               "layer_norm"}) &&
        ok;
   fmt::print("render with: dot -Tsvg {} -o lstm_step.svg\n", lstm_path);
   if (profile) profile_training();

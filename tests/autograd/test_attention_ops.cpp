@@ -1,6 +1,7 @@
 #include "helpers.hpp"
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <string>
 
@@ -358,4 +359,130 @@ TEST_CASE("scaled_dot_product_attention rejects bad input, naming itself", "[aut
   // Undefined inputs.
   CHECK_THROWS_AS(sdpa(Tensor{}, k, v), ValueError);
   CHECK_THROWS_WITH(sdpa(q, Tensor{}, v), Contains(op));
+}
+
+// ---- memory_efficient_attention: the tiled kernel with an online softmax ---------------------------
+
+namespace {
+// Gradients of Σ out ⊙ g with respect to q, k and v, for an attention function.
+std::vector<Tensor> attention_grads(const std::function<Tensor(const Tensor&, const Tensor&, const Tensor&)>& f,
+                                    const Tensor& q0, const Tensor& k0, const Tensor& v0, const Tensor& g) {
+  Tensor q = q0.detach().requires_grad_(), k = k0.detach().requires_grad_(), v = v0.detach().requires_grad_();
+  f(q, k, v).backward(g);
+  return {q.grad(), k.grad(), v.grad()};
+}
+}  // namespace
+
+TEST_CASE("memory_efficient_attention equals the composite in value and gradient, over several tiles",
+          "[autograd][attention]") {
+  // Lq 130 and Lk 70 span 3 and 2 tiles of 64, both with a partial last tile; Ev differs from E.
+  for (DType dt : {kFloat64, kFloat32}) {
+    const double tol = dt == kFloat64 ? 1e-12 : 2e-5;
+    Tensor q = randn({2, 3, 130, 16}, dt), k = randn({2, 3, 70, 16}, dt), v = randn({2, 3, 70, 24}, dt);
+    Tensor g = randn({2, 3, 130, 24}, dt);
+    Tensor padding = gt(arange(0, 70).reshape({1, 1, 1, 70}), tensor({69.0, 20.0}).reshape({2, 1, 1, 1}));
+    Tensor full = lt(rand({2, 3, 130, 70}), 0.3);
+    Tensor rows_masked = full.clone();
+    rows_masked.narrow(2, 5, 3).fill_(1.0);  // three queries that may attend to nothing
+    struct Variant {
+      const char* name;
+      Tensor mask;
+      bool causal;
+    };
+    for (const Variant& x :
+         {Variant{"none", Tensor{}, false}, Variant{"causal", Tensor{}, true}, Variant{"padding", padding, false},
+          Variant{"full", full, false}, Variant{"causal+padding", padding, true},
+          Variant{"fully masked rows", rows_masked, false}}) {
+      INFO(dtype_name(dt) << " " << x.name);
+      auto flash = [&](const Tensor& a, const Tensor& b, const Tensor& c) {
+        return memory_efficient_attention(a, b, c, x.mask, x.causal, 0.3);
+      };
+      auto composite = [&](const Tensor& a, const Tensor& b, const Tensor& c) {
+        return scaled_dot_product_attention(a, b, c, x.mask, 0.0, x.causal, 0.3, /*need_weights=*/true).output;
+      };
+      CHECK(kernel::max_abs_diff(flash(q, k, v), composite(q, k, v)) < tol);
+      auto gf = attention_grads(flash, q, k, v, g), gc = attention_grads(composite, q, k, v, g);
+      for (int i = 0; i < 3; ++i) {
+        INFO("gradient of input " << i);
+        CHECK(kernel::max_abs_diff(gf[i], gc[i]) < 10 * tol);
+      }
+    }
+  }
+}
+
+TEST_CASE("memory_efficient_attention: a fully masked row gives a zero output and no gradient",
+          "[autograd][attention]") {
+  Tensor q = leaf({1, 3, 4}), k = leaf({1, 5, 4}), v = leaf({1, 5, 2});
+  Tensor mask = tensor({0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0}, kBool).reshape({1, 3, 5});
+  Tensor out = memory_efficient_attention(q, k, v, mask);
+  auto o = out.detach().to_vector<double>();
+  CHECK(o[2] == 0.0);
+  CHECK(o[3] == 0.0);
+  out.sum().backward();
+  CHECK(all_finite(q.grad()));
+  auto dq = q.grad().to_vector<double>();
+  for (int e = 4; e < 8; ++e) CHECK(dq[e] == 0.0);
+}
+
+TEST_CASE("gradcheck: memory_efficient_attention over two tiles, with masks and broadcast heads",
+          "[autograd][attention]") {
+  Tensor padding = tensor({0, 0, 0, 1, 1}, kBool).reshape({1, 1, 1, 5});
+  check_gradients([](Inputs in) { return memory_efficient_attention(in[0], in[1], in[2], Tensor{}, true); },
+                  {leaf({1, 70, 2}), leaf({1, 67, 2}), leaf({1, 67, 2})});
+  check_gradients([padding](Inputs in) { return memory_efficient_attention(in[0], in[1], in[2], padding, false, 0.7); },
+                  {leaf({2, 2, 3, 3}), leaf({2, 1, 5, 3}), leaf({2, 1, 5, 2})});
+}
+
+TEST_CASE("memory_efficient_attention holds O(L) memory: no (L, L) tensor in forward or backward",
+          "[autograd][attention]") {
+  const int64_t L = 2048, E = 16;
+  Tensor q = randn({1, L, E}).requires_grad_(), k = randn({1, L, E}).requires_grad_(),
+         v = randn({1, L, E}).requires_grad_();
+  Tensor g = randn({1, L, E});
+  const int64_t before = memory_stats().bytes_in_use;
+  reset_peak_memory();
+  memory_efficient_attention(q, k, v, Tensor{}, true).backward(g);
+  const int64_t peak = memory_stats().peak_bytes - before;
+  // The scores alone would be L² floats = 16 MiB; the inputs, output and gradients are 128 KiB each.
+  INFO("peak " << peak << " bytes");
+  CHECK(peak < 2 * (1 << 20));
+  CHECK(all_finite(q.grad()));
+}
+
+TEST_CASE("scaled_dot_product_attention picks the memory-efficient kernel for long sequences only",
+          "[autograd][attention]") {
+  const int64_t L = 512;
+  Tensor q = randn({1, 1, L, 8}).requires_grad_(), k = randn({1, 1, L, 8}), v = randn({1, 1, L, 8});
+  CHECK(scaled_dot_product_attention(q, k, v, Tensor{}, 0.0, true).output.grad_fn_name() ==
+        "memory_efficient_attention");
+  // Not when the weights are asked for, with dropout, with a float mask, or below the threshold.
+  CHECK(scaled_dot_product_attention(q, k, v, Tensor{}, 0.0, true, std::nullopt, true).output.grad_fn_name() !=
+        "memory_efficient_attention");
+  CHECK(scaled_dot_product_attention(q, k, v, Tensor{}, 0.1, true).output.grad_fn_name() !=
+        "memory_efficient_attention");
+  CHECK(scaled_dot_product_attention(q, k, v, zeros({L, L})).output.grad_fn_name() != "memory_efficient_attention");
+  // Causal from L = 256, otherwise from L = 512.
+  auto head = [](const Tensor& t, int64_t n) { return t.narrow(2, 0, n); };
+  CHECK(scaled_dot_product_attention(head(q, 256), head(k, 256), head(v, 256), Tensor{}, 0.0, true)
+            .output.grad_fn_name() == "memory_efficient_attention");
+  CHECK(scaled_dot_product_attention(head(q, 255), head(k, 256), head(v, 256), Tensor{}, 0.0, true)
+            .output.grad_fn_name() != "memory_efficient_attention");
+  CHECK(scaled_dot_product_attention(head(q, 256), head(k, 256), head(v, 256)).output.grad_fn_name() !=
+        "memory_efficient_attention");
+  CHECK(scaled_dot_product_attention(q, k, v).output.grad_fn_name() == "memory_efficient_attention");
+}
+
+TEST_CASE("memory_efficient_attention rejects bad input, naming itself", "[autograd][attention]") {
+  Tensor q = randn({2, 4, 8}), k = randn({2, 5, 8}), v = randn({2, 5, 3});
+  CHECK_THROWS_AS(memory_efficient_attention(q, k, v, zeros({4, 5})), DTypeError);  // a float mask
+  CHECK_THROWS_WITH(memory_efficient_attention(q, k, v, zeros({4, 5})),
+                    Catch::Contains("memory_efficient_attention") && Catch::Contains("bool"));
+  CHECK_THROWS_AS(memory_efficient_attention(q, randn({2, 5, 7}), v), ShapeError);
+  CHECK_THROWS_WITH(memory_efficient_attention(q, randn({2, 5, 7}), v), Catch::Contains("[2, 5, 7]"));
+  CHECK_THROWS_AS(memory_efficient_attention(q, k, randn({2, 6, 3})), ShapeError);
+  CHECK_THROWS_AS(memory_efficient_attention(q, k, v, zeros({4, 4}, kBool)), ShapeError);
+  CHECK_THROWS_AS(memory_efficient_attention(q, k.to(kFloat64), v), DTypeError);
+  CHECK_THROWS_AS(memory_efficient_attention(q, k, v, Tensor{}, false, std::numeric_limits<double>::infinity()),
+                  ValueError);
+  CHECK_THROWS_AS(memory_efficient_attention(randn({8}), k, v), ShapeError);
 }

@@ -56,6 +56,10 @@ TEST_CASE("Profiler counts each op's calls, forward and backward separately", "[
     CHECK(r.total_us >= 0);
     CHECK(r.self_us >= 0);
     CHECK(r.self_us <= r.total_us);
+    // Net bytes are gross bytes minus bytes freed: never more than the gross, with or without the children.
+    CHECK(r.bytes <= r.allocated_bytes);
+    CHECK(r.self_bytes <= r.self_allocated_bytes);
+    CHECK(r.self_allocated_bytes >= 0);
   }
   CHECK(prof.wall_us() > 0);
   CHECK_FALSE(prof.recording());
@@ -86,6 +90,13 @@ TEST_CASE("Profiler splits a composite op's time into self and children", "[auto
   // Allocations: std's total includes its children's.
   CHECK(st.allocations >= var.allocations + sq.allocations);
   CHECK(st.self_allocations == st.allocations - var.allocations - sq.allocations);
+  // Gross bytes: sqrt allocates its float64 result of 50 values, std allocates nothing of its own.
+  CHECK(sq.allocated_bytes == 50 * 8);
+  CHECK(sq.self_allocated_bytes == 50 * 8);
+  CHECK(var.allocated_bytes >= 50 * 8);
+  CHECK(var.self_allocated_bytes == var.allocated_bytes);
+  CHECK(st.allocated_bytes == var.allocated_bytes + sq.allocated_bytes);
+  CHECK(st.self_allocated_bytes == 0);
 }
 
 TEST_CASE("Profiler counts the bytes an op leaves allocated", "[autograd][profiler]") {
@@ -101,6 +112,49 @@ TEST_CASE("Profiler counts the bytes an op leaves allocated", "[autograd][profil
   CHECK(mul.bytes == 4000);
   CHECK(mul.self_bytes == 4000);
   CHECK(rows.at({"add", Pass::Forward}).bytes == 4000);  // freed only after the op returned
+}
+
+TEST_CASE("Profiler counts the bytes an op allocates, freed or not, with and without its children",
+          "[autograd][profiler]") {
+  Tensor a = randn({100, 10}), b = randn({100, 10});  // float32: 4000 bytes each
+  Profiler prof;
+  Tensor c = a + b;  // allocates 4000 bytes and keeps them
+  {
+    HEED_OP_SCOPE("outer");   // an op of our own, around two ops and a factory
+    Tensor t = zeros({100});  // 400 bytes: outer's own (a factory is not an op)
+    Tensor d = a + b;         // 4000 bytes, freed before outer ends
+    { Tensor m = a * b; }     // 4000 bytes, freed inside outer
+  }
+  prof.stop();
+  Rows rows = by_op(prof);
+  const OpProfile& add = rows.at({"add", Pass::Forward});
+  const OpProfile& mul = rows.at({"mul", Pass::Forward});
+  const OpProfile& outer = rows.at({"outer", Pass::Forward});
+  CHECK(add.calls == 2);
+  CHECK(add.allocated_bytes == 8000);
+  CHECK(add.self_allocated_bytes == 8000);
+  CHECK(add.bytes == 8000);  // each result still held when its add returned
+  CHECK(mul.allocated_bytes == 4000);
+  CHECK(mul.self_allocated_bytes == 4000);
+  // outer: gross counts everything allocated inside it, net only what is still held at its end (nothing).
+  CHECK(outer.allocations == 3);
+  CHECK(outer.self_allocations == 1);
+  CHECK(outer.allocated_bytes == 400 + 4000 + 4000);
+  CHECK(outer.self_allocated_bytes == 400);
+  CHECK(outer.bytes == 0);
+  CHECK(outer.self_bytes == -8000);  // it freed what its children had left allocated
+
+  std::vector<OpProfile> sorted = prof.key_averages(ProfilerSort::SelfAllocated);
+  REQUIRE(sorted.size() == 3);
+  CHECK(sorted[0].name == "add");
+  CHECK(sorted[1].name == "mul");
+  CHECK(sorted[2].name == "outer");
+  const std::string table = prof.table();
+  INFO(table);
+  CHECK_THAT(table, Catch::Contains("Self alloc'd"));
+  CHECK_THAT(table, Catch::Contains("Self net mem"));
+  CHECK_THAT(table, Catch::Matches("[\\s\\S]*\\nouter +forward .* 400 B +-7\\.81 KiB\\n[\\s\\S]*"));
+  CHECK_THAT(table, Catch::Matches("[\\s\\S]*\\nadd +forward .* 7\\.81 KiB +7\\.81 KiB\\n[\\s\\S]*"));
 }
 
 TEST_CASE("Profilers nest and record only while alive, on their own thread", "[autograd][profiler]") {
@@ -157,7 +211,7 @@ TEST_CASE("Profiler prints a table with every op, sorted", "[autograd][profiler]
   for (const char* name : {"linear", "relu", "square", "mean", "AccumulateGrad"})
     CHECK_THAT(table, Catch::Contains(name));
   for (const char* column : {"Name", "Pass", "Calls", "Self ms", "Self %", "Total ms", "Avg us", "Self allocs",
-                             "Self mem", "forward", "backward", "Self time in ops", "wall time"})
+                             "Self alloc'd", "Self net mem", "forward", "backward", "Self time in ops", "wall time"})
     CHECK_THAT(table, Catch::Contains(column));
 
   // Sorted by self time, largest first; by calls on request; at most row_limit rows.

@@ -1,5 +1,6 @@
 #include "helpers.hpp"
 
+#include "autograd/anomaly.hpp"
 #include "core/elementwise.hpp"
 
 #include <cmath>
@@ -167,4 +168,49 @@ TEST_CASE("differentiable softmax rejects bad input and names the op", "[autogra
   CHECK_THROWS_WITH(log_softmax(tensor({1, 2}, kInt64), 0), Catch::Contains("log_softmax"));
   CHECK_THROWS_AS(softmax(leaf({2, 3}), 2), IndexError);
   CHECK_THROWS_WITH(log_softmax(leaf({2, 3}), -3), Catch::Contains("log_softmax"));
+}
+
+TEST_CASE("gradcheck: masked_softmax with attention's masks and a scale", "[autograd][softmax]") {
+  Tensor causal = kernel::gt(kernel::sub(arange(0, 6).reshape({1, 6}), arange(0, 4).reshape({4, 1})), 0.0);
+  Tensor padding = tensor({0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0}, kBool).reshape({2, 1, 1, 6});
+  Tensor full = kernel::gt(rand({2, 3, 4, 6}), 0.5);
+  for (const Tensor& mask : {causal, padding, full, Tensor{}}) {
+    INFO("mask " << (mask.defined() ? describe(mask) : "none"));
+    check_gradients([mask](Inputs in) { return masked_softmax(in[0], mask, 0.35); }, {leaf({2, 3, 4, 6})});
+  }
+}
+
+TEST_CASE("masked_softmax equals softmax(masked_fill(scale x, mask, -inf)) in value and gradient",
+          "[autograd][softmax]") {
+  Tensor mask = kernel::gt(rand({5, 1, 7}), 0.4);
+  Tensor x = randn({5, 3, 7}, kFloat64);
+  check_against_composite([mask](const Tensor& t) { return masked_softmax(t, mask, 0.5); },
+                          [mask](const Tensor& t) { return softmax(masked_fill(t * 0.5, mask, -kInf), -1); }, x);
+}
+
+TEST_CASE("masked_softmax: a fully masked row has zero weights and zero gradient, and no error in anomaly mode",
+          "[autograd][softmax]") {
+  Tensor x = leaf({2, 3});
+  Tensor mask = tensor({1.0, 1.0, 1.0, 0.0, 1.0, 0.0}, kBool).reshape({2, 3});
+  Tensor y;
+  {
+    DetectAnomaly anomaly;
+    y = masked_softmax(x, mask);
+    (y * randn({2, 3}, kFloat64)).sum().backward();
+  }
+  auto w = y.detach().to_vector<double>();
+  CHECK(w[0] == 0.0);
+  CHECK(w[1] == 0.0);
+  CHECK(w[2] == 0.0);
+  CHECK(w[3] + w[5] == Approx(1.0));
+  auto g = x.grad().to_vector<double>();
+  CHECK(g[0] == 0.0);
+  CHECK(g[1] == 0.0);
+  CHECK(g[2] == 0.0);
+  CHECK(g[4] == 0.0);
+}
+
+TEST_CASE("differentiable masked_softmax rejects bad input and names the op", "[autograd][softmax]") {
+  CHECK_THROWS_WITH(masked_softmax(leaf({2, 3}), leaf({2, 3})), Catch::Contains("masked_softmax"));
+  CHECK_THROWS_AS(masked_softmax(leaf({2, 3}), tensor({1.0, 0.0}, kBool)), ShapeError);
 }

@@ -87,3 +87,26 @@ TEST_CASE("randperm is a permutation, generator state resumes the stream", "[cor
   g.set_state(s);
   CHECK(kernel::equal(randn({5}, kFloat32, &g), x));
 }
+
+TEST_CASE("dropout_mask: values 0 or 1 / (1 - p), the kept fraction 1 - p, the same as drawing rand", "[core][random]") {
+  for (DType dt : {kFloat32, kFloat64}) {
+    Generator g(11), same(11);
+    const int64_t n = 400000;
+    Tensor m = kernel::dropout_mask({n}, dt, 0.3, &g);
+    CHECK(m.dtype() == dt);
+    // The readable version: keep where a float32 uniform is below 1 - p, then scale.
+    Tensor u = rand({n}, kFloat32, &same);
+    Tensor expected = kernel::to_dtype(kernel::mul(kernel::to_dtype(kernel::lt(u, 0.7f), kFloat64), 1 / 0.7), dt);
+    CHECK(kernel::max_abs_diff(m, expected) == 0.0);
+    // Binomial: the kept fraction is 0.7 within 5 standard deviations (sqrt(0.21 / n) = 7.2e-4).
+    const double kept = kernel::mean(kernel::to_dtype(kernel::gt(m, 0.0), kFloat64)).item();
+    CHECK(kept == Approx(0.7).margin(5 * 7.3e-4));
+    // The generator moved on: the next mask differs.
+    CHECK_FALSE(kernel::equal(kernel::dropout_mask({n}, dt, 0.3, &g), m));
+  }
+  CHECK(kernel::equal(kernel::dropout_mask({5}, kFloat32, 1.0), zeros({5})));
+  CHECK(kernel::equal(kernel::dropout_mask({5}, kFloat32, 0.0), ones({5})));
+  CHECK_THROWS_AS(kernel::dropout_mask({5}, kFloat32, 1.5), ValueError);
+  CHECK_THROWS_WITH(kernel::dropout_mask({5}, kFloat32, -0.1), Catch::Contains("dropout_mask"));
+  CHECK_THROWS_AS(kernel::dropout_mask({5}, kInt64, 0.5), DTypeError);
+}

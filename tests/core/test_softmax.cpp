@@ -237,3 +237,92 @@ TEST_CASE("softmax rejects bad input and names the op", "[core][softmax]") {
   CHECK_THROWS_AS(softmax_backward(ints, ints, 0), DTypeError);
   CHECK_THROWS_AS(log_softmax_backward(x, x, 5), IndexError);
 }
+
+// ---- masked_softmax: attention's scale + mask + softmax in one pass ---------------------------------
+
+namespace {
+// The readable version it replaces: scale, fill the masked entries with -inf, then softmax.
+Tensor masked_softmax_composite(const Tensor& x, const Tensor& mask, double scale) {
+  Tensor scores = mul(x, scale);
+  if (mask.defined()) scores = masked_fill(scores, mask, -kInf);
+  return softmax_reference(scores, -1);
+}
+}  // namespace
+
+TEST_CASE("masked_softmax equals scale, masked_fill(-inf) and softmax, for every mask layout", "[core][softmax]") {
+  for (DType dt : {kFloat32, kFloat64}) {
+    // Attention's shapes: scores (B, H, Lq, Lk) with a full mask, a causal (Lq, Lk) mask, a key padding
+    // (B, 1, 1, Lk) mask, a per-query (Lq, 1) mask (stride 0 along the row), no mask; rows longer
+    // than a vector and rows of one element; enough rows to run in parallel.
+    const Shape x_shape{3, 2, 5, 37};
+    Tensor x = mul(randn(x_shape, dt), 3.0);
+    Tensor full = gt(rand(x_shape), 0.6);
+    Tensor causal = gt(sub(reshape(arange(0, 37), {1, 37}), reshape(arange(0, 5), {5, 1})), 0.0);
+    Tensor padding = gt(reshape(arange(0, 37), {1, 1, 1, 37}), reshape(tensor({10.0, 36.0, 20.0}), {3, 1, 1, 1}));
+    Tensor per_query = gt(rand({5, 1}), 0.5);
+    for (double scale : {1.0, 0.125, -2.0}) {
+      for (const Tensor& mask : {full, causal, padding, per_query, Tensor{}}) {
+        INFO(dtype_name(dt) << " scale " << scale << " mask " << (mask.defined() ? describe(mask) : "none"));
+        Tensor y = masked_softmax(x, mask, scale);
+        CHECK(y.shape() == x_shape);
+        CHECK(y.dtype() == dt);
+        CHECK(allclose(y, masked_softmax_composite(x, mask, scale), rtol_for(dt), atol_for(dt)));
+        if (mask.defined()) CHECK(max_abs_diff(masked_fill(y, mask, 0.0), y) == 0.0);  // exactly 0 where masked
+      }
+    }
+    Tensor big = randn({300, 130}, dt);
+    Tensor big_mask = gt(rand({300, 130}), 0.3);
+    CHECK(allclose(masked_softmax(big, big_mask, 0.5), masked_softmax_composite(big, big_mask, 0.5), rtol_for(dt),
+                   atol_for(dt)));
+    Tensor col = randn({4, 1}, dt);
+    CHECK(allclose(masked_softmax(col, gt(rand({4, 1}), 2.0)), ones({4, 1}, dt), 0, 0));
+  }
+}
+
+TEST_CASE("masked_softmax hand-worked: a row of [1, 2, 3] with the 3 masked, scale 2", "[core][softmax]") {
+  // softmax([2, 4]) = [1, e²] / (1 + e²) = [0.119203, 0.880797], and 0 for the masked entry.
+  Tensor y = masked_softmax(tensor({1.0, 2.0, 3.0}, kFloat64), tensor({0.0, 0.0, 1.0}, kBool), 2.0);
+  const double e2 = std::exp(2.0);
+  auto v = y.to_vector<double>();
+  CHECK(v[0] == Approx(1 / (1 + e2)).epsilon(1e-14));
+  CHECK(v[1] == Approx(e2 / (1 + e2)).epsilon(1e-14));
+  CHECK(v[2] == 0.0);
+}
+
+TEST_CASE("masked_softmax: a row masked everywhere is zeros, masked NaN and inf are ignored", "[core][softmax]") {
+  for (DType dt : {kFloat32, kFloat64}) {
+    Tensor x = reshape(tensor({1.0, kNaN, 2.0, kInf, 3.0, 4.0, 5.0, -kInf}, dt), {2, 4});
+    Tensor mask = reshape(tensor({0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0}, kBool), {2, 4});
+    std::vector<float> y = values(masked_softmax(x, mask));
+    CHECK(y[0] == Approx(1 / (1 + std::exp(1.0))));
+    CHECK(y[1] == 0.0f);
+    CHECK(y[2] == Approx(std::exp(1.0) / (1 + std::exp(1.0))));
+    CHECK(y[3] == 0.0f);
+    for (int i = 4; i < 8; ++i) CHECK(y[i] == 0.0f);
+    // An unmasked NaN still poisons its row, as in softmax.
+    std::vector<float> z = values(masked_softmax(x, zeros({4}, kBool)));
+    for (int i = 0; i < 4; ++i) CHECK(std::isnan(z[i]));
+  }
+}
+
+TEST_CASE("softmax_backward with a scale is scale times the unscaled one", "[core][softmax]") {
+  Tensor x = randn({6, 9}, kFloat64), dy = randn({6, 9}, kFloat64);
+  Tensor y = masked_softmax(x, gt(rand({6, 9}), 0.5), 0.3);
+  CHECK(allclose(softmax_backward(dy, y, -1, 0.3), mul(softmax_backward_composite(dy, y, -1), 0.3), 1e-13, 1e-13));
+  CHECK(allclose(softmax_backward(dy, y, 0, -2.0), mul(softmax_backward_composite(dy, y, 0), -2.0), 1e-13, 1e-13));
+}
+
+TEST_CASE("masked_softmax rejects bad input and names the op", "[core][softmax]") {
+  Tensor x = randn({2, 3, 4});
+  CHECK_THROWS_AS(masked_softmax(x, ones({2, 3, 4})), DTypeError);  // a float mask
+  CHECK_THROWS_WITH(masked_softmax(x, ones({2, 3, 4})), Catch::Contains("masked_softmax") && Catch::Contains("bool"));
+  CHECK_THROWS_AS(masked_softmax(x, zeros({3, 3}, kBool)), ShapeError);
+  CHECK_THROWS_WITH(masked_softmax(x, zeros({3, 3}, kBool)),
+                    Catch::Contains("masked_softmax") && Catch::Contains("[3, 3]") && Catch::Contains("[2, 3, 4]"));
+  CHECK_THROWS_AS(masked_softmax(x, zeros({1, 2, 3, 4}, kBool)), ShapeError);  // more dims than x
+  CHECK_THROWS_AS(masked_softmax(x, Tensor{}, kInf), ValueError);
+  CHECK_THROWS_AS(masked_softmax(x, Tensor{}, kNaN), ValueError);
+  CHECK_THROWS_AS(masked_softmax(scalar_tensor(1.0), Tensor{}), ShapeError);
+  CHECK_THROWS_AS(masked_softmax(tensor({1, 2}, kInt64), Tensor{}), DTypeError);
+  CHECK(masked_softmax(zeros({2, 0}), zeros({0}, kBool)).shape() == Shape{2, 0});
+}

@@ -124,6 +124,35 @@ TEST_CASE("freed blocks are reused by size class, and the cache can be emptied o
   set_caching_enabled(was);
 }
 
+TEST_CASE("allocated_bytes adds up every allocation, cache hits included, and never goes down", "[core][tensor]") {
+  const bool was = caching_enabled();
+  set_caching_enabled(true);
+  { Tensor warm = zeros({1000}); }  // one block of class 4096 now cached
+  const MemoryStats before = memory_stats();
+  int64_t during = 0;
+  {
+    Tensor a = zeros({999});  // 3996 bytes: a cache hit
+    CHECK(memory_stats().cache_hits == before.cache_hits + 1);
+    Tensor b = zeros({10}, kFloat64);      // 80 bytes, counted as requested (its block is 128)
+    Tensor e = zeros({0});                 // no storage allocation
+    Tensor v = kernel::view(a, {9, 111});  // a view: no allocation either
+    during = memory_stats().allocated_bytes;
+  }
+  const MemoryStats after = memory_stats();
+  CHECK(during == before.allocated_bytes + 3996 + 80);
+  CHECK(after.allocated_bytes == during);  // freeing does not take it back
+  CHECK(after.allocations == before.allocations + 2);
+  CHECK(after.bytes_in_use == before.bytes_in_use);
+  { Tensor again = zeros({999}); }  // the same size again: counted again
+  CHECK(memory_stats().allocated_bytes == during + 3996);
+  reset_peak_memory();  // resets the peak only
+  CHECK(memory_stats().allocated_bytes == during + 3996);
+  set_caching_enabled(false);  // the count does not depend on the cache
+  { Tensor t = zeros({250}); }
+  CHECK(memory_stats().allocated_bytes == during + 3996 + 1000);
+  set_caching_enabled(was);
+}
+
 // g++ 12 with -march=native on an AVX-512 CPU compiles std::vector<int64_t>{2, 2, 2, 0} into
 // {2, 2, 2, 2}; cmake/heedCompilerChecks.cmake detects it and turns the faulty vectorizer off. Every
 // shape and index table in these tests is such a constant, so this guards all of them.

@@ -1,15 +1,37 @@
-# ctest: install heed from HEED_BUILD_DIR into a scratch prefix, then configure, build and run a
-# separate project against it with find_package(heed).
+# ctest: install heed from HEED_BUILD_DIR into a scratch prefix, then build and run a separate program against it
+# twice: a CMake project with find_package(heed), and the same main.cpp compiled by CXX with the flags of
+# `pkg-config --cflags --libs heed`.
 set(prefix "${WORK_DIR}/prefix")
 file(REMOVE_RECURSE "${WORK_DIR}")
-foreach(step
-    "${CMAKE_COMMAND};--install;${HEED_BUILD_DIR};--prefix;${prefix}"
-    "${CMAKE_COMMAND};-S;${CONSUMER_DIR};-B;${WORK_DIR}/build;-DCMAKE_PREFIX_PATH=${prefix};-DCMAKE_BUILD_TYPE=Release"
-    "${CMAKE_COMMAND};--build;${WORK_DIR}/build"
-    "${WORK_DIR}/build/consumer")
-  execute_process(COMMAND ${step} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+file(MAKE_DIRECTORY "${WORK_DIR}")
+
+# Runs a command (a list); fails the test with its output if it fails; leaves its stdout in `out`.
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "install test: `${step}` failed (${rc}):\n${out}\n${err}")
+    list(JOIN ARGN " " command)
+    message(FATAL_ERROR "install test: `${command}` failed (${rc}):\n${out}\n${err}")
   endif()
-endforeach()
-message(STATUS "install test: ${out}")
+  set(out "${out}" PARENT_SCOPE)
+endfunction()
+
+run(${CMAKE_COMMAND} --install ${HEED_BUILD_DIR} --prefix ${prefix})
+
+# find_package(heed)
+run(${CMAKE_COMMAND} -S ${CONSUMER_DIR} -B ${WORK_DIR}/build -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release)
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
+run(${WORK_DIR}/build/consumer)
+message(STATUS "install test, find_package(heed): ${out}")
+
+# pkg-config: heed.pc from the scratch prefix; fmt.pc and openblas.pc from the system's search path.
+if(NOT PKG_CONFIG)
+  message(FATAL_ERROR "install test: pkg-config not found (apt-get install pkgconf): cannot test heed.pc")
+endif()
+set(ENV{PKG_CONFIG_PATH} "${prefix}/${INSTALL_LIBDIR}/pkgconfig")
+run(${PKG_CONFIG} --cflags --libs heed)
+string(STRIP "${out}" flags)
+message(STATUS "install test, pkg-config --cflags --libs heed: ${flags}")
+separate_arguments(flags UNIX_COMMAND "${flags}")
+run(${CXX} -std=c++20 -O2 ${CONSUMER_DIR}/main.cpp ${flags} -o ${WORK_DIR}/consumer_pkgconfig)
+run(${WORK_DIR}/consumer_pkgconfig)
+message(STATUS "install test, pkg-config: ${out}")

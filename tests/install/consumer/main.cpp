@@ -1,17 +1,20 @@
-// Fits y = 3x with one weight: proves the installed headers, libraries and dependencies link.
+// Fits y = 3x + 0.5 with an nn::Linear and optim::SGD: touches core, autograd, nn and optim, so a library or a
+// dependency missing from the link (CMake package or pkg-config) fails to build this program.
 #include <heed.hpp>
 
 int main() {
+  heed::manual_seed(0);
   heed::Tensor x = heed::linspace(-1, 1, 32).reshape({32, 1});
-  heed::Tensor y = x * 3.0;
-  heed::Tensor w = heed::zeros({1, 1}).requires_grad_();
-  for (int step = 0; step < 100; ++step) {
-    heed::Tensor loss = heed::mean(heed::square(heed::matmul(x, w) - y));
-    w.zero_grad();
+  heed::Tensor y = x * 3.0 + 0.5;
+  heed::nn::Linear fc(1, 1);
+  heed::optim::SGD sgd(fc.parameters(), {.lr = 0.5});
+  for (int step = 0; step < 200; ++step) {
+    heed::Tensor loss = heed::mse_loss(fc.forward(x), y);
+    sgd.zero_grad();
     loss.backward();
-    heed::NoGradGuard no_grad;
-    w.add_(w.grad(), -0.5);
+    sgd.step();
   }
-  fmt::print("w = {:.4f}\n", w.item());
-  return std::abs(w.item() - 3.0) < 1e-3 ? 0 : 1;
+  const double w = fc.weight.item(), b = fc.bias.item();
+  fmt::print("w = {:.4f}, b = {:.4f}\n", w, b);
+  return std::abs(w - 3.0) < 1e-3 && std::abs(b - 0.5) < 1e-3 ? 0 : 1;
 }

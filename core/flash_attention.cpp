@@ -1,0 +1,236 @@
+#include "core/flash_attention.hpp"
+
+#include "core/factory.hpp"
+#include "core/parallel.hpp"
+#include "core/vmath.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace heed::kernel {
+namespace {
+
+constexpr const char* kOp = "flash_attention";
+constexpr int64_t kTile = 64;  // queries and keys per tile: two 64 × 64 score tiles fit in L1/L2
+
+// C (m, n) = alpha op(A) op(B) + beta C, row-major, on one thread (the caller is inside a parallel loop).
+template <class T>
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
+          T beta, T* c, int64_t ldc) {
+  auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+  auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, alpha, a, static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta,
+                c, static_cast<blasint>(ldc));
+  else
+    cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, alpha, a, static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta,
+                c, static_cast<blasint>(ldc));
+}
+
+void check(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask) {
+  if (q.dim() != 3 || k.dim() != 3 || v.dim() != 3)
+    throw_error<ShapeError>("{}: expected q (N, Lq, E), k (N, Lk, E), v (N, Lk, Ev), got q {}, k {}, v {}", kOp,
+                            describe(q), describe(k), describe(v));
+  if (!q.is_floating_point() || k.dtype() != q.dtype() || v.dtype() != q.dtype())
+    throw_error<DTypeError>("{}: q, k and v must share one floating dtype, got q {}, k {}, v {}", kOp, describe(q),
+                            describe(k), describe(v));
+  if (k.size(0) != q.size(0) || v.size(0) != q.size(0) || k.size(2) != q.size(2) || v.size(1) != k.size(1))
+    throw_error<ShapeError>("{}: q {}, k {} and v {} do not fit (N, Lq, E), (N, Lk, E), (N, Lk, Ev)", kOp, describe(q),
+                            describe(k), describe(v));
+  if (!q.is_contiguous() || !k.is_contiguous() || !v.is_contiguous())
+    throw_error<ValueError>("{}: q, k and v must be contiguous", kOp);
+  if (mask.defined() && (mask.dtype() != kBool || mask.dim() < 2 || mask.size(-2) != q.size(1) ||
+                         mask.size(-1) != k.size(1) || mask.numel() != q.size(0) * q.size(1) * k.size(1)))
+    throw_error<ShapeError>("{}: the mask must be bool (batch..., {}, {}) with {} batch elements, got {}", kOp,
+                            q.size(1), k.size(1), q.size(0), describe(mask));
+}
+
+// Which entries of a tile (rows i0.., cols j0..) of slice n are masked. The mask (batch..., Lq, Lk)
+// is read through its strides, so a broadcast mask (an expanded view: a causal (Lq, Lk) or a key
+// padding (B, 1, 1, Lk) mask) is never materialized at (N, Lq, Lk).
+struct Masker {
+  const uint8_t* base = nullptr;
+  std::vector<int64_t> batch_sizes, batch_strides;  // innermost last
+  int64_t si = 0, sj = 0;
+  bool causal = false;
+
+  Masker(const Tensor& mask, bool is_causal) : causal(is_causal) {
+    if (!mask.defined()) return;
+    base = reinterpret_cast<const uint8_t*>(mask.data_ptr<bool>());
+    for (int64_t d = 0; d + 2 < mask.dim(); ++d) {
+      batch_sizes.push_back(mask.size(d));
+      batch_strides.push_back(mask.strides()[d]);
+    }
+    si = mask.strides()[mask.dim() - 2], sj = mask.strides()[mask.dim() - 1];
+  }
+  int64_t slice_offset(int64_t n) const {
+    int64_t off = 0;
+    for (int64_t d = static_cast<int64_t>(batch_sizes.size()) - 1; d >= 0; --d) {
+      off += (n % batch_sizes[d]) * batch_strides[d];
+      n /= batch_sizes[d];
+    }
+    return off;
+  }
+  // Is the whole tile masked by causality (every key after every query)?
+  bool tile_hidden(int64_t i0, int64_t rows, int64_t j0) const { return causal && j0 > i0 + rows - 1; }
+  // Sets s[r][c] to -inf where masked; s has leading dim ld.
+  template <class T>
+  void apply(int64_t n, int64_t i0, int64_t rows, int64_t j0, int64_t cols, T* s, int64_t ld) const {
+    constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+    const uint8_t* slice = base ? base + slice_offset(n) : nullptr;
+    for (int64_t r = 0; r < rows; ++r) {
+      T* row = s + r * ld;
+      if (causal)
+        for (int64_t c = std::max<int64_t>(0, i0 + r + 1 - j0); c < cols; ++c) row[c] = kNegInf;
+      if (slice) {
+        const uint8_t* m = slice + (i0 + r) * si + j0 * sj;
+        for (int64_t c = 0; c < cols; ++c)
+          if (m[c * sj]) row[c] = kNegInf;
+      }
+    }
+  }
+};
+
+}  // namespace
+
+FlashAttentionOut flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool is_causal,
+                                  double scale) {
+  check(q, k, v, mask);
+  const int64_t N = q.size(0), Lq = q.size(1), Lk = k.size(1), E = q.size(2), Ev = v.size(2);
+  FlashAttentionOut out{zeros({N, Lq, Ev}, q.dtype()), empty({N, Lq}, q.dtype())};
+  if (N == 0 || Lq == 0) return out;
+  const Masker masker(mask, is_causal);
+  dispatch_floating(q.dtype(), kOp, [&]<class T>() {
+    constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+    const T* qp = q.data_ptr<T>();
+    const T* kp = k.data_ptr<T>();
+    const T* vp = v.data_ptr<T>();
+    T* op = out.output.data_ptr<T>();
+    T* lp = out.lse.data_ptr<T>();
+    const T s = static_cast<T>(scale);
+    const int64_t q_tiles = (Lq + kTile - 1) / kTile;
+    parallel_for(N * q_tiles, kTile * Lk * (E + Ev), [&](int64_t t0, int64_t t1) {
+      SerialBlasScope serial(true);
+      std::vector<T> tile(kTile * kTile);
+      std::vector<T> m(kTile), l(kTile);
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t n = t / q_tiles, i0 = (t % q_tiles) * kTile, rows = std::min(kTile, Lq - i0);
+        const T* q_blk = qp + (n * Lq + i0) * E;
+        T* o_blk = op + (n * Lq + i0) * Ev;  // starts at 0 (zeros above)
+        std::fill(m.begin(), m.end(), kNegInf);
+        std::fill(l.begin(), l.end(), T(0));
+        for (int64_t j0 = 0; j0 < Lk; j0 += kTile) {
+          if (masker.tile_hidden(i0, rows, j0)) break;  // so are all later tiles
+          const int64_t cols = std::min(kTile, Lk - j0);
+          gemm<T>(false, true, rows, cols, E, s, q_blk, E, kp + (n * Lk + j0) * E, E, T(0), tile.data(), kTile);
+          masker.apply(n, i0, rows, j0, cols, tile.data(), kTile);
+          for (int64_t r = 0; r < rows; ++r) {
+            T* p = tile.data() + r * kTile;
+            T mt = kNegInf;
+            for (int64_t c = 0; c < cols; ++c) mt = std::max(mt, p[c]);
+            const T m_new = std::max(m[r], mt);
+            if (m_new == kNegInf) {  // nothing unmasked yet in this row
+              std::fill_n(p, cols, T(0));
+              continue;
+            }
+            const T correction = vexp(m[r] - m_new);  // exp(-inf) = 0 for the row's first unmasked tile
+            T sum = 0;
+            for (int64_t c = 0; c < cols; ++c) {
+              p[c] = vexp(p[c] - m_new);
+              sum += p[c];
+            }
+            l[r] = l[r] * correction + sum;
+            m[r] = m_new;
+            if (correction != T(1))
+              for (int64_t e = 0; e < Ev; ++e) o_blk[r * Ev + e] *= correction;
+          }
+          gemm<T>(false, false, rows, Ev, cols, T(1), tile.data(), kTile, vp + (n * Lk + j0) * Ev, Ev, T(1), o_blk, Ev);
+        }
+        for (int64_t r = 0; r < rows; ++r) {
+          const T inv = l[r] > 0 ? T(1) / l[r] : T(0);  // a fully masked row: zeros
+          for (int64_t e = 0; e < Ev; ++e) o_blk[r * Ev + e] *= inv;
+          lp[n * Lq + i0 + r] = l[r] > 0 ? m[r] + std::log(l[r]) : kNegInf;
+        }
+      }
+    });
+  });
+  return out;
+}
+
+FlashAttentionGrads flash_attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
+                                             const Tensor& output, const Tensor& lse, const Tensor& mask,
+                                             bool is_causal, double scale) {
+  check(q, k, v, mask);
+  const int64_t N = q.size(0), Lq = q.size(1), Lk = k.size(1), E = q.size(2), Ev = v.size(2);
+  if (dout.shape() != output.shape() || output.shape() != Shape{N, Lq, Ev} || lse.shape() != Shape{N, Lq} ||
+      !dout.is_contiguous() || !output.is_contiguous() || !lse.is_contiguous() || dout.dtype() != q.dtype())
+    throw_error<ShapeError>("flash_attention_backward: the gradient {}, output {} and lse {} do not fit q {} and v {}",
+                            describe(dout), describe(output), describe(lse), describe(q), describe(v));
+  FlashAttentionGrads g{zeros(q.shape(), q.dtype()), zeros(k.shape(), q.dtype()), zeros(v.shape(), q.dtype())};
+  if (N == 0 || Lq == 0 || Lk == 0) return g;
+  const Masker masker(mask, is_causal);
+  dispatch_floating(q.dtype(), "flash_attention_backward", [&]<class T>() {
+    const T* qp = q.data_ptr<T>();
+    const T* kp = k.data_ptr<T>();
+    const T* vp = v.data_ptr<T>();
+    const T* dop = dout.data_ptr<T>();
+    const T* op = output.data_ptr<T>();
+    const T* lp = lse.data_ptr<T>();
+    T* dqp = g.dq.data_ptr<T>();
+    T* dkp = g.dk.data_ptr<T>();
+    T* dvp = g.dv.data_ptr<T>();
+    const T s = static_cast<T>(scale);
+    // One slice n per task: its dq, dk and dv are written by this thread only.
+    parallel_for(N, Lq * Lk * (2 * E + 2 * Ev), [&](int64_t n0, int64_t n1) {
+      SerialBlasScope serial(true);
+      std::vector<T> p(kTile * kTile), dp(kTile * kTile), D(Lq);
+      for (int64_t n = n0; n < n1; ++n) {
+        for (int64_t i = 0; i < Lq; ++i) {  // D_i = Σ_e dO_ie O_ie
+          double d = 0;
+          for (int64_t e = 0; e < Ev; ++e) d += double(dop[(n * Lq + i) * Ev + e]) * op[(n * Lq + i) * Ev + e];
+          D[i] = static_cast<T>(d);
+        }
+        for (int64_t j0 = 0; j0 < Lk; j0 += kTile) {
+          const int64_t cols = std::min(kTile, Lk - j0);
+          const T* k_blk = kp + (n * Lk + j0) * E;
+          const T* v_blk = vp + (n * Lk + j0) * Ev;
+          for (int64_t i0 = 0; i0 < Lq; i0 += kTile) {
+            const int64_t rows = std::min(kTile, Lq - i0);
+            if (masker.tile_hidden(i0, rows, j0)) continue;
+            const T* q_blk = qp + (n * Lq + i0) * E;
+            const T* do_blk = dop + (n * Lq + i0) * Ev;
+            // W = exp(s q kᵀ - lse), 0 where masked and in fully masked rows (lse = -inf)
+            gemm<T>(false, true, rows, cols, E, s, q_blk, E, k_blk, E, T(0), p.data(), kTile);
+            masker.apply(n, i0, rows, j0, cols, p.data(), kTile);
+            for (int64_t r = 0; r < rows; ++r) {
+              const T L = lp[n * Lq + i0 + r];
+              T* pr = p.data() + r * kTile;
+              if (L == -std::numeric_limits<T>::infinity())
+                std::fill_n(pr, cols, T(0));
+              else
+                for (int64_t c = 0; c < cols; ++c) pr[c] = vexp(pr[c] - L);
+            }
+            // dv += Wᵀ dO ;  dW = dO vᵀ
+            gemm<T>(true, false, cols, Ev, rows, T(1), p.data(), kTile, do_blk, Ev, T(1), dvp + (n * Lk + j0) * Ev, Ev);
+            gemm<T>(false, true, rows, cols, Ev, T(1), do_blk, Ev, v_blk, Ev, T(0), dp.data(), kTile);
+            // dS = W ⊙ (dW - D), in place of dW
+            for (int64_t r = 0; r < rows; ++r) {
+              const T d = D[i0 + r];
+              for (int64_t c = 0; c < cols; ++c) dp[r * kTile + c] = p[r * kTile + c] * (dp[r * kTile + c] - d);
+            }
+            // dq += s dS k ;  dk += s dSᵀ q
+            gemm<T>(false, false, rows, E, cols, s, dp.data(), kTile, k_blk, E, T(1), dqp + (n * Lq + i0) * E, E);
+            gemm<T>(true, false, cols, E, rows, s, dp.data(), kTile, q_blk, E, T(1), dkp + (n * Lk + j0) * E, E);
+          }
+        }
+      }
+    });
+  });
+  return g;
+}
+
+}  // namespace heed::kernel
