@@ -118,7 +118,11 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
         "backward: the {} tensor does not require grad and has no grad_fn: no input it was computed "
         "from requires grad, or it was computed under NoGradGuard",
         describe(root));
-  Tensor seed;  // ours alone: the engine may add into it in place
+  // The seed is the caller's gradient itself, not a copy: nothing writes into a tensor someone else
+  // holds (accumulate() and AccumulateGrad add in place only into a tensor the engine holds alone,
+  // and backward rules never write into their incoming gradient), so the caller's tensor is never
+  // changed and a leaf's .grad() never aliases it.
+  Tensor seed;
   if (!grad.defined()) {
     if (root.numel() != 1)
       throw_error<StateError>(
@@ -131,7 +135,7 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   } else if (grad.dtype() != root.dtype()) {
     throw_error<DTypeError>("backward: the gradient {} does not match the tensor {}", describe(grad), describe(root));
   } else {
-    seed = kernel::clone(grad);
+    seed = grad;
   }
   if (detail::op_hooks & detail::kAnomalyHook) [[unlikely]]
     check_seed_anomaly(seed);

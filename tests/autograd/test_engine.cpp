@@ -151,3 +151,39 @@ TEST_CASE("grad mode is per thread", "[autograd][engine]") {
   CHECK(other_thread_enabled);
   CHECK_FALSE(GradMode::is_enabled());
 }
+
+TEST_CASE("backward(g) uses g without copying it, and never changes it or aliases it into .grad()",
+          "[autograd][engine]") {
+  Tensor x = randn({4, 3}, kFloat64).requires_grad_();
+  Tensor g = randn({4, 3}, kFloat64);
+  const Tensor g_before = g.clone();
+  // A leaf as the root: its .grad() must be a tensor of its own.
+  x.backward(g);
+  CHECK(equal(x.grad(), g_before));
+  x.backward(g);  // accumulates into x.grad() in place
+  CHECK(equal(g, g_before));
+  CHECK(allclose(x.grad(), g_before * 2.0, 0, 1e-15));
+  {
+    NoGradGuard no_grad;
+    g.mul_(10.0);
+  }
+  CHECK(allclose(x.grad(), g_before * 2.0, 0, 1e-15));  // x.grad() does not share g's memory
+  // Through ops, with g used by two backward calls: g is read, never written.
+  x.zero_grad();
+  Tensor y = tanh(x * 3.0);
+  Tensor g2 = randn({4, 3}, kFloat64), g2_before = g2.clone();
+  y.backward(g2, /*retain_graph=*/true);
+  y.backward(g2);
+  CHECK(equal(g2, g2_before));
+  // backward(g) allocates no copy of g: the only new tensor is tanh's gradient, which becomes the
+  // leaf's .grad() (1 MiB); a copy of gb would make it 2 MiB.
+  Tensor big = randn({512, 512}).requires_grad_();
+  Tensor gb = randn({512, 512});
+  Tensor out = tanh(big);
+  const int64_t before = memory_stats().bytes_in_use;
+  reset_peak_memory();
+  out.backward(gb);
+  const int64_t extra = memory_stats().peak_bytes - before;
+  INFO("peak beyond the start: " << extra << " bytes; one (512, 512) float32 tensor is 1 MiB");
+  CHECK(extra < 3 * 512 * 512 * 4 / 2);
+}
