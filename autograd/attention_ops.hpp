@@ -11,7 +11,9 @@
 // Shapes: q (..., Lq, E), k (..., Lk, E), v (..., Lk, Ev); the leading dims (batch, heads) broadcast,
 // and so does attn_mask to (..., Lq, Lk). is_causal masks every key after the query's position
 // (j > i), as in a decoder; it may be combined with attn_mask. Composite (its backward comes from
-// the ops it is made of: matmul, masked_fill, softmax, dropout). Maths: docs/attention.md.
+// the ops it is made of: matmul, masked_softmax for the scale + bool mask + softmax, or masked_fill,
+// add and softmax with a float mask, dropout). For long sequences without weights, dropout or a float
+// mask it hands over to memory_efficient_attention (below). Maths: docs/attention.md.
 #include "core/random.hpp"
 #include "core/tensor.hpp"
 

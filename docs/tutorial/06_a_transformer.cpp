@@ -152,6 +152,20 @@ int main() {
                         .max_len = T + 1});
   fmt::print("{} parameters\n", lm.num_parameters());
   // [tutorial:end]
+  {
+    // Before training, on a batch of its own: the loss is above ln 11, a uniform guess's, because the tied
+    // embedding makes an untrained model bet that the current token repeats (docs/transformer.md, "Tied weights").
+    heed::NoGradGuard no_grad;
+    heed::Generator probe(2);
+    Tensor seq = make_sequences(32, n, probe);
+    Tensor before_answer = heed::lt(heed::arange(0, T, 1, heed::kInt64), double(n)).reshape({1, T});
+    Tensor target = heed::masked_fill(seq.narrow(1, 1, T), before_answer, -100);
+    double initial = heed::cross_entropy(lm(seq.narrow(1, 0, T)).reshape({-1, kVocab}), target.reshape({-1})).item();
+    fmt::print("step   0  loss {:.4f}\n", initial);
+    fmt::print("before training, the loss is above ln 11 = {:.2f}: {}\n", std::log(11.0),
+               initial > std::log(11.0) ? "yes" : "no");
+    check(initial > std::log(11.0), fmt::format("the untrained loss {:.4f} is above ln 11", initial));
+  }
 
   // [tutorial:train]
   heed::Generator gen(1);
