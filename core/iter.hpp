@@ -97,9 +97,12 @@ void for_each_run(const Loop<N>& loop, int64_t cost, Body&& body) {
   });
 }
 
-// One run of out[i] = f(in_0[i], ..., in_m[i]) with typed operands.
+// One run of out[i] = f(in_0[i], ..., in_m[i]) with typed operands. Flattened: f and everything it
+// calls that can be inlined is, so that the loop vectorizes (GCC's inliner, left to itself, gave up
+// on the GELU lambda in core/elementwise.cpp, a file with hundreds of these loops, and the loop
+// stayed a scalar call per element).
 template <class R, class... Ts, class F, size_t... I>
-inline void apply_run(F& f, const std::array<char*, sizeof...(Ts) + 1>& p,
+[[gnu::flatten]] inline void apply_run(F& f, const std::array<char*, sizeof...(Ts) + 1>& p,
                       const std::array<int64_t, sizeof...(Ts) + 1>& s, int64_t n, std::index_sequence<I...>) {
   R* __restrict out = reinterpret_cast<R*>(p[0]);
   if (s[0] == sizeof(R) && ((s[I + 1] == sizeof(Ts)) && ...)) {

@@ -1,11 +1,17 @@
 #pragma once
 // Vectorizable maths functions for kernels' inner loops (header-only).
+//
+// Each is HEED_VINLINE, always inlined: a loop that calls one vectorizes only if the call is
+// inlined into it, and in a translation unit with many loops GCC's inliner stops inlining a body
+// this size on its own (verf stayed a call in core/elementwise.cpp: GELU ran scalar, 6x slower).
 #include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <numbers>
+
+#define HEED_VINLINE [[gnu::always_inline]] inline
 
 namespace heed::kernel {
 
@@ -49,7 +55,7 @@ constexpr std::array<T, ExpConstants<T>::kDegree + 1> inverse_factorials() {
 }
 
 template <class T>
-inline T vexp(T x) {
+HEED_VINLINE T vexp(T x) {
   using C = ExpConstants<T>;
   using Bits = typename C::Bits;
   constexpr auto c = inverse_factorials<T>();
@@ -72,7 +78,7 @@ inline T vexp(T x) {
 // sigmoid(x) = 1 / (1 + e^-x). e^-x is +inf for very negative x, which gives 0 as it should; no
 // cancellation anywhere: measured within 3 ulp of the exact value wherever that is a normal number.
 template <class T>
-inline T vsigmoid(T x) {
+HEED_VINLINE T vsigmoid(T x) {
   return T(1) / (T(1) + vexp(-x));
 }
 
@@ -83,7 +89,7 @@ inline T vsigmoid(T x) {
 // |x| is capped where tanh rounds to 1 (9.1 for float, 19.1 for double), which keeps 2^k normal.
 // Measured within 3 ulp of the exact value in float32 and float64; NaN stays NaN.
 template <class T>
-inline T vtanh(T x) {
+HEED_VINLINE T vtanh(T x) {
   using C = ExpConstants<T>;
   using Bits = typename C::Bits;
   constexpr auto c = inverse_factorials<T>();
@@ -114,7 +120,7 @@ inline T vtanh(T x) {
 // with NaN staying NaN and erf(+-inf) = +-1. Both branches are evaluated and one selected, so loops vectorize.
 // double keeps libm's erf: float64 is what gradcheck runs in, and a few-ulp error there would show in its
 // finite differences.
-inline float verf(float x) {
+HEED_VINLINE float verf(float x) {
   // erf(a)/a = 1 + c0 + c1 a² + ... : the leading 1 kept apart, so that the constant's rounding does not cost an ulp
   constexpr float p[] = {0.12837916612625122f, -0.3761262893676758f,    0.11283612251281738f,  -0.026854809373617172f,
                          0.00519005348905921f, -0.0008024353883229196f, 7.898209878476337e-05f};
