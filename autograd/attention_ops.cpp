@@ -91,8 +91,9 @@ Tensor causal_mask(int64_t L, int64_t S, int64_t offset) {
 //   A = masked_fill(S, bool mask, -inf)           dS = dA where not masked, 0 where masked
 //   A = S + float mask                            dS = dA,  dmask = dA summed back to the mask's shape
 //   S = (s q) kᵀ                                  dq = s dS k,  dk = s dSᵀ q
-// Without a float mask, the first three lines are one op, masked_softmax(q kᵀ, bool mask, s), with
-// the same values up to rounding (and the scale applied to the scores, not to q).
+// Without a float mask, the first three lines (and dropout, when on) are one op,
+// masked_softmax_dropout(q kᵀ, bool mask, s, p), with the same values up to rounding (and the scale
+// applied to the scores, not to q).
 // With one, q is scaled before the product rather than the scores after it: the same numbers up to
 // rounding, and (Lq, E) multiplications instead of (Lq, Lk).
 AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
@@ -119,11 +120,11 @@ AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, c
     Tensor scores = matmul(s == 1.0 ? q : q * s, k.transpose(-2, -1));  // (..., Lq, Lk)
     if (bool_mask.defined()) scores = masked_fill(scores, bool_mask, kNegInf);
     weights = softmax(scores + attn_mask, -1);
+    if (dropout_p > 0) weights = dropout(weights, dropout_p, /*training=*/true, gen);
   } else {
-    // Fused: scale, mask and softmax in one pass over the raw scores q kᵀ.
-    weights = masked_softmax(matmul(q, k.transpose(-2, -1)), bool_mask, s);
+    // Fused: scale, mask, softmax and dropout in one pass over the raw scores q kᵀ.
+    weights = masked_softmax_dropout(matmul(q, k.transpose(-2, -1)), bool_mask, s, dropout_p, gen);
   }
-  if (dropout_p > 0) weights = dropout(weights, dropout_p, /*training=*/true, gen);
   Tensor output = matmul(weights, v);  // (..., Lq, Ev)
   return {output, need_weights ? weights : Tensor{}};
 }

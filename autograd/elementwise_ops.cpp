@@ -358,10 +358,12 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   if (!(p >= 0 && p <= 1)) throw_error<ValueError>("dropout: p must be in [0, 1], got {}", p);
   if (!training || p == 0) return x;
   if (!x.is_floating_point()) throw_error<DTypeError>("dropout: expected a floating tensor, got {}", describe(x));
-  Tensor mask = kernel::dropout_mask(x.shape(), x.dtype(), p, gen);  // 1 / (1 - p) where kept, 0 where dropped
-  return autograd::record("dropout", kernel::mul(x, mask), {x}, [M = save(mask)](const Tensor& dy, NeedsGrad) -> Grads {
-    return {kernel::mul(dy, M.get())};
-  });
+  // m is kept as bits (1 per element; a float mask would take 32): what backward needs of it.
+  Tensor keep = kernel::dropout_keep_bits(x.numel(), p, gen);
+  return autograd::record("dropout", kernel::apply_keep_bits(x, keep, p, "dropout"), {x},
+                          [K = save(keep), p](const Tensor& dy, NeedsGrad) -> Grads {
+                            return {kernel::apply_keep_bits(dy, K.get(), p, "dropout_backward")};
+                          });
 }
 
 // ---- selection ----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 #include "autograd/softmax_ops.hpp"
 
 #include "autograd/record.hpp"
+#include "core/factory.hpp"
 #include "core/softmax.hpp"
 
 namespace heed {
@@ -37,6 +38,22 @@ Tensor masked_softmax(const Tensor& x, const Tensor& mask, double scale) {
   return autograd::record("masked_softmax", y, {x}, [Y = save(y), scale](const Tensor& dy, NeedsGrad) -> Grads {
     return {kernel::softmax_backward(dy, Y.get(), -1, scale)};
   });
+}
+
+// z = dropout(y) = y k / (1 - p) with k the keep draws, y = masked_softmax(x):   dy = dz k / (1 - p),
+// then masked_softmax's backward on dy. One kernel does both from y and the bits.
+Tensor masked_softmax_dropout(const Tensor& x, const Tensor& mask, double scale, double p, Generator* gen) {
+  HEED_OP_SCOPE("masked_softmax_dropout");
+  if (!(p >= 0 && p <= 1)) throw_error<ValueError>("masked_softmax_dropout: p must be in [0, 1], got {}", p);
+  if (p == 0) return masked_softmax(x, mask, scale);
+  if (!x.is_floating_point())
+    throw_error<DTypeError>("masked_softmax_dropout: expected a floating tensor, got {}", describe(x));
+  Tensor keep = kernel::dropout_keep_bits(x.numel(), p, gen);
+  kernel::SoftmaxDropout r = kernel::masked_softmax_dropout(x, mask, scale, keep, p);
+  return autograd::record("masked_softmax_dropout", std::move(r.output), {x},
+                          [Y = save(r.probs), K = save(keep), p, scale](const Tensor& dz, NeedsGrad) -> Grads {
+                            return {kernel::masked_softmax_dropout_backward(dz, Y.get(), K.get(), p, scale)};
+                          });
 }
 
 }  // namespace heed

@@ -3,6 +3,7 @@
 // (max-subtracted, one pass per row, hand-written backward). Same dtypes and edge cases: a row
 // that is -inf everywhere (a fully masked attention row) gives zeros from softmax, with a zero
 // gradient, instead of NaN.
+#include "core/random.hpp"
 #include "core/tensor.hpp"
 
 namespace heed {
@@ -16,5 +17,10 @@ Tensor log_softmax(const Tensor& x, int64_t dim);
 // everywhere gives zeros). Equal to softmax(masked_fill(scale * x, mask, -inf), -1) up to rounding,
 // in one pass instead of three: attention's scale + mask + softmax. No gradient flows to the mask.
 Tensor masked_softmax(const Tensor& x, const Tensor& mask, double scale = 1.0);
+// masked_softmax, then dropout with probability p: attention's whole weights block (scale + mask +
+// softmax + dropout) in one pass, equal to dropout(masked_softmax(x, mask, scale), p, true, gen)
+// with the same draws. It saves the probabilities and 1 bit per element, where the composite saves
+// the probabilities and a mask of x's dtype. p = 0 is masked_softmax.
+Tensor masked_softmax_dropout(const Tensor& x, const Tensor& mask, double scale, double p, Generator* gen = nullptr);
 
 }  // namespace heed

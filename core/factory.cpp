@@ -5,6 +5,7 @@
 #include "core/parallel.hpp"
 #include "core/view.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -281,6 +282,66 @@ Tensor dropout_mask(const Shape& shape, DType dtype, double p, Generator* gen) {
     });
   });
   return mask;
+}
+
+Tensor dropout_keep_bits(int64_t n, double p, Generator* gen) {
+  if (!(p >= 0 && p <= 1)) throw_error<ValueError>("dropout_keep_bits: p must be in [0, 1], got {}", p);
+  if (n < 0) throw_error<ValueError>("dropout_keep_bits: the element count must be >= 0, got {}", n);
+  const int64_t words = (n + 63) / 64;
+  Tensor bits = make_tensor({words}, kInt64);
+  if (n == 0) return bits;
+  // dropout_mask's draws: element i from word i % 4 of block i / 4. A word of bits is 16 blocks, so
+  // threads that split the words never share one.
+  const auto blocks = static_cast<uint64_t>((n + 3) / 4);
+  const Generator::State start = (gen ? *gen : default_generator()).reserve(blocks);
+  const float keep = static_cast<float>(1 - p);
+  auto* out = reinterpret_cast<uint64_t*>(bits.data_ptr<int64_t>());
+  parallel_for(words, 16 * 8, [&](int64_t w0, int64_t w1) {
+    for (int64_t w = w0; w < w1; ++w) {
+      uint64_t word = 0;
+      const int64_t first = w * 64, count = std::min<int64_t>(64, n - first);
+      for (int64_t j = 0; j < count; j += 4) {
+        auto b = Generator::block(start.seed, start.offset + static_cast<uint64_t>((first + j) / 4));
+        for (int64_t k = 0; k < 4 && j + k < count; ++k)
+          word |= uint64_t{unit_float(b[static_cast<size_t>(k)]) < keep} << (j + k);
+      }
+      out[w] = word;
+    }
+  });
+  return bits;
+}
+
+void check_keep_bits(const Tensor& bits, int64_t n, double p, const char* op) {
+  if (!(p >= 0 && p <= 1)) throw_error<ValueError>("{}: p must be in [0, 1], got {}", op, p);
+  if (bits.dtype() != kInt64 || bits.dim() != 1 || !bits.is_contiguous())
+    throw_error<DTypeError>("{}: the keep bits must be a contiguous 1-d int64 tensor, got {}", op, describe(bits));
+  if (bits.numel() * 64 < n)
+    throw_error<ShapeError>("{}: {} words of keep bits cover {} elements, not {}", op, bits.numel(),
+                            bits.numel() * 64, n);
+}
+
+Tensor apply_keep_bits(const Tensor& x, const Tensor& bits, double p, const char* op) {
+  if (!x.is_floating_point()) throw_error<DTypeError>("{}: expected a floating tensor, got {}", op, describe(x));
+  check_keep_bits(bits, x.numel(), p, op);
+  return dispatch_floating(x.dtype(), op, [&]<class T>() {
+    Tensor y = make_tensor(x.shape(), x.dtype());
+    const int64_t n = x.numel();
+    if (n == 0) return y;
+    Tensor xc = contiguous(x);
+    const T* xp = xc.data_ptr<T>();
+    const int64_t* bp = bits.data_ptr<int64_t>();
+    T* yp = y.data_ptr<T>();
+    // x * 0 where dropped, not 0, so that a NaN or an infinity still shows (as x * mask does).
+    const T scale = p < 1 ? static_cast<T>(1 / (1 - p)) : T(0);
+    parallel_for((n + 63) / 64, 64, [&](int64_t w0, int64_t w1) {
+      for (int64_t w = w0; w < w1; ++w) {
+        const auto word = static_cast<uint64_t>(bp[w]);
+        const int64_t first = w * 64, count = std::min<int64_t>(64, n - first);
+        for (int64_t j = 0; j < count; ++j) yp[first + j] = xp[first + j] * ((word >> j) & 1u ? scale : T(0));
+      }
+    });
+    return y;
+  });
 }
 
 }  // namespace kernel

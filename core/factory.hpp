@@ -52,6 +52,21 @@ void bernoulli_(const Tensor& t, double p, Generator* gen = nullptr);
 // Dropout's mask in one pass: 1 / (1 - p) with probability 1 - p, else 0 (all 0 when p = 1); float
 // dtypes. Draws 4 elements per Philox block (32-bit uniforms, as for float32 rand).
 Tensor dropout_mask(const Shape& shape, DType dtype, double p, Generator* gen = nullptr);
+
+// Dropout's draws kept as bits, the form the dropout ops save for their backward: 1 bit per element
+// where a float32 mask takes 32. Element i is kept (probability 1 - p) when bit i % 64 of word i / 64
+// of the result (int64, ceil(n / 64) words) is set. The draws are dropout_mask's: from the same
+// generator state, both keep the same elements.
+Tensor dropout_keep_bits(int64_t n, double p, Generator* gen = nullptr);
+inline bool dropout_kept(const int64_t* bits, int64_t i) {
+  return (static_cast<uint64_t>(bits[i >> 6]) >> (i & 63)) & 1u;
+}
+// x * keep / (1 - p), element by element, with keep read from `bits` over x's elements in row-major
+// order (0 everywhere when p = 1): dropout's forward, and its backward on the gradient. Float dtypes;
+// a new contiguous tensor. Checks that bits holds at least x.numel() bits (ShapeError naming `op`).
+Tensor apply_keep_bits(const Tensor& x, const Tensor& bits, double p, const char* op = "apply_keep_bits");
+// The checks apply_keep_bits makes of bits against n elements and p.
+void check_keep_bits(const Tensor& bits, int64_t n, double p, const char* op);
 }  // namespace kernel
 
 }  // namespace heed

@@ -309,8 +309,12 @@ Tensor softmax_backward(const Tensor& dy, const Tensor& y, int64_t dim, double s
       });
 }
 
-Tensor masked_softmax(const Tensor& x, const Tensor& mask, double scale) {
-  constexpr const char* op = "masked_softmax";
+namespace {
+
+// masked_softmax with dropout after it when keep_bits is defined (masked_softmax_dropout): each row
+// is softmaxed into probs, then, while it is still in cache, dropped out into output.
+SoftmaxDropout masked_softmax_driver(const char* op, const Tensor& x, const Tensor& mask, double scale,
+                                     const Tensor& keep_bits, double p) {
   if (x.dim() == 0) throw_error<ShapeError>("{}: expected at least 1 dim (..., n), got {}", op, describe(x));
   if (!std::isfinite(scale)) throw_error<ValueError>("{}: scale must be finite, got {}", op, scale);
   if (mask.defined()) {
@@ -322,9 +326,12 @@ Tensor masked_softmax(const Tensor& x, const Tensor& mask, double scale) {
     if (!fits)
       throw_error<ShapeError>("{}: mask {} does not broadcast to the input {}", op, describe(mask), describe(x));
   }
+  const bool drop = keep_bits.defined();
+  if (drop) check_keep_bits(keep_bits, x.numel(), p, op);
   return dispatch_floating(x.dtype(), op, [&]<class T>() {
-    Tensor y = make_tensor(x.shape(), x.dtype());
-    if (y.numel() == 0) return y;
+    SoftmaxDropout r{make_tensor(x.shape(), x.dtype()), Tensor{}};
+    if (drop) r.output = make_tensor(x.shape(), x.dtype());
+    if (x.numel() == 0) return r;
     const int64_t n = x.size(-1), rows = x.numel() / n, lead = x.dim() - 1;
     Tensor xc = contiguous(x);
     // The mask seen with x's shape (stride 0 where it broadcasts); its rows must be contiguous.
@@ -332,8 +339,10 @@ Tensor masked_softmax(const Tensor& x, const Tensor& mask, double scale) {
     if (n > 1 && mk.strides()[lead] != 1) mk = contiguous(mk);
     const T* xp = xc.data_ptr<T>();
     const auto* mp = reinterpret_cast<const uint8_t*>(mk.data_ptr<bool>());
-    T* yp = y.data_ptr<T>();
-    const T s = static_cast<T>(scale);
+    T* yp = r.probs.data_ptr<T>();
+    T* zp = drop ? r.output.data_ptr<T>() : nullptr;
+    const int64_t* bits = drop ? keep_bits.data_ptr<int64_t>() : nullptr;
+    const T s = static_cast<T>(scale), keep_scale = p < 1 ? static_cast<T>(1 / (1 - p)) : T(0);
     const Shape& sizes = x.shape();
     const Strides& mstrides = mk.strides();
     parallel_for(rows, n, [&](int64_t r0, int64_t r1) {
@@ -347,8 +356,11 @@ Tensor masked_softmax(const Tensor& x, const Tensor& mask, double scale) {
         off += idx[d] * mstrides[d];
         rest /= sizes[d];
       }
-      for (int64_t r = r0; r < r1; ++r) {
-        masked_softmax_row(xp + r * n, mp + off, yp + r * n, n, s);
+      for (int64_t row = r0; row < r1; ++row) {
+        masked_softmax_row(xp + row * n, mp + off, yp + row * n, n, s);
+        if (drop)
+          for (int64_t i = 0; i < n; ++i)
+            zp[row * n + i] = yp[row * n + i] * (dropout_kept(bits, row * n + i) ? keep_scale : T(0));
         for (int64_t d = lead - 1; d >= 0; --d) {
           off += mstrides[d];
           if (++idx[d] < sizes[d]) break;
@@ -357,7 +369,58 @@ Tensor masked_softmax(const Tensor& x, const Tensor& mask, double scale) {
         }
       }
     });
-    return y;
+    return r;
+  });
+}
+
+}  // namespace
+
+Tensor masked_softmax(const Tensor& x, const Tensor& mask, double scale) {
+  return masked_softmax_driver("masked_softmax", x, mask, scale, Tensor{}, 0.0).probs;
+}
+
+SoftmaxDropout masked_softmax_dropout(const Tensor& x, const Tensor& mask, double scale, const Tensor& keep_bits,
+                                      double p) {
+  constexpr const char* op = "masked_softmax_dropout";
+  if (!keep_bits.defined()) throw_error<ValueError>("{}: the keep bits are undefined", op);
+  return masked_softmax_driver(op, x, mask, scale, keep_bits, p);
+}
+
+// g = dz keep / (1 - p) is the gradient of probs; then softmax's backward on it, per row.
+Tensor masked_softmax_dropout_backward(const Tensor& dz, const Tensor& probs, const Tensor& keep_bits, double p,
+                                       double scale) {
+  constexpr const char* op = "masked_softmax_dropout_backward";
+  if (dz.shape() != probs.shape())
+    throw_error<ShapeError>("{}: the gradient {} and the probabilities {} differ in shape", op, describe(dz),
+                            describe(probs));
+  if (dz.dtype() != probs.dtype())
+    throw_error<DTypeError>("{}: the gradient {} and the probabilities {} differ in dtype", op, describe(dz),
+                            describe(probs));
+  if (probs.dim() == 0) throw_error<ShapeError>("{}: expected at least 1 dim (..., n), got {}", op, describe(probs));
+  check_keep_bits(keep_bits, probs.numel(), p, op);
+  return dispatch_floating(probs.dtype(), op, [&]<class T>() {
+    Tensor dx = make_tensor(probs.shape(), probs.dtype());
+    if (dx.numel() == 0) return dx;
+    const int64_t n = probs.size(-1), rows = probs.numel() / n;
+    Tensor dzc = contiguous(dz), yc = contiguous(probs);
+    const T* dzp = dzc.data_ptr<T>();
+    const T* yp = yc.data_ptr<T>();
+    T* dxp = dx.data_ptr<T>();
+    const int64_t* bits = keep_bits.data_ptr<int64_t>();
+    const T s = static_cast<T>(scale), keep_scale = p < 1 ? static_cast<T>(1 / (1 - p)) : T(0);
+    parallel_for(rows, 2 * n, [&](int64_t r0, int64_t r1) {
+      for (int64_t row = r0; row < r1; ++row) {
+        const int64_t o = row * n;
+        // dx's row holds g first, then the result: s y (g - Σ g y).
+        for (int64_t i = 0; i < n; ++i) dxp[o + i] = dzp[o + i] * (dropout_kept(bits, o + i) ? keep_scale : T(0));
+        double acc = 0;
+#pragma omp simd reduction(+ : acc)
+        for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(dxp[o + i]) * yp[o + i];
+        const T dot = static_cast<T>(acc);
+        for (int64_t i = 0; i < n; ++i) dxp[o + i] = s * (yp[o + i] * (dxp[o + i] - dot));
+      }
+    });
+    return dx;
   });
 }
 

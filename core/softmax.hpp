@@ -34,6 +34,18 @@ Tensor softmax_backward(const Tensor& dy, const Tensor& y, int64_t dim, double s
 // pass of what masked_fill(scale * x, mask, -inf) then softmax do in three (attention's scores). An
 // undefined mask masks nothing.
 Tensor masked_softmax(const Tensor& x, const Tensor& mask, double scale = 1.0);
+// Attention's whole weights block in one pass: probs = masked_softmax(x, mask, scale), then dropout,
+// output = probs * keep / (1 - p) with keep read from keep_bits (kernel::dropout_keep_bits over x's
+// elements in row-major order). Backward needs probs and the bits (not the output).
+struct SoftmaxDropout {
+  Tensor probs;   // masked_softmax(x, mask, scale)
+  Tensor output;  // probs after dropout
+};
+SoftmaxDropout masked_softmax_dropout(const Tensor& x, const Tensor& mask, double scale, const Tensor& keep_bits,
+                                      double p);
+// Its backward in one pass: dx = softmax_backward(dz * keep / (1 - p), probs, -1, scale).
+Tensor masked_softmax_dropout_backward(const Tensor& dz, const Tensor& probs, const Tensor& keep_bits, double p,
+                                       double scale);
 // dy, y (..., n, ...) -> dx: dx = dy - exp(y) * Σ dy along dim, with y = log_softmax(x, dim).
 Tensor log_softmax_backward(const Tensor& dy, const Tensor& y, int64_t dim);
 

@@ -210,6 +210,54 @@ TEST_CASE("masked_softmax: a fully masked row has zero weights and zero gradient
   CHECK(g[4] == 0.0);
 }
 
+TEST_CASE("masked_softmax_dropout: gradcheck, and equal to dropout(masked_softmax) with the same draws",
+          "[autograd][softmax]") {
+  Tensor causal = kernel::gt(kernel::sub(arange(0, 6).reshape({1, 6}), arange(0, 4).reshape({4, 1})), 0.0);
+  for (const Tensor& mask : {causal, Tensor{}}) {
+    check_gradients(
+        [mask](Inputs in) {
+          Generator g(4);  // the same draws at every evaluation
+          return masked_softmax_dropout(in[0], mask, 0.35, 0.3, &g);
+        },
+        {leaf({2, 3, 4, 6})});
+    Tensor x = randn({2, 3, 4, 6}, kFloat64);
+    check_against_composite(
+        [mask](const Tensor& t) {
+          Generator g(6);
+          return masked_softmax_dropout(t, mask, 0.5, 0.3, &g);
+        },
+        [mask](const Tensor& t) {
+          Generator g(6);
+          return dropout(masked_softmax(t, mask, 0.5), 0.3, /*training=*/true, &g);
+        },
+        x);
+  }
+  Tensor x = randn({3, 4});
+  CHECK(kernel::equal(masked_softmax_dropout(x, Tensor{}, 2.0, 0.0), masked_softmax(x, Tensor{}, 2.0)));
+  CHECK(kernel::equal(masked_softmax_dropout(x, Tensor{}, 2.0, 1.0), zeros({3, 4})));
+  CHECK_THROWS_WITH(masked_softmax_dropout(x, Tensor{}, 1.0, 1.5), Catch::Contains("masked_softmax_dropout"));
+  CHECK_THROWS_AS(masked_softmax_dropout(tensor({1, 2}, kInt64), Tensor{}, 1.0, 0.5), DTypeError);
+}
+
+TEST_CASE("dropout and masked_softmax_dropout save 1 bit per element for their draws", "[autograd][softmax]") {
+  // What stays held once the forward is done: the output (4 MB), plus what backward needs. A float32
+  // mask would add another 4 MB; 1 bit per element adds 125 KB.
+  const int64_t n = 1000 * 1000, bytes = 4 * n;
+  Tensor x = randn({1000, 1000}).requires_grad_();
+  const int64_t before = memory_stats().bytes_in_use;
+  Tensor y = dropout(x, 0.5, /*training=*/true);
+  CHECK(memory_stats().bytes_in_use - before <= bytes + n / 8 + 4096);
+  y.sum().backward();
+  // The gradient is the scaled keep mask: 0 or 2 everywhere, and y = x times it.
+  CHECK(kernel::equal(kernel::logical_or(kernel::eq(x.grad(), 0.0), kernel::eq(x.grad(), 2.0)), ones({1000, 1000}, kBool)));
+  CHECK(kernel::equal(y.detach(), kernel::mul(x.detach(), x.grad())));
+  y = Tensor{};
+  // The weights block: the output and the probabilities (backward needs both kinds of values).
+  const int64_t before_block = memory_stats().bytes_in_use;
+  Tensor z = masked_softmax_dropout(x, Tensor{}, 1.0, 0.5);
+  CHECK(memory_stats().bytes_in_use - before_block <= 2 * bytes + n / 8 + 4096);
+}
+
 TEST_CASE("differentiable masked_softmax rejects bad input and names the op", "[autograd][softmax]") {
   CHECK_THROWS_WITH(masked_softmax(leaf({2, 3}), leaf({2, 3})), Catch::Contains("masked_softmax"));
   CHECK_THROWS_AS(masked_softmax(leaf({2, 3}), tensor({1.0, 0.0}, kBool)), ShapeError);

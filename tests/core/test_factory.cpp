@@ -2,10 +2,12 @@
 #include "core/factory.hpp"
 #include "core/parallel.hpp"
 #include "core/reduce.hpp"
+#include "core/view.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 
 using namespace heed;
 
@@ -109,4 +111,56 @@ TEST_CASE("dropout_mask: values 0 or 1 / (1 - p), the kept fraction 1 - p, the s
   CHECK_THROWS_AS(kernel::dropout_mask({5}, kFloat32, 1.5), ValueError);
   CHECK_THROWS_WITH(kernel::dropout_mask({5}, kFloat32, -0.1), Catch::Contains("dropout_mask"));
   CHECK_THROWS_AS(kernel::dropout_mask({5}, kInt64, 0.5), DTypeError);
+}
+
+TEST_CASE("dropout_keep_bits keeps exactly the elements dropout_mask keeps, 1 bit each", "[core][random]") {
+  for (int64_t n : {1, 3, 4, 5, 63, 64, 65, 128, 1000, 100003}) {
+    INFO("n = " << n);
+    Generator g(5), same(5);
+    Tensor bits = kernel::dropout_keep_bits(n, 0.3, &g);
+    Tensor mask = kernel::dropout_mask({n}, kFloat32, 0.3, &same);
+    REQUIRE(bits.dtype() == kInt64);
+    REQUIRE(bits.numel() == (n + 63) / 64);
+    CHECK(g.state() == same.state());  // both took the same blocks of the stream
+    auto m = mask.to_vector<float>();
+    const int64_t* b = bits.data_ptr<int64_t>();
+    int64_t differ = 0;
+    for (int64_t i = 0; i < n; ++i) differ += kernel::dropout_kept(b, i) != (m[static_cast<size_t>(i)] != 0);
+    CHECK(differ == 0);
+    // The bits past n are clear.
+    for (int64_t i = n; i < bits.numel() * 64; ++i) CHECK_FALSE(kernel::dropout_kept(b, i));
+  }
+  Tensor none = kernel::dropout_keep_bits(70, 1.0), all = kernel::dropout_keep_bits(70, 0.0);
+  for (int64_t i = 0; i < 70; ++i) {
+    CHECK_FALSE(kernel::dropout_kept(none.data_ptr<int64_t>(), i));
+    CHECK(kernel::dropout_kept(all.data_ptr<int64_t>(), i));
+  }
+  CHECK(kernel::dropout_keep_bits(0, 0.5).numel() == 0);
+  CHECK_THROWS_WITH(kernel::dropout_keep_bits(5, 1.5), Catch::Contains("dropout_keep_bits") && Catch::Contains("1.5"));
+  CHECK_THROWS_AS(kernel::dropout_keep_bits(-1, 0.5), ValueError);
+}
+
+TEST_CASE("apply_keep_bits equals x times dropout_mask, for any layout, and keeps NaN visible", "[core][random]") {
+  for (DType dt : {kFloat32, kFloat64}) {
+    Generator g(21), same(21);
+    Tensor x = kernel::transpose(randn({37, 29}, dt), 0, 1);  // not contiguous: the bits follow the logical order
+    Tensor bits = kernel::dropout_keep_bits(x.numel(), 0.4, &g);
+    Tensor mask = kernel::dropout_mask(x.shape(), dt, 0.4, &same);
+    Tensor y = kernel::apply_keep_bits(x, bits, 0.4);
+    CHECK(y.shape() == x.shape());
+    CHECK(y.dtype() == dt);
+    CHECK(kernel::max_abs_diff(y, kernel::mul(x, mask)) == 0.0);
+  }
+  Tensor x = tensor({std::nan(""), 1.0, 2.0});
+  Tensor y = kernel::apply_keep_bits(x, kernel::dropout_keep_bits(3, 1.0), 1.0);  // every element dropped
+  CHECK(std::isnan(y.to_vector<float>()[0]));
+  CHECK(y.to_vector<float>()[1] == 0.0f);
+  // Bad input names the op and the values.
+  Tensor bits = kernel::dropout_keep_bits(64, 0.5);
+  CHECK_THROWS_AS(kernel::apply_keep_bits(zeros({65}), bits, 0.5), ShapeError);
+  CHECK_THROWS_WITH(kernel::apply_keep_bits(zeros({65}), bits, 0.5, "dropout"),
+                    Catch::Contains("dropout") && Catch::Contains("65"));
+  CHECK_THROWS_AS(kernel::apply_keep_bits(zeros({4}), zeros({1}), 0.5), DTypeError);
+  CHECK_THROWS_AS(kernel::apply_keep_bits(zeros({4}, kInt64), bits, 0.5), DTypeError);
+  CHECK_THROWS_AS(kernel::apply_keep_bits(zeros({4}), bits, -0.5), ValueError);
 }

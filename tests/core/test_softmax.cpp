@@ -326,3 +326,39 @@ TEST_CASE("masked_softmax rejects bad input and names the op", "[core][softmax]"
   CHECK_THROWS_AS(masked_softmax(tensor({1, 2}, kInt64), Tensor{}), DTypeError);
   CHECK(masked_softmax(zeros({2, 0}), zeros({0}, kBool)).shape() == Shape{2, 0});
 }
+
+TEST_CASE("masked_softmax_dropout is masked_softmax then dropout, forward and backward", "[core][softmax]") {
+  Tensor causal = gt(sub(reshape(arange(0, 70), {1, 70}), reshape(arange(0, 5), {5, 1})), 0.0);
+  for (DType dt : {kFloat32, kFloat64}) {
+    for (const Tensor& mask : {causal, Tensor{}}) {
+      INFO(describe(mask.defined() ? mask : zeros({0})) << " " << dtype_name(dt));
+      Tensor x = randn({3, 5, 70}, dt), dz = randn({3, 5, 70}, dt);
+      Generator g(8);
+      Tensor bits = dropout_keep_bits(x.numel(), 0.25, &g);
+      SoftmaxDropout r = masked_softmax_dropout(x, mask, 0.7, bits, 0.25);
+      // The readable version, one step at a time.
+      Tensor probs = masked_softmax(x, mask, 0.7);
+      CHECK(max_abs_diff(r.probs, probs) == 0.0);
+      CHECK(max_abs_diff(r.output, apply_keep_bits(probs, bits, 0.25)) == 0.0);
+      Tensor dx = masked_softmax_dropout_backward(dz, r.probs, bits, 0.25, 0.7);
+      Tensor expected = softmax_backward(apply_keep_bits(dz, bits, 0.25), probs, -1, 0.7);
+      CHECK(max_abs_diff(dx, expected) == 0.0);
+    }
+  }
+}
+
+TEST_CASE("masked_softmax_dropout rejects bad input and names the op", "[core][softmax]") {
+  Tensor x = randn({2, 3, 4}), bits = dropout_keep_bits(24, 0.5);
+  CHECK_THROWS_WITH(masked_softmax_dropout(randn({2, 3, 40}), Tensor{}, 1.0, dropout_keep_bits(10, 0.5), 0.5),
+                    Catch::Contains("masked_softmax_dropout") && Catch::Contains("240"));
+  CHECK_THROWS_AS(masked_softmax_dropout(x, Tensor{}, 1.0, Tensor{}, 0.5), ValueError);
+  CHECK_THROWS_AS(masked_softmax_dropout(x, Tensor{}, 1.0, bits, 2.0), ValueError);
+  CHECK_THROWS_AS(masked_softmax_dropout(x, ones({2, 3, 4}), 1.0, bits, 0.5), DTypeError);
+  SoftmaxDropout r = masked_softmax_dropout(x, Tensor{}, 1.0, bits, 0.5);
+  CHECK_THROWS_AS(masked_softmax_dropout_backward(randn({2, 3, 5}), r.probs, bits, 0.5, 1.0), ShapeError);
+  CHECK_THROWS_AS(masked_softmax_dropout_backward(randn({2, 3, 4}, kFloat64), r.probs, bits, 0.5, 1.0), DTypeError);
+  SoftmaxDropout wide = masked_softmax_dropout(randn({2, 3, 40}), Tensor{}, 1.0, dropout_keep_bits(240, 0.5), 0.5);
+  CHECK_THROWS_WITH(
+      masked_softmax_dropout_backward(randn({2, 3, 40}), wide.probs, dropout_keep_bits(3, 0.5), 0.5, 1.0),
+      Catch::Contains("masked_softmax_dropout_backward"));
+}
