@@ -4,7 +4,6 @@
 #include "core/elementwise.hpp"
 #include "core/factory.hpp"
 #include "core/iter.hpp"
-#include "core/vmath.hpp"
 
 #include <cmath>
 #include <numbers>
@@ -20,9 +19,6 @@ template <class F>
 Tensor scale_by(const char* op, const Tensor& dy, const Tensor& s, F f) {
   return map(op, dy, s, [f](auto g, auto v) { return g * f(v); });
 }
-constexpr double kInvSqrt2 = 0.70710678118654752440;
-constexpr double kInvSqrt2Pi = 0.39894228040143267794;  // 1 / sqrt(2 pi)
-constexpr double kSqrt2OverPi = 0.79788456080286535588;
 }  // namespace
 
 // ---- unary --------------------------------------------------------------------------------------
@@ -139,7 +135,7 @@ Tensor relu(const Tensor& x) {
   HEED_OP_SCOPE("relu");
   Tensor y = kernel::relu(x);
   return autograd::record("relu", y, {x}, [Y = save(y)](const Tensor& dy, NeedsGrad) -> Grads {
-    return {scale_by("relu_backward", dy, Y.get(), [](auto v) { return static_cast<decltype(v)>(v > 0); })};
+    return {kernel::activation_backward(dy, Y.get(), Activation::ReLU)};
   });
 }
 
@@ -161,18 +157,7 @@ Tensor gelu(const Tensor& x, bool approximate_tanh) {
   HEED_OP_SCOPE("gelu");
   return autograd::record("gelu", kernel::gelu(x, approximate_tanh), {x},
                           [X = save(x), approximate_tanh](const Tensor& dy, NeedsGrad) -> Grads {
-                            if (approximate_tanh)
-                              return {scale_by("gelu_backward", dy, X.get(), [](auto v) {
-                                using T = decltype(v);
-                                T t = std::tanh(T(kSqrt2OverPi) * (v + T(0.044715) * v * v * v));
-                                return T(0.5) * (1 + t) +
-                                       T(0.5) * v * (1 - t * t) * T(kSqrt2OverPi) * (1 + T(3 * 0.044715) * v * v);
-                              })};
-                            return {scale_by("gelu_backward", dy, X.get(), [](auto v) {
-                              using T = decltype(v);
-                              T cdf = T(0.5) * (1 + kernel::verf(v * T(kInvSqrt2)));
-                              return cdf + v * T(kInvSqrt2Pi) * kernel::vexp(T(-0.5) * v * v);
-                            })};
+                            return {kernel::gelu_backward(dy, X.get(), approximate_tanh)};
                           });
 }
 

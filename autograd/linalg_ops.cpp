@@ -43,33 +43,54 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       });
 }
 
-// y = x Wᵀ + b   =>   dx = dy W,   dW = dyᵀ x,   db = Σ dy over every leading dim
-// With x of shape (*, in), dW sums dyᵀ x over all leading dims: folding them into the rows makes it a
-// single (out, N) x (N, in) GEMM.
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  HEED_OP_SCOPE("linear");
+namespace {
+const char* linear_op_name(Activation act) {
+  switch (act) {
+    case Activation::Identity:
+      return "linear";
+    case Activation::ReLU:
+      return "linear_relu";
+    case Activation::GELU:
+      return "linear_gelu";
+    case Activation::GELUTanh:
+      return "linear_gelu_tanh";
+  }
+  return "linear";
+}
+}  // namespace
+
+// y = act(z), z = x Wᵀ + b   =>   dz = dy act'(.),  dx = dz W,   dW = dzᵀ x,   db = Σ dz over every leading dim
+// With x of shape (*, in), dW sums dzᵀ x over all leading dims: folding them into the rows makes it a
+// single (out, N) x (N, in) GEMM. act' needs ReLU's output or GELU's input z, whichever is saved.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act) {
+  const char* op = linear_op_name(act);
+  HEED_OP_SCOPE(op);
   if (weight.dim() != 2)
-    throw_error<ShapeError>("linear: weight must be 2-d (out_features, in_features), got {}", describe(weight));
+    throw_error<ShapeError>("{}: weight must be 2-d (out_features, in_features), got {}", op, describe(weight));
   if (x.dim() == 0 || x.size(-1) != weight.size(1))
-    throw_error<ShapeError>("linear: the input {} must end with in_features = {} (weight {})", describe(x),
+    throw_error<ShapeError>("{}: the input {} must end with in_features = {} (weight {})", op, describe(x),
                             weight.size(1), describe(weight));
   if (x.dtype() != weight.dtype() || (bias.defined() && bias.dtype() != weight.dtype()))
-    throw_error<DTypeError>("linear: dtypes differ: input {}, weight {}{}", describe(x), describe(weight),
+    throw_error<DTypeError>("{}: dtypes differ: input {}, weight {}{}", op, describe(x), describe(weight),
                             bias.defined() ? ", bias " + describe(bias) : std::string());
   if (bias.defined() && !(bias.shape() == Shape{weight.size(0)}))
-    throw_error<ShapeError>("linear: bias {} must have shape [{}] (weight {})", describe(bias), weight.size(0),
+    throw_error<ShapeError>("{}: bias {} must have shape [{}] (weight {})", op, describe(bias), weight.size(0),
                             describe(weight));
-  Tensor y = kernel::matmul(x, weight, false, true);
-  if (bias.defined()) kernel::add_(y, bias);
+  Tensor z = kernel::matmul(x, weight, false, true);
+  Tensor y = kernel::bias_activation_(z, bias, act);
+  // What act' needs: nothing (identity), the output (ReLU) or the pre-activation (GELU).
+  Tensor for_act = act == Activation::Identity ? Tensor{} : act == Activation::ReLU ? y : z;
   return autograd::record(
-      "linear", std::move(y), {x, weight, bias},
-      [X = save(x), W = save(weight), has_bias = bias.defined()](const Tensor& dy, NeedsGrad needs) -> Grads {
+      op, std::move(y), {x, weight, bias},
+      [X = save(x), W = save(weight), A = save(for_act), has_bias = bias.defined(), act](const Tensor& dy,
+                                                                                          NeedsGrad needs) -> Grads {
         Tensor x_ = X.get(), w_ = W.get();
         const int64_t in = w_.size(1), out = w_.size(0);
+        Tensor dz = kernel::activation_backward(dy, A.defined() ? A.get() : Tensor{}, act);
         Tensor dx, dw, db;
-        if (needs[0]) dx = kernel::matmul(dy, w_);
-        if (needs[1]) dw = kernel::matmul(kernel::reshape(dy, {-1, out}), kernel::reshape(x_, {-1, in}), true, false);
-        if (has_bias && needs[2]) db = kernel::sum_to(dy, {out});
+        if (needs[0]) dx = kernel::matmul(dz, w_);
+        if (needs[1]) dw = kernel::matmul(kernel::reshape(dz, {-1, out}), kernel::reshape(x_, {-1, in}), true, false);
+        if (has_bias && needs[2]) db = kernel::sum_to(dz, {out});
         return {dx, dw, db};
       });
 }

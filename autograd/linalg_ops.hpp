@@ -1,5 +1,6 @@
 #pragma once
 // Differentiable matrix product.
+#include "core/elementwise.hpp"
 #include "core/tensor.hpp"
 
 namespace heed {
@@ -9,9 +10,13 @@ namespace heed {
 // flags, without copies.
 Tensor matmul(const Tensor& a, const Tensor& b);
 
-// y = x Wᵀ + b, the affine map of a Linear layer: x (*, in), weight (out, in), bias (out) or
-// undefined -> (*, out). One GEMM forward; backward is one GEMM per gradient, with all leading dims
-// of x folded into the rows.
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor{});
+// y = act(x Wᵀ + b), the affine map of a Linear layer and, optionally, the activation after it:
+// x (*, in), weight (out, in), bias (out) or undefined -> (*, out). One GEMM forward, then the bias
+// and the activation in one pass over its output; backward is the activation's derivative, then one
+// GEMM per gradient, with all leading dims of x folded into the rows. With act = ReLU or GELU it
+// equals relu(linear(x, w, b)) or gelu(...) (tested), one op and one pass fewer: the feed-forward
+// blocks of the Transformer layers use it.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor{},
+              Activation act = Activation::Identity);
 
 }  // namespace heed

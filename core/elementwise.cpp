@@ -1,6 +1,7 @@
 #include "core/elementwise.hpp"
 
 #include "core/iter.hpp"
+#include "core/parallel.hpp"
 #include "core/view.hpp"
 #include "core/vmath.hpp"
 
@@ -178,6 +179,44 @@ void inplace_unary(const char* op, const Tensor& dst, F f) {
 
 constexpr double kSqrt1_2 = 0.70710678118654752440;  // 1 / sqrt(2)
 constexpr double kSqrt2OverPi = 0.79788456080286535588;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;  // 1 / sqrt(2 pi)
+
+// GELU and its derivative at one value, exact or with the tanh approximation (always inlined, so that
+// the loops that call them vectorize; see core/vmath.hpp):
+//   exact:  y = x Phi(x)                       dy/dx = Phi(x) + x phi(x)
+//   tanh:   y = x/2 (1 + tanh u), u = c (x + 0.044715 x^3), c = sqrt(2/pi)
+//           dy/dx = 1/2 (1 + tanh u) + x/2 (1 - tanh^2 u) c (1 + 3 * 0.044715 x^2)
+template <bool Tanh, class T>
+HEED_VINLINE T gelu_at(T v) {
+  if constexpr (Tanh) {
+    T inner = T(kSqrt2OverPi) * (v + T(0.044715) * v * v * v);
+    return T(0.5) * v * (T(1) + std::tanh(inner));
+  } else {
+    return T(0.5) * v * (T(1) + verf(v * T(kSqrt1_2)));
+  }
+}
+template <bool Tanh, class T>
+HEED_VINLINE T gelu_derivative_at(T v) {
+  if constexpr (Tanh) {
+    T t = std::tanh(T(kSqrt2OverPi) * (v + T(0.044715) * v * v * v));
+    return T(0.5) * (1 + t) + T(0.5) * v * (1 - t * t) * T(kSqrt2OverPi) * (1 + T(3 * 0.044715) * v * v);
+  } else {
+    T cdf = T(0.5) * (1 + verf(v * T(kSqrt1_2)));
+    return cdf + v * T(kInvSqrt2Pi) * vexp(T(-0.5) * v * v);
+  }
+}
+
+// z += b (when b is given), then out = f(z), over one row of n; out may be z itself. Flattened, so
+// that f is inlined and the loops vectorize (see core/iter.hpp's apply_run).
+template <class T, class F>
+[[gnu::flatten]] void bias_activation_row(T* z, const T* __restrict b, T* out, int64_t n, F f) {
+  if (b) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) z[j] += b[j];
+  }
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) out[j] = f(z[j]);
+}
 
 }  // namespace
 
@@ -234,16 +273,13 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
              [negative_slope](auto v) { return v > 0 ? v : static_cast<decltype(v)>(negative_slope) * v; });
 }
 Tensor gelu(const Tensor& x, bool approximate_tanh) {
+  if (approximate_tanh) return map("gelu", x, [](auto v) { return gelu_at<true>(v); });
+  return map("gelu", x, [](auto v) { return gelu_at<false>(v); });
+}
+Tensor gelu_backward(const Tensor& dy, const Tensor& x, bool approximate_tanh) {
   if (approximate_tanh)
-    return map("gelu", x, [](auto v) {
-      using T = decltype(v);
-      T inner = T(kSqrt2OverPi) * (v + T(0.044715) * v * v * v);
-      return T(0.5) * v * (T(1) + std::tanh(inner));
-    });
-  return map("gelu", x, [](auto v) {
-    using T = decltype(v);
-    return T(0.5) * v * (T(1) + verf(v * T(kSqrt1_2)));
-  });
+    return map("gelu_backward", dy, x, [](auto g, auto v) { return g * gelu_derivative_at<true>(v); });
+  return map("gelu_backward", dy, x, [](auto g, auto v) { return g * gelu_derivative_at<false>(v); });
 }
 Tensor silu(const Tensor& x) {
   return map("silu", x, [](auto v) { return v / (decltype(v)(1) + std::exp(-v)); });
@@ -549,5 +585,76 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
 }
 
 bool equal(const Tensor& a, const Tensor& b) { return allclose(a, b, 0.0, 0.0); }
+
+// ---- a linear layer's epilogue ------------------------------------------------------------------
+const char* activation_name(Activation act) {
+  switch (act) {
+    case Activation::Identity:
+      return "identity";
+    case Activation::ReLU:
+      return "relu";
+    case Activation::GELU:
+      return "gelu";
+    case Activation::GELUTanh:
+      return "gelu_tanh";
+  }
+  return "?";
+}
+
+Tensor bias_activation_(const Tensor& z, const Tensor& bias, Activation act) {
+  constexpr const char* op = "bias_activation_";
+  check_writable(z, op);
+  if (!z.is_floating_point() || !z.is_contiguous() || z.dim() == 0)
+    throw_error<ValueError>("{}: expected a contiguous floating tensor (..., n), got {}", op, describe(z));
+  const int64_t n = z.size(-1);
+  if (bias.defined() && (bias.dtype() != z.dtype() || !(bias.shape() == Shape{n})))
+    throw_error<ShapeError>("{}: bias {} must be [{}] of {}'s dtype", op, describe(bias), n, describe(z));
+  const bool in_place = act == Activation::Identity || act == Activation::ReLU;
+  Tensor out = in_place ? z : make_tensor(z.shape(), z.dtype());
+  if (z.numel() == 0) return out;
+  dispatch_floating(z.dtype(), op, [&]<class T>() {
+    T* zp = z.data_ptr<T>();
+    T* outp = out.data_ptr<T>();
+    const Tensor bias_c = bias.defined() ? contiguous(bias) : Tensor{};
+    const T* bp = bias_c.defined() ? bias_c.data_ptr<T>() : nullptr;
+    const int64_t rows = z.numel() / n;
+    // One row at a time: z += b, then the activation into out, in one pass over the row.
+    auto run = [&](auto f) {
+      parallel_for(rows, 4 * n, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) bias_activation_row(zp + r * n, bp, in_place ? zp + r * n : outp + r * n, n, f);
+      });
+    };
+    switch (act) {
+      case Activation::Identity:
+        if (bp) run([](T v) { return v; });
+        break;
+      case Activation::ReLU:
+        run([](T v) { return (v > 0 || v != v) ? v : T(0); });
+        break;
+      case Activation::GELU:
+        run([](T v) { return gelu_at<false>(v); });
+        break;
+      case Activation::GELUTanh:
+        run([](T v) { return gelu_at<true>(v); });
+        break;
+    }
+  });
+  if (z.storage()) z.storage()->bump_version();
+  return out;
+}
+
+Tensor activation_backward(const Tensor& dy, const Tensor& saved, Activation act) {
+  switch (act) {
+    case Activation::Identity:
+      return dy;
+    case Activation::ReLU:
+      return map("relu_backward", dy, saved, [](auto g, auto y) { return g * static_cast<decltype(g)>(y > 0); });
+    case Activation::GELU:
+      return gelu_backward(dy, saved, false);
+    case Activation::GELUTanh:
+      return gelu_backward(dy, saved, true);
+  }
+  throw_error<ValueError>("activation_backward: unknown activation {}", static_cast<int>(act));
+}
 
 }  // namespace heed::kernel

@@ -2,6 +2,7 @@
 
 #include "autograd/attention_ops.hpp"
 #include "autograd/elementwise_ops.hpp"
+#include "autograd/linalg_ops.hpp"
 #include "core/factory.hpp"
 #include "nn/activation.hpp"
 #include "nn/init.hpp"
@@ -105,9 +106,11 @@ void check_decoder_inputs(const char* op, const TransformerLayerOptions& o, DTyp
   check_padding_mask(op, "memory_key_padding_mask", memory_key_padding_mask, B, S);
 }
 
-Tensor activate(const char* op, const std::string& activation, const Tensor& x) {
-  if (activation == "relu") return relu(x);
-  if (activation == "gelu") return gelu(x);
+// act(linear1(x)), the feed-forward block's first half, as one op: the bias and the activation run in
+// one pass over the GEMM's output (heed::linear with an activation, equal to relu(linear1(x))).
+Tensor linear_activation(const char* op, const std::string& activation, const Linear& linear1, const Tensor& x) {
+  if (activation == "relu") return linear(x, linear1.weight, linear1.bias, Activation::ReLU);
+  if (activation == "gelu") return linear(x, linear1.weight, linear1.bias, Activation::GELU);
   throw_error<ValueError>("{}: activation must be \"relu\" or \"gelu\", got \"{}\"", op, activation);
 }
 
@@ -242,7 +245,7 @@ Tensor TransformerEncoderLayer::block(const Tensor& src, const std::function<Ten
   // sa(x) = dropout1(self_attn(x, x, x)),  ff(x) = dropout2(linear2(dropout(act(linear1(x)))))
   auto sa = [&](const Tensor& x) { return dropout1->forward(attention(x)); };
   auto ff = [&](const Tensor& x) {
-    return dropout2->forward(linear2->forward(dropout->forward(activate(op, options.activation, linear1->forward(x)))));
+    return dropout2->forward(linear2->forward(dropout->forward(linear_activation(op, options.activation, *linear1, x))));
   };
   Tensor x = src;
   if (options.norm_first) {
@@ -329,7 +332,7 @@ Tensor TransformerDecoderLayer::block(const Tensor& tgt, const std::function<Ten
   auto sa = [&](const Tensor& x) { return dropout1->forward(self_attention(x)); };
   auto mha = [&](const Tensor& x) { return dropout2->forward(cross_attention(x)); };
   auto ff = [&](const Tensor& x) {
-    return dropout3->forward(linear2->forward(dropout->forward(activate(op, options.activation, linear1->forward(x)))));
+    return dropout3->forward(linear2->forward(dropout->forward(linear_activation(op, options.activation, *linear1, x))));
   };
   Tensor x = tgt;
   if (options.norm_first) {
