@@ -4,15 +4,22 @@
 //   ops/softmax (64,4,128,128)               softmax(x, -1): attention weights of batch 64, 4 heads, 128 tokens
 //   ops/masked softmax (64,4,128,128) causal masked_softmax(x, causal (128,128), 1/sqrt(32)); PyTorch:
 //                                            softmax((x * scale).masked_fill(mask, -inf), -1)
+//   ops/attention block (64,4,128,128) causal, dropout 0.1
+//                                            masked_softmax_dropout(x, causal, 1/sqrt(32), 0.1); PyTorch:
+//                                            dropout(softmax((x * scale).masked_fill(mask, -inf), -1), 0.1)
 //   ops/layer_norm (8192,512) affine         layer_norm(x, {512}, weight, bias)
 //   ops/cross_entropy (8192,1000)            cross_entropy(logits, int64 targets), mean
+//   ops/gelu (8192,2048)                     gelu(x), exact (erf)
+//   ops/dropout (8192,2048) p=0.1            dropout(x, 0.1, training)
 //
 // One iteration: y = op(inputs); y.backward(g) with a fixed g of y's shape (the scalar loss seeds 1); then the
 // inputs' gradients are released (zero_grad(set_to_none)), so each iteration computes them afresh. GB/s is the
 // traffic a fused implementation cannot avoid, per iteration, over the time: softmax and layer_norm read x and
 // write y forward, read g and y (or x) and write dx backward, 5 N floats; cross_entropy reads the logits forward,
 // reads them again and writes their gradient backward, 3 N floats (the mask, the per-row statistics, targets and
-// the affine parameters are under 0.2% and not counted).
+// the affine parameters are under 0.2% and not counted); gelu moves 5 N floats like softmax (its backward reads
+// x, not y); dropout reads x and writes y, reads g and writes dx, 4 N floats (its mask is not counted: heed keeps
+// 1 bit per element, PyTorch a float).
 #include "bench/bench_util.hpp"
 
 #include <heed.hpp>
@@ -60,6 +67,12 @@ int main(int argc, char** argv) {
                    [xm, mask, scale] { return heed::masked_softmax(xm, mask, scale); },
                    heed::randn(s),
                    5 * 4 * n});
+    Tensor xd = heed::randn(s).requires_grad_();
+    ops.push_back({"ops/attention block (64,4,128,128) causal, dropout 0.1",
+                   {xd},
+                   [xd, mask, scale] { return heed::masked_softmax_dropout(xd, mask, scale, 0.1); },
+                   heed::randn(s),
+                   5 * 4 * n});
   }
   {
     const int64_t N = 8192, D = 512;
@@ -80,6 +93,15 @@ int main(int argc, char** argv) {
                    [logits, target] { return heed::cross_entropy(logits, target); },
                    Tensor{},
                    3 * 4 * double(N * C)});
+  }
+  {
+    const int64_t N = 8192, D = 2048;
+    Tensor x = heed::randn({N, D}).requires_grad_();
+    ops.push_back({"ops/gelu (8192,2048)", {x}, [x] { return heed::gelu(x); }, heed::randn({N, D}),
+                   5 * 4 * double(N * D)});
+    Tensor xd = heed::randn({N, D}).requires_grad_();
+    ops.push_back({"ops/dropout (8192,2048) p=0.1", {xd}, [xd] { return heed::dropout(xd, 0.1, true); },
+                   heed::randn({N, D}), 4 * 4 * double(N * D)});
   }
 
   fmt::print("{:<42} {:>10} {:>8} {:>10}\n", "op, forward + backward", "ms", "GB/s", "peak MiB");
