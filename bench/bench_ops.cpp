@@ -4,7 +4,7 @@
 //   ops/softmax (64,4,128,128)               softmax(x, -1): attention weights of batch 64, 4 heads, 128 tokens
 //   ops/masked softmax (64,4,128,128) causal masked_softmax(x, causal (128,128), 1/sqrt(32)); PyTorch:
 //                                            softmax((x * scale).masked_fill(mask, -inf), -1)
-//   ops/attention block (64,4,128,128) causal, dropout 0.1
+//   ops/attention block (64,4,128,128) p=0.1
 //                                            masked_softmax_dropout(x, causal, 1/sqrt(32), 0.1); PyTorch:
 //                                            dropout(softmax((x * scale).masked_fill(mask, -inf), -1), 0.1)
 //   ops/layer_norm (8192,512) affine         layer_norm(x, {512}, weight, bias)
@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
                    heed::randn(s),
                    5 * 4 * n});
     Tensor xd = heed::randn(s).requires_grad_();
-    ops.push_back({"ops/attention block (64,4,128,128) causal, dropout 0.1",
+    ops.push_back({"ops/attention block (64,4,128,128) p=0.1",
                    {xd},
                    [xd, mask, scale] { return heed::masked_softmax_dropout(xd, mask, scale, 0.1); },
                    heed::randn(s),

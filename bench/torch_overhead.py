@@ -302,7 +302,7 @@ def bench_ops(opt):
     ops.append(("ops/masked softmax (64,4,128,128) causal", [xm],
                 lambda: torch.softmax((xm * scale).masked_fill(mask, float("-inf")), -1), torch.randn(shape), 5 * 4 * n))
     xd = torch.randn(shape, requires_grad=True)
-    ops.append(("ops/attention block (64,4,128,128) causal, dropout 0.1", [xd],
+    ops.append(("ops/attention block (64,4,128,128) p=0.1", [xd],
                 lambda: F.dropout(torch.softmax((xd * scale).masked_fill(mask, float("-inf")), -1), 0.1, True),
                 torch.randn(shape), 5 * 4 * n))
     N, D = 8192, 512
@@ -315,12 +315,12 @@ def bench_ops(opt):
     target = torch.randint(0, C, (N,))
     ops.append(("ops/cross_entropy (8192,1000)", [logits], lambda: F.cross_entropy(logits, target), None,
                 3 * 4 * N * C))
-    N, D = 8192, 2048
-    xg = torch.randn(N, D, requires_grad=True)
-    ops.append(("ops/gelu (8192,2048)", [xg], lambda: F.gelu(xg), torch.randn(N, D), 5 * 4 * N * D))
-    xdr = torch.randn(N, D, requires_grad=True)
-    ops.append(("ops/dropout (8192,2048) p=0.1", [xdr], lambda: F.dropout(xdr, 0.1, True), torch.randn(N, D),
-                4 * 4 * N * D))
+    NG, DG = 8192, 2048  # names of their own: the lambdas above read N and D when called
+    xg = torch.randn(NG, DG, requires_grad=True)
+    ops.append(("ops/gelu (8192,2048)", [xg], lambda: F.gelu(xg), torch.randn(NG, DG), 5 * 4 * NG * DG))
+    xdr = torch.randn(NG, DG, requires_grad=True)
+    ops.append(("ops/dropout (8192,2048) p=0.1", [xdr], lambda: F.dropout(xdr, 0.1, True), torch.randn(NG, DG),
+                4 * 4 * NG * DG))
     rows = []
     print(f"{'op, forward + backward':<42} {'ms':>10} {'GB/s':>8} {'peak MiB':>10}")
     for name, leaves, forward, g, nbytes in ops:
