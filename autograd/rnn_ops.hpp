@@ -17,11 +17,12 @@
 // lengths (B) int64 (optional, each in [1, T]): sequence b has lengths[b] real steps; at padded steps
 // (t >= lengths[b]) the state is carried unchanged, the output is zero and nothing flows back, as
 // with PyTorch's packed sequences. reverse runs from the last real step of each sequence to t = 0.
-// (x at padded steps should still be finite: dW_ih multiplies it by zero, as the step-by-step
-// version does, and 0 * inf is NaN.)
+// (x at padded steps should still be finite: the step-by-step version multiplies it by zero in
+// dW_ih, and 0 * inf is NaN.)
 // The kernels (one GEMM for the input projection of all steps, one per step for h W_hhᵀ, fused
 // cell maths, backpropagation through time) are in core/rnn.hpp; the weight gradients do not
-// depend on the number of threads.
+// depend on the number of threads. The op saves its own output and h0 (c0) for the backward (the
+// state each step started from), so writing into them in place before backward is a StateError.
 // Returns output (B, T, H) (the h of every step), h_n (B, H) and, for LSTM, c_n (B, H).
 #include "core/rnn.hpp"  // RnnMode
 #include "core/tensor.hpp"

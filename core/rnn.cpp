@@ -171,6 +171,25 @@ void gemm(int64_t M, int64_t N, int64_t K, Mat<T> a, Mat<T> b, T* c, int64_t ldc
   });
 }
 
+// ---- the order of the steps ---------------------------------------------------------------------
+
+// Which steps run and in which order: run step s is time step t = s (T - 1 - s when reverse), and
+// row b's real steps are t < lengths[b] (every step without lengths).
+struct Steps {
+  int64_t T;
+  bool reverse;
+  const std::vector<int64_t>& len;  // empty: every step is real
+  int64_t time(int64_t s) const { return reverse ? T - 1 - s : s; }
+  bool real(int64_t b, int64_t t) const { return len.empty() || t < len[static_cast<size_t>(b)]; }
+  // The time step row b ran just before its real step t (t - 1, or t + 1 when reverse), or -1 when
+  // t is the row's first step: step t started from the state that step ended with, or from h0 (c0).
+  int64_t prev(int64_t b, int64_t t) const {
+    if (!reverse) return t - 1;
+    const int64_t last = len.empty() ? T - 1 : len[static_cast<size_t>(b)] - 1;
+    return t < last ? t + 1 : -1;
+  }
+};
+
 // ---- forward ------------------------------------------------------------------------------------
 
 // The buffers of one forward pass; every one contiguous. Row (b, t) of a (B, T, N) buffer starts at
@@ -178,58 +197,41 @@ void gemm(int64_t M, int64_t N, int64_t K, Mat<T> a, Mat<T> b, T* c, int64_t ldc
 template <class T>
 struct Fwd {
   int64_t B, steps, H, G;
-  const T* xp;    // (B, T, G H) x W_ihᵀ + biases (GRU: without b_hn)
+  T* gates;       // (B, T, G H) x W_ihᵀ + biases (GRU: without b_hn); LSTM and GRU overwrite each real
+                  // step's pre-activations with its gate activations, which the backward reads
   const T* hp;    // (B, G H) h W_hhᵀ of the current step (null when no row runs)
   const T* b_hn;  // (H) GRU: the n block of b_hh (zeros when there is no b_hh)
   T* h;           // (B, H) the state, updated in place
   T* c;           // (B, H) LSTM: the cell, updated in place
   T* out;         // (B, T, H)
   // Saved for backward (null unless Save):
-  T* act;       // (B, T, G H); Tanh/Relu use out
-  T* h_prev;    // (B, T, H)
-  T* c_prev;    // (B, T, H)
-  T* c_tanh;    // (B, T, H)
-  T* n_hidden;  // (B, T, H)
+  T* cell;      // (B, T, H) LSTM: the cell each step ended with
+  T* c_tanh;    // (B, T, H) LSTM: tanh of that cell
+  T* n_hidden;  // (B, T, H) GRU: h W_hnᵀ + b_hn
 };
 
 // Step t of row b, elements [j0, j1) of each gate block. A padded step (real = false) keeps the
-// state, writes 0 to the output and saves values that make the backward's products finite.
+// state and writes 0 to the output; the backward reads nothing else of a padded step.
 template <class T, RnnMode C, bool Save>
 void forward_run(const Fwd<T>& f, int64_t b, int64_t t, int64_t j0, int64_t j1, bool real) {
   const int64_t H = f.H, GH = f.G * H, row = b * f.steps + t;
   T* __restrict h = f.h + b * H;
   T* __restrict out = f.out + row * H;
-  T* __restrict act = Save && f.act ? f.act + row * GH : nullptr;
-  T* __restrict h_prev = Save ? f.h_prev + row * H : nullptr;
   if (!real) {
     for (int64_t j = j0; j < j1; ++j) out[j] = T(0);
-    if constexpr (Save) {
-      for (int64_t j = j0; j < j1; ++j) h_prev[j] = h[j];
-      if (act)
-        for (int64_t g = 0; g < f.G; ++g)
-          for (int64_t j = j0; j < j1; ++j) act[g * H + j] = T(0);
-      if constexpr (C == RnnMode::LSTM)
-        for (int64_t j = j0; j < j1; ++j) {
-          f.c_prev[row * H + j] = f.c[b * H + j];
-          f.c_tanh[row * H + j] = T(0);
-        }
-      if constexpr (C == RnnMode::GRU)
-        for (int64_t j = j0; j < j1; ++j) f.n_hidden[row * H + j] = T(0);
-    }
     return;
   }
-  const T* __restrict xp = f.xp + row * GH;
+  T* __restrict a = f.gates + row * GH;  // pre-activations in, activations out
   const T* __restrict hp = f.hp + b * GH;
   if constexpr (C == RnnMode::Tanh || C == RnnMode::Relu) {
     // h' = act(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh); the output doubles as the saved activation
     for (int64_t j = j0; j < j1; ++j) {
-      T a = xp[j] + hp[j];
+      T s = a[j] + hp[j];
       T hn;
       if constexpr (C == RnnMode::Tanh)
-        hn = vtanh(a);
+        hn = vtanh(s);
       else
-        hn = (a > 0 || a != a) ? a : T(0);
-      if constexpr (Save) h_prev[j] = h[j];
+        hn = (s > 0 || s != s) ? s : T(0);
       h[j] = hn;
       out[j] = hn;
     }
@@ -238,21 +240,19 @@ void forward_run(const Fwd<T>& f, int64_t b, int64_t t, int64_t j0, int64_t j1, 
     T* __restrict c = f.c + b * H;
 #pragma GCC ivdep
     for (int64_t j = j0; j < j1; ++j) {
-      T i = vsigmoid(xp[j] + hp[j]);
-      T fg = vsigmoid(xp[H + j] + hp[H + j]);
-      T g = vtanh(xp[2 * H + j] + hp[2 * H + j]);
-      T o = vsigmoid(xp[3 * H + j] + hp[3 * H + j]);
-      T cp = c[j];
-      T cn = fg * cp + i * g;
+      T i = vsigmoid(a[j] + hp[j]);
+      T fg = vsigmoid(a[H + j] + hp[H + j]);
+      T g = vtanh(a[2 * H + j] + hp[2 * H + j]);
+      T o = vsigmoid(a[3 * H + j] + hp[3 * H + j]);
+      T cn = fg * c[j] + i * g;
       T tc = vtanh(cn);
       T hn = o * tc;
+      a[j] = i;
+      a[H + j] = fg;
+      a[2 * H + j] = g;
+      a[3 * H + j] = o;
       if constexpr (Save) {
-        act[j] = i;
-        act[H + j] = fg;
-        act[2 * H + j] = g;
-        act[3 * H + j] = o;
-        h_prev[j] = h[j];
-        f.c_prev[row * H + j] = cp;
+        f.cell[row * H + j] = cn;
         f.c_tanh[row * H + j] = tc;
       }
       c[j] = cn;
@@ -263,18 +263,15 @@ void forward_run(const Fwd<T>& f, int64_t b, int64_t t, int64_t j0, int64_t j1, 
     // r = σ(a_r), z = σ(a_z), q = h W_hnᵀ + b_hn, n = tanh(x W_inᵀ + b_in + r q),  h' = (1 - z) n + z h
 #pragma GCC ivdep
     for (int64_t j = j0; j < j1; ++j) {
-      T r = vsigmoid(xp[j] + hp[j]);
-      T z = vsigmoid(xp[H + j] + hp[H + j]);
+      T r = vsigmoid(a[j] + hp[j]);
+      T z = vsigmoid(a[H + j] + hp[H + j]);
       T q = hp[2 * H + j] + f.b_hn[j];
-      T n = vtanh(xp[2 * H + j] + r * q);
+      T n = vtanh(a[2 * H + j] + r * q);
       T hn = (T(1) - z) * n + z * h[j];
-      if constexpr (Save) {
-        act[j] = r;
-        act[H + j] = z;
-        act[2 * H + j] = n;
-        h_prev[j] = h[j];
-        f.n_hidden[row * H + j] = q;
-      }
+      a[j] = r;
+      a[H + j] = z;
+      a[2 * H + j] = n;
+      if constexpr (Save) f.n_hidden[row * H + j] = q;
       h[j] = hn;
       out[j] = hn;
     }
@@ -282,44 +279,65 @@ void forward_run(const Fwd<T>& f, int64_t b, int64_t t, int64_t j0, int64_t j1, 
 }
 
 template <class T, RnnMode C, bool Save>
-void forward_step(const Fwd<T>& f, int64_t t, const std::vector<int64_t>& len) {
-  for_rows(f.B, f.H, cell_cost(C), [&](int64_t b, int64_t j0, int64_t j1) {
-    forward_run<T, C, Save>(f, b, t, j0, j1, len.empty() || t < len[static_cast<size_t>(b)]);
-  });
-}
-
-template <class T, RnnMode C, bool Save>
-void forward_loop(Fwd<T>& f, const T* w_hh, T* hp, const std::vector<int64_t>& len, bool reverse) {
+void forward_loop(Fwd<T>& f, const T* w_hh, T* hp, const Steps& steps) {
   const int64_t GH = f.G * f.H;
   f.hp = hp;
   for (int64_t s = 0; s < f.steps; ++s) {
-    const int64_t t = reverse ? f.steps - 1 - s : s;
+    const int64_t t = steps.time(s);
     // hp = h W_hhᵀ   (B, H) x (H, G H)
-    if (active_rows(len, f.B, t) > 0) gemm<T>(f.B, GH, f.H, {f.h, f.H, false}, {w_hh, f.H, true}, hp, GH, T(0));
-    forward_step<T, C, Save>(f, t, len);
+    if (active_rows(steps.len, f.B, t) > 0) gemm<T>(f.B, GH, f.H, {f.h, f.H, false}, {w_hh, f.H, true}, hp, GH, T(0));
+    for_rows(f.B, f.H, cell_cost(C),
+             [&](int64_t b, int64_t j0, int64_t j1) { forward_run<T, C, Save>(f, b, t, j0, j1, steps.real(b, t)); });
   }
 }
 
 // ---- backward -----------------------------------------------------------------------------------
 
+// The backward walks the run steps backward in chunks of S steps, S B <= kChunkRows rows (S >= 1).
+// Step by step within a chunk it computes the gradient of the pre-activations (dgates) of every
+// row and carries dh and dc to the step before; then, over the chunk's S B rows at once, it adds the
+// chunk's part of dW_ih, dW_hh and the bias gradients, and writes its part of dx. So only one
+// chunk's dgates are alive, not the (B T, G H) of the whole sequence (as much as the saved
+// activations: 8 MiB for an LSTM with B T = 2048, H = 256), and products with K = 512 rows run
+// about as fast as one product over all the rows.
+constexpr int64_t kChunkRows = 512;
+
+// The buffers of one backward pass. A chunk buffer (S B, N) holds row b of the chunk's u-th step at
+// (u B + b) N.
 template <class T>
 struct Bwd {
-  int64_t B, steps, H, G;
-  const T* dout;      // (B, T, H)
-  const T* act;       // (B, T, G H); Tanh/Relu: the output (B, T, H)
-  const T* h_prev;    // (B, T, H)
-  const T* c_prev;    // (B, T, H) LSTM
-  const T* c_tanh;    // (B, T, H) LSTM
+  int64_t B, steps, I, H, G;
+  // saved by the forward, and the inputs it needs again
+  const T* act;       // (B, T, G H) the gate activations of every real step; Tanh/Relu: the output
+  const T* out;       // (B, T, H) the output: the h each real step ended with
+  const T* h0;        // (B, H)
+  const T* cell;      // (B, T, H) LSTM: the cell each real step ended with
+  const T* c_tanh;    // (B, T, H) LSTM: tanh of that cell
+  const T* c0;        // (B, H) LSTM
   const T* n_hidden;  // (B, T, H) GRU
+  const T* x;         // (B, T, I) (null unless dW_ih is asked for)
+  const T* w_ih;      // (G H, I)
+  const T* w_hh;      // (G H, H)
+  const T* dout;      // (B, T, H)
   T* dh;              // (B, H) carried backward; on return from a real step, the part of dh_prev that
                       // does not go through W_hh
   T* dc;              // (B, H) LSTM, carried backward
-  T* dgh;             // (B, T, G H) d pre-activations, h side (= x side but for GRU's n block)
-  T* dgx;             // (B, T, G H) GRU: d pre-activations, x side
+  // one chunk
+  T* dgh;     // (S B, G H) dgates, h side (= x side but for GRU's n block)
+  T* dgx;     // (S B, G H) GRU: dgates, x side; otherwise = dgh
+  T* rows_h;  // (S B, H) the state each row's step started from (null unless dW_hh is asked for)
+  T* rows_x;  // (S B, I) its input, then its part of dx
+  // results (null when not asked for); the weight gradients and bias sums accumulate over chunks
+  T* dx;         // (B, T, I)
+  T* dw_ih;      // (G H, I)
+  T* dw_hh;      // (G H, H)
+  double* db_x;  // (G H) column sums of dgates_x
+  double* db_h;  // (G H) GRU: column sums of dgates_h
 };
 
-// The derivative of one step of row b, elements [j0, j1) of each gate block. With g = dh + dout
-// (the gradient of h' from the later steps and from the output):
+// The derivative of one step t of row b, the chunk's u-th step, elements [j0, j1) of each gate
+// block; `prev` is Steps::prev(b, t). With g = dh + dout (the gradient of h' from the later steps
+// and from the output):
 //   Tanh:  da = g (1 - h'^2)        Relu: da = g [h' > 0]
 //   LSTM:  dc' = dc + g o (1 - tanh^2 c'),   do = g tanh c',   di = dc' g_,   dg_ = dc' i,
 //          df = dc' c,   dc_prev = dc' f,    then through the activations:
@@ -329,12 +347,13 @@ struct Bwd {
 //          da_n = dn (1 - n^2),  dr = da_n q,  dq = da_n r,
 //          da_r = dr r (1 - r),  da_z = dz z (1 - z);
 //          x side (W_ih, b_ih, x): (da_r, da_z, da_n);  h side (W_hh, b_hh, h): (da_r, da_z, dq)
+// The previous state h (c) is the saved output (cell) of step `prev`, or h0 (c0) at the first step.
 // A padded step has zero d pre-activations and leaves dh and dc as they are.
 template <class T, RnnMode C>
-void backward_run(const Bwd<T>& f, int64_t b, int64_t t, int64_t j0, int64_t j1, bool real) {
-  const int64_t H = f.H, GH = f.G * H, row = b * f.steps + t;
-  T* __restrict dgh = f.dgh + row * GH;
-  T* __restrict dgx = C == RnnMode::GRU ? f.dgx + row * GH : nullptr;
+void backward_run(const Bwd<T>& f, int64_t b, int64_t t, int64_t u, int64_t prev, int64_t j0, int64_t j1, bool real) {
+  const int64_t H = f.H, GH = f.G * H, row = b * f.steps + t, chunk_row = u * f.B + b;
+  T* __restrict dgh = f.dgh + chunk_row * GH;
+  T* __restrict dgx = C == RnnMode::GRU ? f.dgx + chunk_row * GH : nullptr;
   if (!real) {
     for (int64_t g = 0; g < f.G; ++g)
       for (int64_t j = j0; j < j1; ++j) {
@@ -357,8 +376,8 @@ void backward_run(const Bwd<T>& f, int64_t b, int64_t t, int64_t j0, int64_t j1,
     }
   } else if constexpr (C == RnnMode::LSTM) {
     const T* __restrict a = f.act + row * GH;
-    const T* __restrict cp = f.c_prev + row * H;
     const T* __restrict tc = f.c_tanh + row * H;
+    const T* __restrict cp = prev < 0 ? f.c0 + b * H : f.cell + (b * f.steps + prev) * H;
     T* __restrict dc = f.dc + b * H;
 #pragma GCC ivdep
     for (int64_t j = j0; j < j1; ++j) {
@@ -376,7 +395,7 @@ void backward_run(const Bwd<T>& f, int64_t b, int64_t t, int64_t j0, int64_t j1,
     }
   } else {
     const T* __restrict a = f.act + row * GH;
-    const T* __restrict hp = f.h_prev + row * H;
+    const T* __restrict hp = prev < 0 ? f.h0 + b * H : f.out + (b * f.steps + prev) * H;
     const T* __restrict q = f.n_hidden + row * H;
 #pragma GCC ivdep
     for (int64_t j = j0; j < j1; ++j) {
@@ -397,37 +416,81 @@ void backward_run(const Bwd<T>& f, int64_t b, int64_t t, int64_t j0, int64_t j1,
   }
 }
 
-template <class T, RnnMode C>
-void backward_loop(const Bwd<T>& f, const T* w_hh, const std::vector<int64_t>& len, bool reverse) {
-  const int64_t GH = f.G * f.H;
-  for (int64_t s = f.steps - 1; s >= 0; --s) {
-    const int64_t t = reverse ? f.steps - 1 - s : s;
-    for_rows(f.B, f.H, cell_cost(C), [&](int64_t b, int64_t j0, int64_t j1) {
-      backward_run<T, C>(f, b, t, j0, j1, len.empty() || t < len[static_cast<size_t>(b)]);
-    });
-    // dh_prev = (the direct part, already in dh) + dgates_h W_hh   (B, G H) x (G H, H); a padded
-    // row has zero dgates, so its dh goes through unchanged
-    if (active_rows(len, f.B, t) > 0)
-      gemm<T>(f.B, f.H, GH, {f.dgh + t * GH, f.steps * GH, false}, {w_hh, f.H, false}, f.dh, f.H, T(1));
-  }
+// acc (N) += the sum of each column of a (R, N), rows added in order, in double. Threads split the
+// columns, so the sums do not depend on their number.
+template <class T>
+void add_column_sums(const T* a, int64_t R, int64_t N, double* acc) {
+  parallel_for(N, R, [&](int64_t c0, int64_t c1) {
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t c = c0; c < c1; ++c) acc[c] += static_cast<double>(a[r * N + c]);
+  });
 }
 
-// a (R, N) contiguous -> (N): the sum of each column, rows added in order, in double. Threads split
-// the columns, so the result does not depend on their number.
-Tensor column_sums(const Tensor& a) {
-  const int64_t R = a.size(0), N = a.size(1);
-  Tensor out = make_tensor({N}, a.dtype());
-  dispatch_floating(a.dtype(), "rnn_sequence_backward", [&]<class T>() {
-    const T* p = a.data_ptr<T>();
-    T* o = out.data_ptr<T>();
-    parallel_for(N, R, [&](int64_t c0, int64_t c1) {
-      std::vector<double> acc(static_cast<size_t>(c1 - c0), 0.0);
-      for (int64_t r = 0; r < R; ++r)
-        for (int64_t c = c0; c < c1; ++c) acc[static_cast<size_t>(c - c0)] += static_cast<double>(p[r * N + c]);
-      for (int64_t c = c0; c < c1; ++c) o[c] = static_cast<T>(acc[static_cast<size_t>(c - c0)]);
-    });
+// Calls f(b, t, chunk_row) for the rows of the run steps [s0, s1): row b of step s is chunk row
+// (s - s0) B + b, at time step t. Threads split the rows.
+template <class F>
+void for_chunk_rows(const Steps& steps, int64_t B, int64_t s0, int64_t s1, int64_t cost, F&& f) {
+  parallel_for((s1 - s0) * B, cost, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) f(r % B, steps.time(s0 + r / B), r);
   });
-  return out;
+}
+
+// The part of the run steps [s0, s1) that is done over all of the chunk's rows at once:
+//   dW_ih += dgates_xᵀ x,   dW_hh += dgates_hᵀ h_prev,   db += column sums,   dx = dgates_x W_ih
+// with x and h_prev copied into the chunk's row order (zeros at padded steps, whose dgates are 0).
+template <class T>
+void backward_chunk(const Bwd<T>& f, const Steps& steps, int64_t s0, int64_t s1) {
+  const int64_t B = f.B, I = f.I, H = f.H, GH = f.G * H, R = (s1 - s0) * B;
+  // copies row src(b, t) (null: zeros) of N elements to each chunk row of dst
+  auto gather = [&](T* dst, int64_t N, auto&& src) {
+    for_chunk_rows(steps, B, s0, s1, N, [&](int64_t b, int64_t t, int64_t r) {
+      const T* s = steps.real(b, t) ? src(b, t) : nullptr;
+      for (int64_t j = 0; j < N; ++j) dst[r * N + j] = s ? s[j] : T(0);
+    });
+  };
+  if (f.dw_hh) {
+    gather(f.rows_h, H, [&](int64_t b, int64_t t) {
+      const int64_t p = steps.prev(b, t);
+      return p < 0 ? f.h0 + b * H : f.out + (b * f.steps + p) * H;
+    });
+    // dW_hh += dgates_hᵀ h_prev   (G H, R) x (R, H)
+    gemm<T>(GH, H, R, {f.dgh, GH, true}, {f.rows_h, H, false}, f.dw_hh, H, T(1));
+  }
+  if (f.dw_ih) {
+    gather(f.rows_x, I, [&](int64_t b, int64_t t) { return f.x + (b * f.steps + t) * I; });
+    // dW_ih += dgates_xᵀ x   (G H, R) x (R, I)
+    gemm<T>(GH, I, R, {f.dgx, GH, true}, {f.rows_x, I, false}, f.dw_ih, I, T(1));
+  }
+  if (f.dx) {
+    // dx = dgates_x W_ih   (R, G H) x (G H, I), into the chunk's rows, then to their places in dx
+    gemm<T>(R, I, GH, {f.dgx, GH, false}, {f.w_ih, I, false}, f.rows_x, I, T(0));
+    for_chunk_rows(steps, B, s0, s1, I, [&](int64_t b, int64_t t, int64_t r) {
+      std::copy_n(f.rows_x + r * I, I, f.dx + (b * f.steps + t) * I);
+    });
+  }
+  if (f.db_x) add_column_sums(f.dgx, R, GH, f.db_x);
+  if (f.db_h) add_column_sums(f.dgh, R, GH, f.db_h);
+}
+
+template <class T, RnnMode C>
+void backward_loop(const Bwd<T>& f, const Steps& steps, int64_t S) {
+  const int64_t GH = f.G * f.H;
+  for (int64_t s1 = f.steps; s1 > 0;) {
+    const int64_t s0 = (s1 - 1) / S * S;  // the chunk [s0, s1), the last one first
+    for (int64_t s = s1 - 1; s >= s0; --s) {
+      const int64_t t = steps.time(s), u = s - s0;
+      for_rows(f.B, f.H, cell_cost(C), [&](int64_t b, int64_t j0, int64_t j1) {
+        const bool real = steps.real(b, t);
+        backward_run<T, C>(f, b, t, u, real ? steps.prev(b, t) : -1, j0, j1, real);
+      });
+      // dh_prev = (the direct part, already in dh) + dgates_h W_hh   (B, G H) x (G H, H); a padded
+      // row has zero dgates, so its dh goes through unchanged
+      if (active_rows(steps.len, f.B, t) > 0)
+        gemm<T>(f.B, f.H, GH, {f.dgh + u * f.B * GH, GH, false}, {f.w_hh, f.H, false}, f.dh, f.H, T(1));
+    }
+    backward_chunk(f, steps, s0, s1);
+    s1 = s0;
+  }
 }
 
 template <class F>
@@ -477,62 +540,63 @@ RnnForward rnn_sequence(RnnMode cell, const Tensor& x, const Tensor& h0, const T
   r.output = make_tensor({B, T, H}, dt);
   r.h_n = clone(h0);  // the state, updated in place step by step
   if (lstm) r.c_n = clone(c0);
+  // x W_ihᵀ + biases, which LSTM and GRU turn into their saved gate activations step by step
+  Tensor gates = make_tensor({B, T, GH}, dt);
   if (for_backward) {
-    r.act = gru || lstm ? make_tensor({B, T, GH}, dt) : r.output;
-    r.h_prev = make_tensor({B, T, H}, dt);
-    if (lstm) r.c_prev = make_tensor({B, T, H}, dt), r.c_tanh = make_tensor({B, T, H}, dt);
+    r.act = gru || lstm ? gates : r.output;
+    if (lstm) r.cell = make_tensor({B, T, H}, dt), r.c_tanh = make_tensor({B, T, H}, dt);
     if (gru) r.n_hidden = make_tensor({B, T, H}, dt);
   }
   if (B == 0 || T == 0) return r;
 
   const Tensor x2 = contiguous(reshape(x, {B * T, I})), w_ih_c = contiguous(w_ih), w_hh_c = contiguous(w_hh);
-  Tensor xp = make_tensor({B, T, GH}, dt), hp = make_tensor({B, GH}, dt);
+  Tensor hp = make_tensor({B, GH}, dt);
   Tensor b_hn = zeros({gru ? H : 0}, dt);
   dispatch_floating(dt, "rnn_sequence", [&]<class T_>() {
-    // xp = x W_ihᵀ for every step at once   (B T, I) x (I, G H)
-    gemm<T_>(B * T, GH, I, {x2.data_ptr<T_>(), I, false}, {w_ih_c.data_ptr<T_>(), I, true}, xp.data_ptr<T_>(), GH,
+    // x W_ihᵀ for every step at once   (B T, I) x (I, G H)
+    gemm<T_>(B * T, GH, I, {x2.data_ptr<T_>(), I, false}, {w_ih_c.data_ptr<T_>(), I, true}, gates.data_ptr<T_>(), GH,
              T_(0));
   });
   // + b_ih + b_hh, except GRU's b_hn, which r multiplies
-  if (b_ih.defined()) add_(xp, b_ih);
+  if (b_ih.defined()) add_(gates, b_ih);
   if (b_hh.defined() && gru) {
-    add_(narrow(xp, 2, 0, 2 * H), narrow(b_hh, 0, 0, 2 * H));
+    add_(narrow(gates, 2, 0, 2 * H), narrow(b_hh, 0, 0, 2 * H));
     b_hn = contiguous(narrow(b_hh, 0, 2 * H, H));
   } else if (b_hh.defined()) {
-    add_(xp, b_hh);
+    add_(gates, b_hh);
   }
 
+  const Steps steps{T, reverse, len};
   dispatch_floating(dt, "rnn_sequence", [&]<class T_>() {
     Fwd<T_> f{B,
               T,
               H,
               d.G,
-              xp.data_ptr<T_>(),
+              gates.data_ptr<T_>(),
               nullptr,
               ptr<T_>(b_hn),
               r.h_n.data_ptr<T_>(),
               ptr<T_>(r.c_n),
               r.output.data_ptr<T_>(),
-              gru || lstm ? ptr<T_>(r.act) : nullptr,
-              ptr<T_>(r.h_prev),
-              ptr<T_>(r.c_prev),
+              ptr<T_>(r.cell),
               ptr<T_>(r.c_tanh),
               ptr<T_>(r.n_hidden)};
     dispatch_cell(cell, [&]<RnnMode C>() {
       if (for_backward)
-        forward_loop<T_, C, true>(f, w_hh_c.data_ptr<T_>(), hp.data_ptr<T_>(), len, reverse);
+        forward_loop<T_, C, true>(f, w_hh_c.data_ptr<T_>(), hp.data_ptr<T_>(), steps);
       else
-        forward_loop<T_, C, false>(f, w_hh_c.data_ptr<T_>(), hp.data_ptr<T_>(), len, reverse);
+        forward_loop<T_, C, false>(f, w_hh_c.data_ptr<T_>(), hp.data_ptr<T_>(), steps);
     });
   });
   return r;
 }
 
 RnnGrads rnn_sequence_backward(RnnMode cell, const Tensor& d_output, const Tensor& d_h_n, const Tensor& d_c_n,
-                               const RnnForward& saved, const Tensor& x, const Tensor& w_ih, const Tensor& w_hh,
-                               const Tensor& lengths, bool reverse, const std::array<bool, 7>& needs) {
+                               const RnnForward& saved, const Tensor& x, const Tensor& h0, const Tensor& c0,
+                               const Tensor& w_ih, const Tensor& w_hh, const Tensor& lengths, bool reverse,
+                               const std::array<bool, 7>& needs) {
   const int64_t B = x.size(0), T = x.size(1), I = x.size(2), H = w_hh.size(1), G = rnn_gate_count(cell);
-  const int64_t GH = G * H, BT = B * T;
+  const int64_t GH = G * H;
   const bool lstm = cell == RnnMode::LSTM, gru = cell == RnnMode::GRU;
   if (!(d_output.shape() == Shape{B, T, H}) || !(d_h_n.shape() == Shape{B, H}) ||
       (lstm && !(d_c_n.shape() == Shape{B, H})))
@@ -541,50 +605,60 @@ RnnGrads rnn_sequence_backward(RnnMode cell, const Tensor& d_output, const Tenso
   const std::vector<int64_t> len = check_lengths(lengths, B, T);
   const DType dt = x.dtype();
 
+  // the chunk: S steps of B rows (see kChunkRows)
+  const int64_t S = std::max<int64_t>(1, std::min(T, kChunkRows / std::max<int64_t>(B, 1)));
   const Tensor dout = contiguous(d_output), w_ih_c = contiguous(w_ih), w_hh_c = contiguous(w_hh);
+  const Tensor h0_c = contiguous(h0), c0_c = lstm ? contiguous(c0) : Tensor{};
+  const Tensor x_c = needs[kRnnWIh] ? contiguous(x) : Tensor{};
   Tensor dh = clone(d_h_n), dc = lstm ? clone(d_c_n) : Tensor{};
-  Tensor dgh = make_tensor({B, T, GH}, dt);              // d pre-activations, h side
-  Tensor dgx = gru ? make_tensor({B, T, GH}, dt) : dgh;  // x side
+  Tensor dgh = make_tensor({S * B, GH}, dt);              // dgates of one chunk, h side
+  Tensor dgx = gru ? make_tensor({S * B, GH}, dt) : dgh;  // x side
+  Tensor rows_h = needs[kRnnWHh] ? make_tensor({S * B, H}, dt) : Tensor{};
+  Tensor rows_x = needs[kRnnWIh] || needs[kRnnX] ? make_tensor({S * B, I}, dt) : Tensor{};
   RnnGrads g;
   if (needs[kRnnX]) g.dx = make_tensor({B, T, I}, dt);
-  if (needs[kRnnWIh]) g.dw_ih = make_tensor({GH, I}, dt);
-  if (needs[kRnnWHh]) g.dw_hh = make_tensor({GH, H}, dt);
-  const Tensor x2 = needs[kRnnWIh] ? contiguous(reshape(x, {BT, I})) : Tensor{};
+  if (needs[kRnnWIh]) g.dw_ih = zeros({GH, I}, dt);
+  if (needs[kRnnWHh]) g.dw_hh = zeros({GH, H}, dt);
+  // db = Σ over every step and row of dgates: x side for b_ih (and b_hh but for GRU), h side for GRU's b_hh
+  const bool sum_x = needs[kRnnBIh] || (needs[kRnnBHh] && !gru), sum_h = needs[kRnnBHh] && gru;
+  std::vector<double> db_x(sum_x ? static_cast<size_t>(GH) : 0), db_h(sum_h ? static_cast<size_t>(GH) : 0);
 
+  const Steps steps{T, reverse, len};
   dispatch_floating(dt, "rnn_sequence_backward", [&]<class T_>() {
     const Bwd<T_> f{B,
                     T,
+                    I,
                     H,
                     G,
-                    dout.data_ptr<T_>(),
                     ptr<T_>(saved.act),
-                    ptr<T_>(saved.h_prev),
-                    ptr<T_>(saved.c_prev),
+                    ptr<T_>(saved.output),
+                    ptr<T_>(h0_c),
+                    ptr<T_>(saved.cell),
                     ptr<T_>(saved.c_tanh),
+                    ptr<T_>(c0_c),
                     ptr<T_>(saved.n_hidden),
+                    ptr<T_>(x_c),
+                    w_ih_c.data_ptr<T_>(),
+                    w_hh_c.data_ptr<T_>(),
+                    dout.data_ptr<T_>(),
                     dh.data_ptr<T_>(),
                     ptr<T_>(dc),
                     dgh.data_ptr<T_>(),
-                    gru ? dgx.data_ptr<T_>() : nullptr};
-    if (B > 0) dispatch_cell(cell, [&]<RnnMode C>() { backward_loop<T_, C>(f, w_hh_c.data_ptr<T_>(), len, reverse); });
-    // Every step at once, with dgates as (B T, G H):
-    const T_* px = dgx.data_ptr<T_>();
-    const T_* ph = dgh.data_ptr<T_>();
-    // dx = dgates_x W_ih   (B T, G H) x (G H, I)
-    if (g.dx.defined())
-      gemm<T_>(BT, I, GH, {px, GH, false}, {w_ih_c.data_ptr<T_>(), I, false}, ptr<T_>(g.dx), I, T_(0));
-    // dW_ih = dgates_xᵀ x   (G H, B T) x (B T, I)
-    if (g.dw_ih.defined())
-      gemm<T_>(GH, I, BT, {px, GH, true}, {x2.data_ptr<T_>(), I, false}, ptr<T_>(g.dw_ih), I, T_(0));
-    // dW_hh = dgates_hᵀ h_prev   (G H, B T) x (B T, H)
-    if (g.dw_hh.defined())
-      gemm<T_>(GH, H, BT, {ph, GH, true}, {saved.h_prev.data_ptr<T_>(), H, false}, ptr<T_>(g.dw_hh), H, T_(0));
+                    dgx.data_ptr<T_>(),
+                    ptr<T_>(rows_h),
+                    ptr<T_>(rows_x),
+                    ptr<T_>(g.dx),
+                    ptr<T_>(g.dw_ih),
+                    ptr<T_>(g.dw_hh),
+                    sum_x ? db_x.data() : nullptr,
+                    sum_h ? db_h.data() : nullptr};
+    if (B > 0) dispatch_cell(cell, [&]<RnnMode C>() { backward_loop<T_, C>(f, steps, S); });
   });
   if (needs[kRnnH0]) g.dh0 = dh;
   if (needs[kRnnC0] && lstm) g.dc0 = dc;
-  // db = Σ over every step and row of dgates
-  if (needs[kRnnBIh]) g.db_ih = column_sums(reshape(dgx, {BT, GH}));
-  if (needs[kRnnBHh]) g.db_hh = gru || !g.db_ih.defined() ? column_sums(reshape(dgh, {BT, GH})) : clone(g.db_ih);
+  auto to_tensor = [&](const std::vector<double>& v) { return to_dtype(from_vector<double>(v, {GH}), dt); };
+  if (needs[kRnnBIh]) g.db_ih = to_tensor(db_x);
+  if (needs[kRnnBHh]) g.db_hh = to_tensor(gru ? db_h : db_x);
   return g;
 }
 

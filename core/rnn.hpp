@@ -17,10 +17,15 @@
 //   the cell's derivative, fused: the gradient of the pre-activations (dgates) of step t, and the
 //   part of dh_prev (dc_prev) that does not go through W_hh
 //   dh_prev = dgates_h W_hh + that part  one GEMM per step: (B, G H) x (G H, H) -> (B, H)
-// and once every step is done, over all steps at once:
-//   dx = dgates_x W_ih,  dW_ih = dgates_xᵀ x,  dW_hh = dgates_hᵀ h_prev,  db = column sums
+// and, over a chunk of steps at a time (about 512 rows of B), the sums over those steps:
+//   dx = dgates_x W_ih,  dW_ih += dgates_xᵀ x,  dW_hh += dgates_hᵀ h_prev,  db += column sums
 // where dgates_x = dgates_h except for GRU's n block (see rnn.cpp). A padded step has zero
-// dgates and passes dh and dc through unchanged.
+// dgates and passes dh and dc through unchanged. Only one chunk's dgates exist at a time.
+//
+// What the forward saves is small: the gate activations are written over the input projection
+// (which the forward needs anyway), and the state each step started from is not saved: it is the
+// output of the step before it (h0 at the first step), and for LSTM the saved cell of the step
+// before it (c0 at the first).
 //
 // The column sums add rows in a fixed order, and every element-wise kernel writes disjoint
 // elements, so the gradients do not depend on the number of threads.
@@ -44,11 +49,10 @@ struct RnnForward {
   Tensor output;  // (B, T, H): the h of every step, 0 at padded steps
   Tensor h_n;     // (B, H)
   Tensor c_n;     // (B, H), LSTM only
-  // Saved for the backward (only when asked for):
+  // Saved for the backward (only when asked for), with output, and read only at real steps:
   Tensor act;       // (B, T, G H) the gate activations of every step (Tanh/Relu: the output itself)
-  Tensor h_prev;    // (B, T, H) the state each step started from
-  Tensor c_prev;    // (B, T, H) LSTM: the cell each step started from
-  Tensor c_tanh;    // (B, T, H) LSTM: tanh of the cell each step ended with
+  Tensor cell;      // (B, T, H) LSTM: the cell each step ended with
+  Tensor c_tanh;    // (B, T, H) LSTM: tanh of that cell
   Tensor n_hidden;  // (B, T, H) GRU: h W_hnᵀ + b_hn, what r multiplies
 };
 
@@ -68,10 +72,11 @@ struct RnnGrads {
 enum RnnInput { kRnnX, kRnnH0, kRnnC0, kRnnWIh, kRnnWHh, kRnnBIh, kRnnBHh };
 
 // d_output (B, T, H), d_h_n (B, H), d_c_n (B, H) for LSTM (undefined otherwise), `saved` from
-// rnn_sequence(..., for_backward = true) on x, w_ih, w_hh, lengths, reverse -> RnnGrads.
+// rnn_sequence(..., for_backward = true) on x, h0, c0, w_ih, w_hh, lengths, reverse -> RnnGrads.
 // needs[k] asks for the gradient of input k (RnnInput order).
 RnnGrads rnn_sequence_backward(RnnMode cell, const Tensor& d_output, const Tensor& d_h_n, const Tensor& d_c_n,
-                               const RnnForward& saved, const Tensor& x, const Tensor& w_ih, const Tensor& w_hh,
-                               const Tensor& lengths, bool reverse, const std::array<bool, 7>& needs);
+                               const RnnForward& saved, const Tensor& x, const Tensor& h0, const Tensor& c0,
+                               const Tensor& w_ih, const Tensor& w_hh, const Tensor& lengths, bool reverse,
+                               const std::array<bool, 7>& needs);
 
 }  // namespace heed::kernel

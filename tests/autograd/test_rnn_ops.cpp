@@ -107,10 +107,11 @@ std::vector<Tensor> input_grads(const Params& p, const RnnSequenceOut& o, const 
 }
 
 void compare_with_reference(RnnMode mode, bool with_b_ih, bool with_b_hh, bool reverse,
-                            const std::vector<int64_t>& lengths) {
-  const int64_t B = 3, T = 5, I = 4, H = 6;
+                            const std::vector<int64_t>& lengths, int64_t B = 3, int64_t T = 5) {
+  const int64_t I = 4, H = 6;
   INFO(heed::kernel::rnn_mode_name(mode) << (with_b_ih ? " b_ih" : "") << (with_b_hh ? " b_hh" : "")
-                                         << (reverse ? " reverse" : "") << (lengths.empty() ? "" : " with lengths"));
+                                         << (reverse ? " reverse" : "") << (lengths.empty() ? "" : " with lengths")
+                                         << " B " << B << " T " << T);
   Params p = make_params(mode, B, T, I, H, with_b_ih, with_b_hh);
   RnnSequenceOut ref = reference(mode, p, lengths, reverse);
   RnnSequenceOut got = fused(mode, p, lengths, reverse);
@@ -157,6 +158,21 @@ TEST_CASE("rnn_sequence with only one of the two biases", "[autograd][rnn]") {
       compare_with_reference(mode, true, false, reverse, {4, 5, 2});
       compare_with_reference(mode, false, true, reverse, {});
     }
+}
+
+TEST_CASE("rnn_sequence matches the reference when the backward runs in several chunks of steps", "[autograd][rnn]") {
+  // The backward takes about 512 rows (steps x B) at a time: B = 200 gives chunks of 2 steps (the
+  // first one walked, steps 6.., of 1 step), B = 600 chunks of 1 step.
+  for (int64_t B : {200, 600}) {
+    const int64_t T = 7;
+    std::vector<int64_t> lengths(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b) lengths[static_cast<size_t>(b)] = 1 + (b * 5) % T;
+    for (RnnMode mode : kModes)
+      for (bool reverse : {false, true}) {
+        compare_with_reference(mode, true, true, reverse, lengths, B, T);
+        if (B == 200) compare_with_reference(mode, true, false, reverse, {}, B, T);
+      }
+  }
 }
 
 TEST_CASE("rnn_sequence float32 agrees with the float64 reference, saturated gates too", "[autograd][rnn]") {
@@ -244,9 +260,13 @@ TEST_CASE("rnn_sequence weight gradients do not depend on the number of threads"
   for (RnnMode mode : {RnnMode::LSTM, RnnMode::GRU, RnnMode::Tanh})
     for (bool reverse : {false, true}) {
       INFO(heed::kernel::rnn_mode_name(mode) << " reverse " << reverse);
-      // large enough for threaded GEMMs, element-wise kernels and column sums
-      Params p = make_params(mode, 16, 32, 32, 128, true, true, kFloat32);
-      Tensor len = from_vector<int64_t>({32, 7, 32, 20, 1, 32, 32, 31, 32, 32, 32, 32, 32, 32, 32, 32}, {16});
+      // large enough for threaded GEMMs, element-wise kernels and column sums, and for a backward
+      // in 4 chunks of 8 steps
+      const int64_t B = 64;
+      Params p = make_params(mode, B, 32, 32, 128, true, true, kFloat32);
+      std::vector<int64_t> lengths(static_cast<size_t>(B), 32);
+      for (auto [b, l] : {std::pair<size_t, int64_t>{1, 7}, {3, 20}, {4, 1}, {7, 31}, {40, 9}}) lengths[b] = l;
+      Tensor len = from_vector<int64_t>(lengths, {B});
       const std::vector<Tensor> inputs{p.w_ih, p.w_hh, p.b_ih, p.b_hh, p.x, p.h0};
       std::vector<std::vector<Tensor>> grads;
       for (int n : {1, 2}) {
@@ -263,6 +283,44 @@ TEST_CASE("rnn_sequence weight gradients do not depend on the number of threads"
         CHECK(kernel::equal(grads[0][k], grads[1][k]));
       }
     }
+}
+
+TEST_CASE("rnn_sequence backward twice with retain_graph gives the same gradients twice", "[autograd][rnn]") {
+  for (RnnMode mode : kModes)
+    for (bool reverse : {false, true}) {
+      INFO(heed::kernel::rnn_mode_name(mode) << " reverse " << reverse);
+      Params p = make_params(mode, 3, 5, 4, 6, true, true);
+      RnnSequenceOut o = fused(mode, p, {5, 2, 4}, reverse);
+      Tensor loss = sum(o.output * o.output) + sum(o.h_n);
+      if (o.c_n.defined()) loss = loss + sum(o.c_n);
+      loss.backward(Tensor{}, /*retain_graph=*/true);
+      std::vector<Tensor> first;
+      for (const Tensor& t : p.list()) first.push_back(t.grad().clone());
+      loss.backward();  // accumulates: twice the first
+      const std::vector<Tensor> inputs = p.list();
+      for (size_t k = 0; k < inputs.size(); ++k) {
+        INFO("input " << k << " " << describe(inputs[k]));
+        CHECK(max_abs_diff(inputs[k].grad(), first[k] * 2.0) < 1e-12);
+      }
+    }
+}
+
+TEST_CASE("rnn_sequence saves its output and h0: writing into them before backward is an error", "[autograd][rnn]") {
+  for (RnnMode mode : {RnnMode::LSTM, RnnMode::GRU}) {
+    INFO(heed::kernel::rnn_mode_name(mode));
+    Params p = make_params(mode, 2, 3, 3, 4, true, true);
+    // the output, through a view that requires no grad
+    RnnSequenceOut o = fused(mode, p, {}, false);
+    Tensor loss = sum(o.output * o.output);
+    o.output.detach().mul_(2.0);
+    CHECK_THROWS_AS(loss.backward(), StateError);
+    // the initial state (a non-leaf, so an in-place write is allowed)
+    Tensor h0 = p.h0 * 1.0;
+    RnnSequenceOut o2 = rnn_sequence(mode, p.x, h0, p.c0, p.w_ih, p.w_hh, p.b_ih, p.b_hh);
+    Tensor loss2 = sum(o2.output);
+    h0.detach().add_(1.0);
+    CHECK_THROWS_AS(loss2.backward(), StateError);
+  }
 }
 
 TEST_CASE("rnn_sequence records nothing without grad, and an empty sequence gives h_n = h0", "[autograd][rnn]") {
