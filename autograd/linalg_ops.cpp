@@ -2,6 +2,7 @@
 
 #include "autograd/record.hpp"
 #include "core/elementwise.hpp"
+#include "core/factory.hpp"
 #include "core/linalg.hpp"
 #include "core/reduce.hpp"
 #include "core/view.hpp"
@@ -78,15 +79,17 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activat
                             describe(weight));
   Tensor z = kernel::matmul(x, weight, false, true);
   Tensor y = kernel::bias_activation_(z, bias, act);
-  // What act' needs: nothing (identity), the output (ReLU) or the pre-activation (GELU).
-  Tensor for_act = act == Activation::Identity ? Tensor{} : act == Activation::ReLU ? y : z;
+  // What act' needs: nothing (identity), where the output is positive (ReLU: 1 bit per element, so
+  // that the output itself is not held through this op's backward GEMMs) or the pre-activation (GELU).
+  Tensor for_act = act == Activation::Identity ? Tensor{} : act == Activation::ReLU ? kernel::positive_bits(y) : z;
   return autograd::record(
       op, std::move(y), {x, weight, bias},
       [X = save(x), W = save(weight), A = save(for_act), has_bias = bias.defined(), act](const Tensor& dy,
                                                                                           NeedsGrad needs) -> Grads {
         Tensor x_ = X.get(), w_ = W.get();
         const int64_t in = w_.size(1), out = w_.size(0);
-        Tensor dz = kernel::activation_backward(dy, A.defined() ? A.get() : Tensor{}, act);
+        Tensor dz = act == Activation::ReLU ? kernel::apply_keep_bits(dy, A.get(), 0.0, "linear_relu_backward")
+                                            : kernel::activation_backward(dy, A.defined() ? A.get() : Tensor{}, act);
         Tensor dx, dw, db;
         if (needs[0]) dx = kernel::matmul(dz, w_);
         if (needs[1]) dw = kernel::matmul(kernel::reshape(dz, {-1, out}), kernel::reshape(x_, {-1, in}), true, false);

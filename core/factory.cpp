@@ -311,6 +311,28 @@ Tensor dropout_keep_bits(int64_t n, double p, Generator* gen) {
   return bits;
 }
 
+Tensor positive_bits(const Tensor& y) {
+  if (!y.is_floating_point())
+    throw_error<DTypeError>("positive_bits: expected a floating tensor, got {}", describe(y));
+  const int64_t n = y.numel(), words = (n + 63) / 64;
+  Tensor bits = make_tensor({words}, kInt64);
+  if (n == 0) return bits;
+  Tensor yc = contiguous(y);
+  auto* out = reinterpret_cast<uint64_t*>(bits.data_ptr<int64_t>());
+  dispatch_floating(y.dtype(), "positive_bits", [&]<class T>() {
+    const T* yp = yc.data_ptr<T>();
+    parallel_for(words, 64, [&](int64_t w0, int64_t w1) {
+      for (int64_t w = w0; w < w1; ++w) {
+        uint64_t word = 0;
+        const int64_t first = w * 64, count = std::min<int64_t>(64, n - first);
+        for (int64_t j = 0; j < count; ++j) word |= uint64_t{yp[first + j] > T(0)} << j;
+        out[w] = word;
+      }
+    });
+  });
+  return bits;
+}
+
 void check_keep_bits(const Tensor& bits, int64_t n, double p, const char* op) {
   if (!(p >= 0 && p <= 1)) throw_error<ValueError>("{}: p must be in [0, 1], got {}", op, p);
   if (bits.dtype() != kInt64 || bits.dim() != 1 || !bits.is_contiguous())

@@ -65,6 +65,9 @@ inline bool dropout_kept(const int64_t* bits, int64_t i) {
 // order (0 everywhere when p = 1): dropout's forward, and its backward on the gradient. Float dtypes;
 // a new contiguous tensor. Checks that bits holds at least x.numel() bits (ShapeError naming `op`).
 Tensor apply_keep_bits(const Tensor& x, const Tensor& bits, double p, const char* op = "apply_keep_bits");
+// Bit i set where element i of y (row-major) is > 0, in dropout_keep_bits' layout: what ReLU's
+// backward needs of its output, dy * (y > 0) = apply_keep_bits(dy, positive_bits(y), 0). Float dtypes.
+Tensor positive_bits(const Tensor& y);
 // The checks apply_keep_bits makes of bits against n elements and p.
 void check_keep_bits(const Tensor& bits, int64_t n, double p, const char* op);
 }  // namespace kernel

@@ -140,6 +140,17 @@ TEST_CASE("dropout_keep_bits keeps exactly the elements dropout_mask keeps, 1 bi
   CHECK_THROWS_AS(kernel::dropout_keep_bits(-1, 0.5), ValueError);
 }
 
+TEST_CASE("positive_bits marks the elements above 0, and applied to dy gives relu's backward", "[core][random]") {
+  for (DType dt : {kFloat32, kFloat64}) {
+    Tensor y = kernel::relu(kernel::transpose(randn({33, 7}, dt), 0, 1));  // zeros, positives, not contiguous
+    Tensor dy = randn({7, 33}, dt);
+    Tensor bits = kernel::positive_bits(y);
+    CHECK(bits.numel() == (7 * 33 + 63) / 64);
+    CHECK(kernel::max_abs_diff(kernel::apply_keep_bits(dy, bits, 0.0), kernel::mul(dy, kernel::to_dtype(kernel::gt(y, 0.0), dt))) == 0.0);
+  }
+  CHECK_THROWS_WITH(kernel::positive_bits(zeros({3}, kInt64)), Catch::Contains("positive_bits"));
+}
+
 TEST_CASE("apply_keep_bits equals x times dropout_mask, for any layout, and keeps NaN visible", "[core][random]") {
   for (DType dt : {kFloat32, kFloat64}) {
     Generator g(21), same(21);
