@@ -107,8 +107,8 @@ void check_forward_anomaly(const char* name, std::span<const Tensor> results, st
   }
 }
 
-void check_backward_anomaly(const Node& node, const std::vector<Tensor>& input_grads) {
-  const std::vector<Edge>& edges = node.next_edges();
+void check_backward_anomaly(const Node& node, std::span<const Tensor> input_grads) {
+  const Edges& edges = node.next_edges();
   for (size_t i = 0; i < input_grads.size() && i < edges.size(); ++i) {
     if (!edges[i].fn || !input_grads[i].defined()) continue;
     NonFinite f = scan(input_grads[i]);

@@ -57,7 +57,7 @@ struct Node;
 void check_forward_anomaly(const char* name, std::span<const Tensor> results, std::span<const Tensor> inputs);
 // Throws AnomalyError if a gradient a node's rule returned for an input that needs one holds a NaN or
 // an infinity. Called by the engine in anomaly mode.
-void check_backward_anomaly(const Node& node, const std::vector<Tensor>& input_grads);
+void check_backward_anomaly(const Node& node, std::span<const Tensor> input_grads);
 // Throws AnomalyError if the gradient handed to backward() holds a NaN or an infinity.
 void check_seed_anomaly(const Tensor& seed);
 

@@ -13,6 +13,12 @@
 //      leaves every .grad() as it was.
 // Each rule runs inside a backward OpScope (timed by heed::Profiler) and, under heed::DetectAnomaly,
 // the gradients it returns are checked for NaN and infinities.
+//
+// A backward pass takes nothing from the heap for its bookkeeping once a loop has run a few times:
+// the node lists (reachable nodes, the walk's stack, the leaves) are this thread's scratch vectors,
+// kept from one pass to the next (they hold 8 bytes per node of the largest graph run on the
+// thread); the gradient lists are Grads, which hold two gradients inline (node.hpp); gradient
+// tensors come from the storage cache and the small-object pool like any tensor.
 #include "autograd/engine.hpp"
 
 #include "autograd/anomaly.hpp"
@@ -26,6 +32,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <memory>
+#include <vector>
 
 namespace heed::autograd {
 namespace {
@@ -69,9 +77,44 @@ auto with_op_context(const Node& node, F&& f) {
   }
 }
 
-std::vector<Node*> reachable_newest_first(Node* root) {
+// The engine's lists of nodes, kept per thread so that their capacity is reused by the next pass.
+struct Scratch {
+  std::vector<Node*> order, stack, leaves;
+  bool in_use = false;
+};
+
+// This thread's Scratch, or a fresh one if a backward pass is already running on this thread.
+class ScratchLease {
+ public:
+  ScratchLease() {
+    thread_local Scratch kept;
+    if (!kept.in_use) {
+      scratch_ = &kept;
+    } else {
+      own_ = std::make_unique<Scratch>();
+      scratch_ = own_.get();
+    }
+    scratch_->in_use = true;
+  }
+  ~ScratchLease() {
+    scratch_->order.clear();
+    scratch_->stack.clear();
+    scratch_->leaves.clear();
+    scratch_->in_use = false;
+  }
+  ScratchLease(const ScratchLease&) = delete;
+  ScratchLease& operator=(const ScratchLease&) = delete;
+  Scratch& get() const { return *scratch_; }
+
+ private:
+  Scratch* scratch_;
+  std::unique_ptr<Scratch> own_;
+};
+
+// Fills `order` with the nodes reachable from root, newest first.
+void reachable_newest_first(Node* root, std::vector<Node*>& order, std::vector<Node*>& stack) {
   const uint64_t pass = g_pass.fetch_add(1, std::memory_order_relaxed) + 1;
-  std::vector<Node*> order, stack{root};
+  stack.push_back(root);
   root->visit_mark_ = pass;
   while (!stack.empty()) {
     Node* n = stack.back();
@@ -84,7 +127,6 @@ std::vector<Node*> reachable_newest_first(Node* root) {
       }
   }
   std::sort(order.begin(), order.end(), [](Node* a, Node* b) { return a->sequence_nr() > b->sequence_nr(); });
-  return order;
 }
 
 // The gradient for edge i of `node`, checked against (and summed back to) its input's shape.
@@ -144,12 +186,15 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   NoGradGuard no_grad;
   std::shared_ptr<Node> root_node = gradient_edge(root).fn;
   const uint32_t root_output = meta->grad_fn ? meta->output_nr : 0;
-  std::vector<Node*> order = reachable_newest_first(root_node.get());
+  ScratchLease lease;
+  Scratch& scratch = lease.get();
+  std::vector<Node*>& order = scratch.order;
+  std::vector<Node*>& leaves = scratch.leaves;
+  reachable_newest_first(root_node.get(), order, scratch.stack);
   for (Node* n : order) n->buffer_.clear();
   root_node->buffer_.resize(root_node->num_outputs());
   root_node->buffer_[root_output] = std::move(seed);
 
-  std::vector<Node*> leaves;
   try {
     for (Node* node : order) {
       Grads& buf = node->buffer_;

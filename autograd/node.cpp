@@ -3,6 +3,8 @@
 #include "core/elementwise.hpp"
 #include "core/view.hpp"
 
+#include <atomic>
+
 namespace heed::autograd {
 namespace {
 std::atomic<uint64_t> g_next_sequence_nr{0};
@@ -24,13 +26,16 @@ Tensor SavedTensor::get() const {
         "{} then, {} now); clone() it before the in-place op, or do the in-place op after "
         "backward",
         data_.dtype, data_.shape, version_, now);
-  return Tensor(std::make_shared<TensorImpl>(data_));
+  return Tensor(make_pooled<TensorImpl>(data_));
 }
 
-Node::Node(const char* name, std::vector<Edge> next_edges)
-    : name_(name),
-      sequence_nr_(g_next_sequence_nr.fetch_add(1, std::memory_order_relaxed)),
-      next_(std::move(next_edges)) {}
+Node::Node(const char* name, std::span<const Tensor> inputs) : name_(name) {
+  next_.reserve(inputs.size());
+  for (const Tensor& t : inputs) next_.push_back(gradient_edge(t));
+  // Numbered after its edges are built: an input's AccumulateGrad, made there on the input's first
+  // use, must come before this node in creation order (engine.cpp relies on it).
+  sequence_nr_ = g_next_sequence_nr.fetch_add(1, std::memory_order_relaxed);
+}
 
 Node::~Node() {
   // Destroying a long chain of nodes recursively would overflow the stack: a 10,000-step RNN
@@ -51,7 +56,7 @@ Node::~Node() {
 }
 
 AccumulateGrad::AccumulateGrad(std::shared_ptr<AutogradMeta> leaf_meta)
-    : Node("AccumulateGrad", {}), leaf(std::move(leaf_meta)) {}
+    : Node("AccumulateGrad", std::span<const Tensor>{}), leaf(std::move(leaf_meta)) {}
 
 Grads AccumulateGrad::apply(Grads grad_outputs) {
   Tensor& g = grad_outputs[0];
@@ -70,7 +75,7 @@ Grads AccumulateGrad::apply(Grads grad_outputs) {
 
 AutogradMeta& autograd_meta(const Tensor& t) {
   auto& m = t.impl().autograd;
-  if (!m) m = std::make_shared<AutogradMeta>();
+  if (!m) m = make_pooled<AutogradMeta>();
   return *m;
 }
 
@@ -89,7 +94,7 @@ Edge gradient_edge(const Tensor& t) {
   }
   std::shared_ptr<Node> acc = m->grad_accumulator.lock();
   if (!acc) {
-    acc = std::make_shared<AccumulateGrad>(m);
+    acc = make_pooled<AccumulateGrad>(m);
     acc->outputs_.push_back({t.shape(), t.dtype()});
     m->grad_accumulator = acc;
   }
@@ -101,7 +106,7 @@ Tensor set_history(Tensor result, const std::shared_ptr<Node>& node, uint32_t ou
   // A kernel may hand back one of its inputs (contiguous() of a contiguous tensor): give the result
   // its own handle so that an input's history is never rewritten.
   if (result.impl().autograd || result.impl_ptr().use_count() > 1) result = kernel::alias(result);
-  auto meta = std::make_shared<AutogradMeta>();
+  auto meta = make_pooled<AutogradMeta>();
   meta->requires_grad = true;
   meta->grad_fn = node;
   meta->output_nr = output_nr;

@@ -3,17 +3,26 @@
 // require grad, records one Node: its backward rule (which captures what it saved), an Edge to
 // where each input's gradient must go, and the shape and dtype each gradient must have. Output
 // tensors point at their Node (AutogradMeta::grad_fn); Nodes point at the Nodes of their inputs.
-// Nodes are numbered in the order they are created, so newest-to-oldest is a valid order for
-// backward (see engine.cpp). Leaves that require grad end in an AccumulateGrad node, which adds
-// the gradient into the leaf's .grad().
+// Nodes are numbered in the order they are created (once their edges are built, so after any
+// AccumulateGrad those made), so newest-to-oldest is a valid order for backward (see engine.cpp).
+// Leaves that require grad end in an AccumulateGrad node, which adds the gradient into the leaf's
+// .grad().
+//
+// Recording an op takes nothing from the heap once a loop has run a few times: the node (with its
+// rule and the rule's captures) and each AutogradMeta are one block each from the small-object
+// pool (core/pool.hpp, through make_pooled); the edges, the outputs and the gradient lists are
+// SmallVectors (core/small_vector.hpp) that hold the usual few elements inside the node and take
+// a pool buffer beyond that; shapes are inline (core/shape.hpp). The test that counts it:
+// tests/autograd/test_tape_allocations.cpp.
 #include "autograd/meta.hpp"
+#include "core/pool.hpp"
+#include "core/small_vector.hpp"
 #include "core/tensor.hpp"
 
-#include <atomic>
 #include <memory>
 #include <optional>
+#include <span>
 #include <type_traits>
-#include <vector>
 
 namespace heed::autograd {
 
@@ -29,18 +38,22 @@ struct Edge {
   bool defined = false;  // false where the input was an undefined tensor (an absent bias)
 };
 
-// Gradients, one per input (undefined where an input needs none) or one per output.
-using Grads = std::vector<Tensor>;
+// A node's edges, one per input; two fit inside the node.
+using Edges = SmallVector<Edge, 2>;
+
+// Gradients, one per input (undefined where an input needs none) or one per output. Built like a
+// std::vector (Grads dx(n), return {da, db}); two fit inside without a buffer.
+using Grads = SmallVector<Tensor, 2>;
 
 // Which inputs need a gradient; a backward rule computes only those.
 class NeedsGrad {
  public:
-  explicit NeedsGrad(const std::vector<Edge>& edges) : edges_(&edges) {}
-  bool operator[](size_t i) const { return (*edges_)[i].fn != nullptr; }
-  size_t size() const { return edges_->size(); }
+  explicit NeedsGrad(std::span<const Edge> edges) : edges_(edges) {}
+  bool operator[](size_t i) const { return edges_[i].fn != nullptr; }
+  size_t size() const { return edges_.size(); }
 
  private:
-  const std::vector<Edge>* edges_;
+  std::span<const Edge> edges_;
 };
 
 // A tensor saved for backward. It keeps the data (not the autograd state, so an op can save its own
@@ -61,14 +74,15 @@ class SavedTensor {
 inline SavedTensor save(const Tensor& t) { return SavedTensor(t); }
 
 struct Node {
-  Node(const char* name, std::vector<Edge> next_edges);
+  // One edge per input (gradient_edge).
+  Node(const char* name, std::span<const Tensor> inputs);
   virtual ~Node();
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
   const char* name() const { return name_; }
   uint64_t sequence_nr() const { return sequence_nr_; }
-  const std::vector<Edge>& next_edges() const { return next_; }
+  const Edges& next_edges() const { return next_; }
   size_t num_outputs() const { return outputs_.size(); }
   bool released() const { return released_; }
 
@@ -85,9 +99,9 @@ struct Node {
     Shape shape;
     DType dtype;
   };
-  std::vector<OutputInfo> outputs_;
+  SmallVector<OutputInfo, 1> outputs_;
   // Outputs whose gradient backward should keep (retain_grad()), by output number.
-  std::vector<std::weak_ptr<AutogradMeta>> retained_;
+  SmallVector<std::weak_ptr<AutogradMeta>, 1> retained_;
 
   // Scratch space of the engine, used only while a backward pass runs.
   Grads buffer_;
@@ -96,7 +110,7 @@ struct Node {
  protected:
   const char* name_;
   uint64_t sequence_nr_;
-  std::vector<Edge> next_;
+  Edges next_;
   bool released_ = false;
 };
 
@@ -105,8 +119,9 @@ struct Node {
 //   (const Grads& grad_outputs, NeedsGrad) -> Grads            for several.
 template <class Rule>
 struct FnNode final : Node {
-  FnNode(const char* name, std::vector<Edge> next_edges, Rule rule)
-      : Node(name, std::move(next_edges)), rule_(std::move(rule)) {}
+  template <class R>
+  FnNode(const char* name, std::span<const Tensor> inputs, R&& rule)
+      : Node(name, inputs), rule_(std::in_place, std::forward<R>(rule)) {}
 
   Grads apply(Grads grad_outputs) override {
     if constexpr (std::is_invocable_v<Rule&, const Tensor&, NeedsGrad>)

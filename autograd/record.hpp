@@ -46,12 +46,11 @@ inline bool should_record(std::initializer_list<Tensor> inputs) {
   return GradMode::is_enabled() && any_requires_grad(inputs);
 }
 
+// One block from the small-object pool holds the node, its rule and its first edges (node.hpp).
 template <class Rule, class Range>
 std::shared_ptr<Node> make_node(const char* name, const Range& inputs, Rule&& rule) {
-  std::vector<Edge> edges;
-  edges.reserve(inputs.size());
-  for (const Tensor& t : inputs) edges.push_back(gradient_edge(t));
-  return std::make_shared<FnNode<std::decay_t<Rule>>>(name, std::move(edges), std::forward<Rule>(rule));
+  return make_pooled<FnNode<std::decay_t<Rule>>>(name, std::span<const Tensor>(std::data(inputs), std::size(inputs)),
+                                                 std::forward<Rule>(rule));
 }
 
 template <class Rule, class Range>

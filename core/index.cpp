@@ -2,6 +2,7 @@
 
 #include "core/elementwise.hpp"
 #include "core/parallel.hpp"
+#include "core/small_vector.hpp"
 #include "core/view.hpp"
 
 #include <fmt/ranges.h>
@@ -163,7 +164,7 @@ Tensor index_select_checked(const Tensor& x, int64_t d, const Tensor& idx) {
 
 // ---- joining ------------------------------------------------------------------------------------
 
-Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+Tensor cat(std::span<const Tensor> tensors, int64_t dim) {
   if (tensors.empty()) throw_error<ValueError>("cat: expected a non-empty list of tensors");
   for (size_t i = 0; i < tensors.size(); ++i)
     if (!tensors[i].defined()) throw_error<StateError>("cat: tensor {} is undefined", i);
@@ -195,12 +196,12 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   return out;
 }
 
-Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+Tensor stack(std::span<const Tensor> tensors, int64_t dim) {
   if (tensors.empty()) throw_error<ValueError>("stack: expected a non-empty list of tensors");
   for (size_t i = 0; i < tensors.size(); ++i)
     if (!tensors[i].defined()) throw_error<StateError>("stack: tensor {} is undefined", i);
   const int64_t d = wrap_dim(dim, tensors[0].dim() + 1, "stack");
-  std::vector<Tensor> parts;
+  SmallVector<Tensor, 8> parts;
   parts.reserve(tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i) {
     if (!(tensors[i].shape() == tensors[0].shape()))

@@ -11,6 +11,7 @@
 #include "core/tensor.hpp"
 
 #include <initializer_list>
+#include <span>
 #include <vector>
 
 namespace heed::kernel {
@@ -18,9 +19,16 @@ namespace heed::kernel {
 // ---- joining ------------------------------------------------------------------------------------
 // (n_0, ..., S_i, ..., n_k) for each input i  ->  (n_0, ..., sum S_i, ..., n_k): the inputs one after
 // the other along dim. Same dtype, same sizes except along dim; an empty list is a ValueError.
-Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
+// Takes any contiguous list of tensors (a std::vector, a Grads, a braced list).
+Tensor cat(std::span<const Tensor> tensors, int64_t dim = 0);
+inline Tensor cat(std::initializer_list<Tensor> tensors, int64_t dim = 0) {
+  return cat(std::span<const Tensor>(tensors.begin(), tensors.size()), dim);
+}
 // N inputs of one shape (n_0, ..., n_k)  ->  a new dim of size N inserted at dim.
-Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
+Tensor stack(std::span<const Tensor> tensors, int64_t dim = 0);
+inline Tensor stack(std::initializer_list<Tensor> tensors, int64_t dim = 0) {
+  return stack(std::span<const Tensor>(tensors.begin(), tensors.size()), dim);
+}
 
 // ---- splitting (views) ----------------------------------------------------------------------------
 // Pieces of split_size along dim (the last one smaller if the size does not divide).

@@ -24,14 +24,15 @@ int64_t check_rows(const char* op, const Tensor& scores, const Tensor& target, i
     throw_error<ShapeError>("{}: targets {} do not match {} rows of scores {}", op, describe(target), scores.size(0),
                             describe(scores));
   const int64_t classes = scores.size(1);
-  int64_t count = 0, row = 0;
-  for (int64_t t : target.to_vector<int64_t>()) {
-    if (t != ignore_index) {
-      if (t < 0 || t >= classes)
-        throw_error<IndexError>("{}: target {} of row {} is out of range for {} classes", op, t, row, classes);
+  const Tensor targets = contiguous(target);  // read in place (no copy into a std::vector)
+  const int64_t* t = targets.data_ptr<int64_t>();
+  int64_t count = 0;
+  for (int64_t row = 0; row < targets.numel(); ++row) {
+    if (t[row] != ignore_index) {
+      if (t[row] < 0 || t[row] >= classes)
+        throw_error<IndexError>("{}: target {} of row {} is out of range for {} classes", op, t[row], row, classes);
       ++count;
     }
-    ++row;
   }
   return count;
 }

@@ -2,6 +2,7 @@
 
 #include "core/elementwise.hpp"
 #include "core/parallel.hpp"
+#include "core/small_vector.hpp"
 #include "core/view.hpp"
 
 #include <cmath>
@@ -148,7 +149,8 @@ Tensor sum_leading(const Tensor& x, const DimMask& mask, bool keepdim, int64_t r
   Tensor out = make_tensor(output_shape(x.shape(), mask, keepdim), x.dtype());
   const T* p = x.data_ptr<T>();
   T* o = out.data_ptr<T>();
-  std::vector<Acc> acc(static_cast<size_t>(cols), Acc(0));  // allocated here: nothing may throw in the loop
+  // Allocated here, as nothing may throw in the loop; a short row of sums (a bias gradient) fits inline.
+  SmallVector<Acc, 64> acc(static_cast<size_t>(cols));
   parallel_for(cols, rows, [&](int64_t c0, int64_t c1) {
     Acc* a = acc.data() + c0;
     for (int64_t r = 0; r < rows; ++r) {

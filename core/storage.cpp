@@ -1,8 +1,8 @@
 #include "core/storage.hpp"
 
 #include "core/error.hpp"
+#include "core/pool.hpp"
 
-#include <string_view>
 
 #include <atomic>
 #include <cstdlib>
@@ -32,15 +32,6 @@ size_t size_class(size_t n) {
   size_t pow2 = size_t{1} << (63 - __builtin_clzll(n - 1));  // the largest power of two below n
   size_t step = pow2 / 4;
   return (n + step - 1) / step * step;
-}
-
-bool caching_default() {
-#if defined(__SANITIZE_ADDRESS__)
-  return false;
-#else
-  const char* env = std::getenv("HEED_NO_CACHING");
-  return !(env && std::string_view(env) == "1");
-#endif
 }
 
 class BlockCache {
@@ -94,7 +85,7 @@ class BlockCache {
   }
 
  private:
-  std::atomic<bool> enabled_{caching_default()};
+  std::atomic<bool> enabled_{detail::caching_default()};
   std::mutex mutex_;
   std::unordered_map<size_t, std::vector<void*>> free_;
   size_t cached_ = 0;

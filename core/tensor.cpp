@@ -1,5 +1,6 @@
 #include "core/tensor.hpp"
 
+#include "core/pool.hpp"
 #include "core/shape.hpp"
 
 #include <algorithm>
@@ -149,9 +150,9 @@ template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
 template std::vector<bool> Tensor::to_vector<bool>() const;
 
 Tensor make_tensor(const Shape& shape, DType dtype) {
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = make_pooled<TensorImpl>();
   impl->numel = shape_numel(shape, "make_tensor");
-  impl->storage = std::make_shared<Storage>(static_cast<size_t>(impl->numel) * heed::element_size(dtype));
+  impl->storage = make_pooled<Storage>(static_cast<size_t>(impl->numel) * heed::element_size(dtype));
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;

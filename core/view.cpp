@@ -1,6 +1,7 @@
 #include "core/view.hpp"
 
 #include "core/elementwise.hpp"
+#include "core/pool.hpp"
 
 #include <numeric>
 
@@ -8,7 +9,7 @@ namespace heed::kernel {
 namespace {
 
 Tensor make_view(const Tensor& t, const Shape& shape, const Strides& strides, int64_t offset) {
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = make_pooled<TensorImpl>();
   impl->storage = t.storage();
   impl->shape = shape;
   impl->strides = strides;
@@ -258,7 +259,7 @@ Tensor clone(const Tensor& t) {
 
 namespace heed::kernel {
 Tensor alias(const Tensor& t) {
-  auto impl = std::make_shared<TensorImpl>(t.impl());
+  auto impl = make_pooled<TensorImpl>(t.impl());
   impl->autograd = nullptr;
   return Tensor(std::move(impl));
 }
