@@ -8,6 +8,65 @@
 
 namespace heed::optim {
 
+namespace {
+
+enum class Decay { None, L2, Decoupled };
+
+template <class T>
+struct AdamScalars {
+  T beta1, beta2, eps, weight_decay, step_size, bias2_sqrt, decay, sign;
+};
+template <class T>
+struct AdamBuffers {
+  T* w;
+  const T* g;
+  T* m;
+  T* v;
+  T* vmax;  // null without amsgrad
+};
+
+// The update of elements [i0, i1), the formula of adam.hpp. The options that change its shape are
+// template arguments, so that the loop has no branches and the compiler vectorizes it (with them
+// tested per element, it ran scalar: 2.3 ms a step for the 669K parameters of an MLP 784-512-512-10).
+template <Decay D, bool AmsGrad, class T>
+void adam_update_range(const AdamBuffers<T>& b, int64_t i0, int64_t i1, const AdamScalars<T>& c) {
+  T* __restrict w = b.w;
+  const T* __restrict g = b.g;
+  T* __restrict m = b.m;
+  T* __restrict v = b.v;
+  T* __restrict vmax = b.vmax;
+#pragma omp simd
+  for (int64_t k = i0; k < i1; ++k) {
+    T d = c.sign * g[k];
+    if constexpr (D == Decay::Decoupled) w[k] *= c.decay;
+    if constexpr (D == Decay::L2) d += c.weight_decay * w[k];
+    const T mk = m[k] * c.beta1 + d * (1 - c.beta1);
+    T vk = v[k] * c.beta2 + d * d * (1 - c.beta2);
+    m[k] = mk;
+    v[k] = vk;
+    if constexpr (AmsGrad) vk = vmax[k] = std::max(vmax[k], vk);
+    w[k] -= c.step_size * mk / (std::sqrt(vk) / c.bias2_sqrt + c.eps);
+  }
+}
+
+template <class T>
+void adam_update(const AdamBuffers<T>& b, int64_t i0, int64_t i1, const AdamScalars<T>& c, Decay decay) {
+  auto run = [&]<Decay D>() {
+    if (b.vmax)
+      adam_update_range<D, true>(b, i0, i1, c);
+    else
+      adam_update_range<D, false>(b, i0, i1, c);
+  };
+  if (decay == Decay::Decoupled)
+    run.template operator()<Decay::Decoupled>();
+  else if (decay == Decay::L2)
+    run.template operator()<Decay::L2>();
+  else
+    run.template operator()<Decay::None>();
+}
+
+}  // namespace
+
 Adam::Adam(std::vector<Tensor> params, AdamOptions options) : Adam(std::move(params), options, false, "Adam") {}
 
 Adam::Adam(std::vector<Tensor> params, AdamOptions options, bool decoupled, const char* name)
@@ -50,28 +109,12 @@ void Adam::step() {
       Tensor grad = kernel::contiguous(p.grad());
       Tensor param = kernel::contiguous(p);
       dispatch_floating(p.dtype(), name_, [&]<class T>() {
-        T* w = param.data_ptr<T>();
-        const T* gr = grad.data_ptr<T>();
-        T* m = s.exp_avg.data_ptr<T>();
-        T* v = s.exp_avg_sq.data_ptr<T>();
-        T* vmax = o.amsgrad ? s.max_exp_avg_sq.data_ptr<T>() : nullptr;
-        const T b1 = T(o.beta1), b2 = T(o.beta2), eps = T(o.eps), wd = T(o.weight_decay);
-        const T step_size = T(o.lr / bias1), bc2 = T(bias2_sqrt), decay = T(1 - o.lr * o.weight_decay);
-        const bool decoupled = decoupled_weight_decay_;
-        parallel_for(p.numel(), 8, [&](int64_t i0, int64_t i1) {
-          for (int64_t k = i0; k < i1; ++k) {
-            T d = o.maximize ? -gr[k] : gr[k];
-            if (decoupled)
-              w[k] *= decay;
-            else if (wd != 0)
-              d += wd * w[k];
-            m[k] = m[k] * b1 + d * (1 - b1);
-            v[k] = v[k] * b2 + d * d * (1 - b2);
-            T vk = v[k];
-            if (vmax) vk = vmax[k] = std::max(vmax[k], v[k]);
-            w[k] -= step_size * m[k] / (std::sqrt(vk) / bc2 + eps);
-          }
-        });
+        const AdamScalars<T> c{T(o.beta1), T(o.beta2), T(o.eps), T(o.weight_decay), T(o.lr / bias1),
+                               T(bias2_sqrt), T(1 - o.lr * o.weight_decay), T(o.maximize ? -1 : 1)};
+        const Decay decay = decoupled_weight_decay_ ? Decay::Decoupled : (o.weight_decay != 0 ? Decay::L2 : Decay::None);
+        AdamBuffers<T> b{param.data_ptr<T>(), grad.data_ptr<T>(), s.exp_avg.data_ptr<T>(), s.exp_avg_sq.data_ptr<T>(),
+                         o.amsgrad ? s.max_exp_avg_sq.data_ptr<T>() : nullptr};
+        parallel_for(p.numel(), 8, [&](int64_t i0, int64_t i1) { adam_update(b, i0, i1, c, decay); });
       });
       if (!param.is_same(p)) p.copy_(param);
       p.storage()->bump_version();
