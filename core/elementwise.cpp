@@ -190,7 +190,7 @@ template <bool Tanh, class T>
 HEED_VINLINE T gelu_at(T v) {
   if constexpr (Tanh) {
     T inner = T(kSqrt2OverPi) * (v + T(0.044715) * v * v * v);
-    return T(0.5) * v * (T(1) + std::tanh(inner));
+    return T(0.5) * v * (T(1) + vtanh(inner));
   } else {
     return T(0.5) * v * (T(1) + verf(v * T(kSqrt1_2)));
   }
@@ -198,11 +198,12 @@ HEED_VINLINE T gelu_at(T v) {
 template <bool Tanh, class T>
 HEED_VINLINE T gelu_derivative_at(T v) {
   if constexpr (Tanh) {
-    T t = std::tanh(T(kSqrt2OverPi) * (v + T(0.044715) * v * v * v));
+    T t = vtanh(T(kSqrt2OverPi) * (v + T(0.044715) * v * v * v));
     return T(0.5) * (1 + t) + T(0.5) * v * (1 - t * t) * T(kSqrt2OverPi) * (1 + T(3 * 0.044715) * v * v);
   } else {
-    T cdf = T(0.5) * (1 + verf(v * T(kSqrt1_2)));
-    return cdf + v * T(kInvSqrt2Pi) * vexp(T(-0.5) * v * v);
+    T gauss;  // e^(-v²/2)
+    T cdf = T(0.5) * (1 + verf(v * T(kSqrt1_2), gauss));
+    return cdf + v * T(kInvSqrt2Pi) * gauss;
   }
 }
 

@@ -31,9 +31,14 @@ std::optional<BlasMatrix> blas_layout(int64_t rows, int64_t cols, int64_t stride
   return std::nullopt;
 }
 
-// Below this many multiply-adds a product runs on one thread: waking a second thread costs more than
+// Up to this many multiply-adds a product runs on one thread: waking a second thread costs more than
 // it saves (and on a busy machine it waits for a descheduled thread). Larger ones use BLAS's threads.
-constexpr int64_t kSmallGemmFlops = int64_t{128} * 128 * 128;
+// Measured with OpenBLAS's Zen kernels on 2 cores (GFLOP/s, 1 thread vs 2): 64³ 36 vs 36, 96³ 74
+// vs 73, 112³ 59 vs 86, 128³ 75 vs 122, 256x64x64 42 vs 68: the second thread pays from ~1M on.
+constexpr int64_t kSmallGemmFlops = int64_t{96} * 96 * 96;
+// A batch of products up to this size runs one product per thread, each on one thread (a split
+// over the batch beats BLAS's split of each product).
+constexpr int64_t kBatchPerThreadFlops = int64_t{128} * 128 * 128;
 
 template <class T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, blasint lda, const T* b, blasint ldb, T* c,
@@ -129,7 +134,7 @@ Tensor batched_matmul(Tensor a, Tensor b, bool trans_a, bool trans_b) {
       gemm<T>(la.trans, lb.trans, M, N, K, pa + batch_offset(sa, i), la.ld, pb + batch_offset(sb, i), lb.ld,
               pc + i * M * N, static_cast<blasint>(N));
     };
-    if (nbatch > 1 && M * N * K <= kSmallGemmFlops) {
+    if (nbatch > 1 && M * N * K <= kBatchPerThreadFlops) {
       parallel_for(nbatch, std::max<int64_t>(M * N * K / 64, 1), [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) one(i);
       });

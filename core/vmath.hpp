@@ -120,7 +120,9 @@ HEED_VINLINE T vtanh(T x) {
 // with NaN staying NaN and erf(+-inf) = +-1. Both branches are evaluated and one selected, so loops vectorize.
 // double keeps libm's erf: float64 is what gradcheck runs in, and a few-ulp error there would show in its
 // finite differences.
-HEED_VINLINE float verf(float x) {
+// verf(x, gauss) also sets gauss = e^(-x²), the exp it computes anyway: the exact GELU's derivative
+// needs both, and an exp is a third of verf's work.
+HEED_VINLINE float verf(float x, float& gauss) {
   // erf(a)/a = 1 + c0 + c1 a² + ... : the leading 1 kept apart, so that the constant's rounding does not cost an ulp
   constexpr float p[] = {0.12837916612625122f, -0.3761262893676758f,    0.11283612251281738f,  -0.026854809373617172f,
                          0.00519005348905921f, -0.0008024353883229196f, 7.898209878476337e-05f};
@@ -137,9 +139,18 @@ HEED_VINLINE float verf(float x) {
   float t = 1.0f / b;
   float qs = q[8];
   for (int i = 7; i >= 0; --i) qs = qs * t + q[i];
-  float large = 1.0f - vexp(-b * b) * qs;
+  gauss = vexp(-u);  // e^(-a²): e^(-b²) wherever the large branch is taken (there b = a)
+  float large = 1.0f - gauss * qs;
   float r = a < 1.0f ? small : (a >= kOne ? 1.0f : large);
   return std::copysign(r, x);
+}
+HEED_VINLINE float verf(float x) {
+  float gauss;
+  return verf(x, gauss);
+}
+inline double verf(double x, double& gauss) {
+  gauss = std::exp(-x * x);
+  return std::erf(x);
 }
 inline double verf(double x) { return std::erf(x); }
 

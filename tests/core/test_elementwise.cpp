@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numbers>
 #include <limits>
 #include <vector>
 
@@ -168,7 +169,7 @@ TEST_CASE("tanh and sigmoid agree with libm to a few ulp, special values include
 // within 2 ulp over a dense grid and at the branch points (a = 1, 3.92), erf(+-inf) = +-1, NaN stays NaN.
 // The exact GELU, x/2 (1 + erf(x/sqrt 2)), uses it: for x < 0, 1 + erf cancels, so its error is measured in ulps
 // of |x|/2 (as it would be with libm's erff), elsewhere in ulps of its value.
-TEST_CASE("erf and the exact GELU agree with libm to a few ulp in float32", "[core][elementwise]") {
+TEST_CASE("erf, both GELUs and their derivatives agree with libm to a few ulp in float32", "[core][elementwise]") {
   std::vector<float> xs = {0.0f,  -0.0f,   1e-30f, -1e-30f, 1e-8f, 1e-3f, 0.5f,  0.999999f, 1.0f,  1.000001f,
                            -1.0f, 3.9199f, 3.92f,  3.9201f, 5.0f,  -5.0f, 10.0f, 1e30f,     -1e30f};
   for (int i = -60000; i <= 60000; ++i) xs.push_back(i * 0.0000731f);
@@ -188,6 +189,34 @@ TEST_CASE("erf and the exact GELU agree with libm to a few ulp in float32", "[co
   }
   CHECK(worst_erf <= 2);
   CHECK(worst_gelu <= 4);
+
+  // The derivatives (the backward multiplies them into dy = 1), exact and tanh, and the tanh GELU
+  // itself (on vtanh). Their terms cancel for x < 0, and Phi = (1 + erf)/2 and (1 + tanh)/2 round at
+  // the scale of 1/2 however erf and tanh are computed, so the error is in ulps of the larger of 1/2
+  // and the sum of the terms' magnitudes.
+  constexpr long double kC = 0.79788456080286535588L, kA = 0.044715L;
+  Tensor ones = full({n}, 1.0, kFloat32);
+  std::vector<float> d = kernel::gelu_backward(ones, x, false).to_vector<float>();
+  std::vector<float> dt = kernel::gelu_backward(ones, x, true).to_vector<float>();
+  std::vector<float> gt = kernel::gelu(x, true).to_vector<float>();
+  double worst_d = 0, worst_dt = 0, worst_gt = 0;
+  auto err = [](float got, long double exact, long double magnitude) {
+    return static_cast<double>(std::abs(got - exact) / (magnitude * std::numeric_limits<float>::epsilon()));
+  };
+  for (int64_t i = 0; i < n; ++i) {
+    const long double v = xs[i], cdf = (1 + std::erf(v / std::sqrt(2.0L))) / 2;
+    const long double pdf_term = v * std::exp(-v * v / 2) / std::sqrt(2 * std::numbers::pi_v<long double>);
+    worst_d = std::max(worst_d, err(d[i], cdf + pdf_term, std::max(cdf + std::abs(pdf_term), 0.5L)));
+    const long double t = std::tanh(kC * (v + kA * v * v * v));
+    const long double a = (1 + t) / 2, b = v / 2 * (1 - t * t) * kC * (1 + 3 * kA * v * v);
+    // 1 - tanh² is known to an ulp of 1 at best: the sum's scale has b with that factor as 1.
+    const long double b_scale = std::abs(v) / 2 * kC * (1 + 3 * kA * v * v);
+    worst_dt = std::max(worst_dt, err(dt[i], a + b, std::max(a + b_scale, 0.5L)));
+    worst_gt = std::max(worst_gt, err(gt[i], v * a, std::max(std::abs(v * a), std::abs(v) / 2)));
+  }
+  CHECK(worst_d <= 4);
+  CHECK(worst_dt <= 4);
+  CHECK(worst_gt <= 4);
   CHECK(kernel::erf(tensor({0.0f})).item() == 0.0);
   std::vector<float> special = {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
                                 std::nanf("")};
