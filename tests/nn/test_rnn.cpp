@@ -184,6 +184,53 @@ TEST_CASE("RNNCell, LSTMCell and GRUCell equal one step written as naive loops",
   }
 }
 
+// The cell functions run the fused sequence op on one step; the readable step they replaced is what a
+// layer with options.fused = false runs, so a one-step readable layer is their reference.
+TEST_CASE("the cells are one fused node and equal a one-step readable layer, values and gradients", "[nn][rnn]") {
+  for (std::string mode : {"tanh", "relu", "lstm", "gru"}) {
+    INFO(mode);
+    auto layer = make_layer(mode, 3, 5, {.fused = false});
+    layer->to(kFloat64);
+    auto params = layer->named_parameters();
+    const Tensor w_ih = params.at("weight_ih_l0"), w_hh = params.at("weight_hh_l0");
+    const Tensor b_ih = params.at("bias_ih_l0"), b_hh = params.at("bias_hh_l0");
+    const bool lstm = mode == "lstm";
+    Tensor x = leaf({4, 3}), h = leaf({4, 5}), c = lstm ? leaf({4, 5}) : Tensor{};
+    const std::vector<Tensor> wrt = with_parameters(lstm ? std::vector<Tensor>{x, h, c} : std::vector<Tensor>{x, h},
+                                                    *layer);
+    Tensor seed = randn({lstm ? 40 : 20}, kFloat64);
+    Tensor results[2];
+    std::vector<Tensor> grads[2];
+    for (int fused = 0; fused < 2; ++fused) {
+      for (const Tensor& t : wrt) t.zero_grad();
+      Tensor out;
+      if (fused == 1) {
+        Tensor h1, c1;
+        if (lstm)
+          std::tie(h1, c1) = nn::lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh);
+        else if (mode == "gru")
+          h1 = nn::gru_cell(x, h, w_ih, w_hh, b_ih, b_hh);
+        else
+          h1 = (mode == "tanh" ? nn::rnn_tanh_cell : nn::rnn_relu_cell)(x, h, w_ih, w_hh, b_ih, b_hh);
+        CHECK(h1.grad_fn_name() == "rnn_sequence");
+        out = lstm ? cat({h1.reshape({-1}), c1.reshape({-1})}, 0) : h1.reshape({-1});
+      } else {
+        nn::RNNOutput r = layer->forward(x.unsqueeze(1), h.unsqueeze(0), lstm ? c.unsqueeze(0) : Tensor{});
+        out = lstm ? cat({r.h_n.reshape({-1}), r.c_n.reshape({-1})}, 0) : r.h_n.reshape({-1});
+      }
+      out.backward(seed);
+      results[fused] = out;
+      for (const Tensor& t : wrt) grads[fused].push_back(t.grad());
+    }
+    CHECK(max_abs_diff(results[0], results[1]) < 1e-12);
+    for (size_t i = 0; i < wrt.size(); ++i) {
+      INFO("gradient " << i);
+      REQUIRE(grads[1][i].defined());
+      CHECK(max_abs_diff(grads[0][i], grads[1][i]) < 1e-12);
+    }
+  }
+}
+
 TEST_CASE("cells: an undefined state is zeros, and no bias means no bias parameters", "[nn][rnn]") {
   nn::LSTMCell lstm(3, 4);
   Tensor x = randn({2, 3});
