@@ -42,6 +42,16 @@ def main(argv):
     heed = [b for p in rest for b in load(p)]
     torch = {b["bench"]: b for b in load(torch_path)} if torch_path else {}
 
+    # The machine's fp32 peak as this run measured it: the best raw cblas_sgemm rate of bench_matmul
+    # (large square products). The training and attention rows give their GFLOP/s as a share of it.
+    blas_rows = [r for b in heed if b["bench"] == "matmul" for r in b["rows"]
+                 if r["name"].endswith("/cblas") and r["gflops"]]
+    peak = max(blas_rows, key=lambda r: r["gflops"]) if blas_rows else None
+    peak_gflops = peak["gflops"] if peak else None
+
+    def pct(g):
+        return g / peak_gflops * 100 if g is not None and peak_gflops else None
+
     merged = []
     for b in heed:
         t = torch.get(b["bench"])
@@ -55,7 +65,7 @@ def main(argv):
         elif b["bench"] == "train":
             print(f"training steps, float32, {b['threads']} threads" + (f" (torch: {t['threads']})" if t else ""))
             print(f"{'workload':<40} {'heed ms':>9} {'torch ms':>9} {'torch/heed':>10} {'heed GFLOP/s':>12} "
-                  f"{'heed peak MiB':>14} {'torch peak MiB':>14}")
+                  f"{'% of peak':>9} {'heed peak MiB':>14} {'torch peak MiB':>14}")
         elif b["bench"] == "ops":
             print(f"large ops, forward + backward, float32, {b['threads']} threads"
                   + (f" (torch: {t['threads']})" if t else ""))
@@ -63,7 +73,7 @@ def main(argv):
                   f"{'heed peak MiB':>14} {'torch peak MiB':>14}")
         elif b["bench"] == "attention":
             print(f"attention forward + backward, long sequences, float32, {b['threads']} threads (heed only)")
-            print(f"{'workload':<46} {'heed ms':>9} {'GFLOP/s':>9} {'heed peak MiB':>14}")
+            print(f"{'workload':<46} {'heed ms':>9} {'GFLOP/s':>9} {'% of peak':>9} {'heed peak MiB':>14}")
         else:
             print(f"per-op overhead, (4,) float32, {b['threads']} threads" + (f" (torch: {t['threads']})" if t else ""))
             print(f"{'loop':<50} {'ops':>4} {'heed us/op':>10} {'torch us/op':>11} {'torch/heed':>10}")
@@ -85,18 +95,22 @@ def main(argv):
                       f"{fmt(ratio, '>10.2f'):>10}")
             elif b["bench"] == "train":
                 print(f"{r['name']:<40} {r['ms']:>9.2f} {fmt(torch_ms, '>9.2f'):>9} {fmt(ratio, '>10.2f'):>10} "
-                      f"{fmt(r['gflops'], '>12.1f'):>12} {fmt(r['peak_mb'], '>14.1f'):>14} "
-                      f"{fmt(tr and tr['peak_mb'], '>14.1f'):>14}")
+                      f"{fmt(r['gflops'], '>12.1f'):>12} {fmt(pct(r['gflops']), '>9.0f'):>9} "
+                      f"{fmt(r['peak_mb'], '>14.1f'):>14} {fmt(tr and tr['peak_mb'], '>14.1f'):>14}")
             elif b["bench"] == "ops":
                 print(f"{r['name']:<42} {r['ms']:>9.2f} {fmt(torch_ms, '>9.2f'):>9} {fmt(ratio, '>10.2f'):>10} "
                       f"{fmt(r.get('gbps'), '>9.1f'):>9} {fmt(tr and tr.get('gbps'), '>10.1f'):>10} "
                       f"{fmt(r['peak_mb'], '>14.1f'):>14} {fmt(tr and tr['peak_mb'], '>14.1f'):>14}")
             elif b["bench"] == "attention":
-                print(f"{r['name']:<46} {r['ms']:>9.2f} {fmt(r['gflops'], '>9.1f'):>9} {fmt(r['peak_mb'], '>14.1f'):>14}")
+                print(f"{r['name']:<46} {r['ms']:>9.2f} {fmt(r['gflops'], '>9.1f'):>9} "
+                      f"{fmt(pct(r['gflops']), '>9.0f'):>9} {fmt(r['peak_mb'], '>14.1f'):>14}")
             else:
                 ops = r["ops"] or 1
                 print(f"{r['name']:<50} {ops:>4} {r['ms'] * 1e3 / ops:>10.3f} "
                       f"{fmt(torch_ms and torch_ms * 1e3 / ops, '>11.3f'):>11} {fmt(ratio, '>10.2f'):>10}")
+    if peak:
+        print(f"\n% of peak: of {peak_gflops:.1f} GFLOP/s, the fastest raw cblas_sgemm of this run "
+              f"({peak['name'][:-len('/cblas')]}), the machine's fp32 peak as BLAS reaches it")
     warnings = set()
     for b in heed:
         if b.get("blas_advice"):
