@@ -59,9 +59,15 @@ LayerNormOut layer_norm(const Tensor& x_in, int64_t n, const Tensor& weight_in, 
         for (int64_t i = 0; i < n; ++i) ss += (xr[i] - mu) * (xr[i] - mu);
         const double rstd = 1.0 / std::sqrt(ss / static_cast<double>(n) + eps);
         const T m = static_cast<T>(mu), rs = static_cast<T>(rstd);
-        for (int64_t i = 0; i < n; ++i) {
-          T xhat = (xr[i] - m) * rs;
-          yr[i] = w ? xhat * w[i] + (b ? b[i] : T(0)) : xhat + (b ? b[i] : T(0));
+        // One loop per case: with the tests of w and b inside, the loop does not vectorize.
+        if (w && b) {
+          for (int64_t i = 0; i < n; ++i) yr[i] = (xr[i] - m) * rs * w[i] + b[i];
+        } else if (w) {
+          for (int64_t i = 0; i < n; ++i) yr[i] = (xr[i] - m) * rs * w[i] + T(0);
+        } else if (b) {
+          for (int64_t i = 0; i < n; ++i) yr[i] = (xr[i] - m) * rs + b[i];
+        } else {
+          for (int64_t i = 0; i < n; ++i) yr[i] = (xr[i] - m) * rs + T(0);
         }
         pm[r] = m;
         pr[r] = rs;
@@ -128,23 +134,31 @@ LayerNormGrads layer_norm_backward(const Tensor& dy_in, const Tensor& x_in, cons
           mg /= static_cast<double>(n);
           mgx /= static_cast<double>(n);
           T* dxr = pdx + r * n;
-          for (int64_t i = 0; i < n; ++i) {
-            T gi = w ? gr[i] * w[i] : gr[i];
-            T xhat = (xr[i] - m) * rs;
-            dxr[i] = rs * (gi - static_cast<T>(mg) - xhat * static_cast<T>(mgx));
+          const T mgT = static_cast<T>(mg), mgxT = static_cast<T>(mgx);
+          if (w) {
+            for (int64_t i = 0; i < n; ++i) dxr[i] = rs * (gr[i] * w[i] - mgT - (xr[i] - m) * rs * mgxT);
+          } else {
+            for (int64_t i = 0; i < n; ++i) dxr[i] = rs * (gr[i] - mgT - (xr[i] - m) * rs * mgxT);
           }
         }
       }
     });
     if (!need_sums) return;
+    // The blocks' partial sums, added in block order for each column (so the result does not depend
+    // on the number of threads): a range of columns per thread, the blocks walked row by row.
+    std::vector<double> acc(static_cast<size_t>(n));
     auto reduce = [&](const std::vector<double>& part, Tensor& into) {
       into = make_tensor({n}, x.dtype());
       T* p = into.data_ptr<T>();
-      for (int64_t i = 0; i < n; ++i) {
-        double s = 0;
-        for (int64_t k = 0; k < nblocks; ++k) s += part[static_cast<size_t>(k * n + i)];
-        p[i] = static_cast<T>(s);
-      }
+      parallel_for(n, nblocks, [&](int64_t i0, int64_t i1) {
+        double* a = acc.data();
+        for (int64_t i = i0; i < i1; ++i) a[i] = 0;
+        for (int64_t k = 0; k < nblocks; ++k) {
+          const double* row = part.data() + k * n;
+          for (int64_t i = i0; i < i1; ++i) a[i] += row[i];
+        }
+        for (int64_t i = i0; i < i1; ++i) p[i] = static_cast<T>(a[i]);
+      });
     };
     if (need_dweight) reduce(part_w, g.dweight);
     if (need_dbias) reduce(part_b, g.dbias);
