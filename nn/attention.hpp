@@ -30,6 +30,8 @@ struct AttentionResult {
 class ScoreAttention : public Module {
  public:
   using Module::Module;
+  using Module::forward;  // the single-input forward(x), which throws: this module takes (query, keys, values)
+  using Module::operator();
   AttentionResult forward(const Tensor& query, const Tensor& keys, const Tensor& values,
                           const Tensor& key_padding_mask = Tensor{});
   AttentionResult operator()(const Tensor& query, const Tensor& keys, const Tensor& values,
@@ -108,6 +110,7 @@ class LocalAttention : public Module {
   enum class Kind { Monotonic, Predictive };
   LocalAttention(std::shared_ptr<ScoreAttention> scorer, int64_t window, Kind kind, int64_t query_size = 0,
                  int64_t hidden_size = 0);
+  using Module::forward;  // the single-input forward(x), which throws
   AttentionResult forward(const Tensor& query, const Tensor& keys, const Tensor& values,
                           const Tensor& position = Tensor{}, const Tensor& key_padding_mask = Tensor{});
   std::string extra_repr() const override;

@@ -72,6 +72,8 @@ class RNNCell : public RNNCellBase {
 class LSTMCell : public RNNCellBase {
  public:
   LSTMCell(int64_t input_size, int64_t hidden_size, bool bias = true);
+  using Module::forward;  // the single-input forward(x), which throws: the cell takes (x, h, c)
+  using Module::operator();
   std::pair<Tensor, Tensor> forward(const Tensor& x, const Tensor& h, const Tensor& c);
   std::pair<Tensor, Tensor> operator()(const Tensor& x, const Tensor& h, const Tensor& c) { return forward(x, h, c); }
 };

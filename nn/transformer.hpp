@@ -125,6 +125,7 @@ class TransformerEncoderLayer : public Module {
 class TransformerDecoderLayer : public Module {
  public:
   explicit TransformerDecoderLayer(TransformerDecoderLayerOptions options);
+  using Module::forward;  // the single-input forward(x), which throws
   // tgt_mask (L, L) or (B nhead, L, L); memory_mask (L, S) or (B nhead, L, S); tgt_key_padding_mask (B, L);
   // memory_key_padding_mask (B, S); all optional. tgt_is_causal / memory_is_causal add a causal mask.
   Tensor forward(const Tensor& tgt, const Tensor& memory, const Tensor& tgt_mask = Tensor{},
@@ -192,6 +193,7 @@ class TransformerDecoder : public Module {
                      std::shared_ptr<LayerNorm> norm = nullptr);
   TransformerDecoder(const TransformerDecoderLayer& layer, int64_t num_layers,
                      std::shared_ptr<LayerNorm> norm = nullptr);
+  using Module::forward;  // the single-input forward(x), which throws
   // tgt (B, L, d_model), memory (B, S, d_model) -> (B, L, d_model); the masks go to every layer.
   Tensor forward(const Tensor& tgt, const Tensor& memory, const Tensor& tgt_mask = Tensor{},
                  const Tensor& memory_mask = Tensor{}, const Tensor& tgt_key_padding_mask = Tensor{},
@@ -231,6 +233,7 @@ struct TransformerOptions {
 class Transformer : public Module {
  public:
   explicit Transformer(TransformerOptions options = {});
+  using Module::forward;  // the single-input forward(x), which throws
   // src (B, S, d_model), tgt (B, L, d_model) -> (B, L, d_model). Masks as in the encoder and decoder layers.
   Tensor forward(const Tensor& src, const Tensor& tgt, const Tensor& src_mask = Tensor{},
                  const Tensor& tgt_mask = Tensor{}, const Tensor& memory_mask = Tensor{},

@@ -238,6 +238,7 @@ TEST_CASE("cells: an undefined state is zeros, and no bias means no bias paramet
   auto [h2, c2] = lstm(x, zeros({2, 4}), zeros({2, 4}));
   CHECK(equal(h1, h2));
   CHECK(equal(c1, c2));
+  CHECK_THROWS_WITH(lstm(x), Catch::Contains("LSTMCell has no single-input forward"));  // it takes (x, h, c)
   nn::GRUCell gru(3, 4, false);
   CHECK(gru.named_parameters().keys() == std::vector<std::string>{"weight_ih", "weight_hh"});
   CHECK(equal(gru(x), gru(x, zeros({2, 4}))));

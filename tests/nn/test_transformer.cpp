@@ -462,6 +462,10 @@ TEST_CASE("Transformer: forward is encode then decode, the single-input forward,
   // Modules whose forward needs two inputs refuse the single-input call.
   CHECK_THROWS_AS(static_cast<nn::Module&>(*t.decoder->layer(0))(tgt), StateError);
   CHECK_THROWS_AS(static_cast<nn::Module&>(t)(src), StateError);
+  // ... and so do they without the cast: the single-input overload is visible (not hidden by theirs).
+  CHECK_THROWS_WITH(t.decoder->layer(0)->forward(tgt), Catch::Contains("TransformerDecoderLayer has no single-input"));
+  CHECK_THROWS_WITH(t.forward(src), Catch::Contains("Transformer has no single-input"));
+  CHECK_THROWS_WITH(t.decoder->forward(tgt), Catch::Contains("TransformerDecoder has no single-input"));
 
   Tensor m = nn::Transformer::generate_square_subsequent_mask(3);
   CHECK(m.dtype() == kFloat32);
