@@ -141,6 +141,9 @@ struct Row {
   std::optional<double> peak_mb;  // MiB allocated at peak during the row, beyond what was held before it
   int64_t ops = 0;                // differentiable ops per iteration (overhead rows), 0 otherwise
   std::optional<double> gbps;     // least bytes moved per iteration over the time, in GB/s (ops rows)
+  // The caching allocator over the timed loop (training rows): storage allocations per iteration,
+  // and the share of them served from the cache, in percent.
+  std::optional<double> allocs_per_iter, cache_hit_pct;
 };
 
 inline std::string json_string(std::string_view s) {
@@ -171,8 +174,11 @@ inline void write_json(const Options& o, std::string_view bench, const BlasInfo&
              json_string(bench), json_string(blas.core), json_string(blas.suboptimal ? blas.advice : ""), threads);
   for (size_t i = 0; i < rows.size(); ++i) {
     const Row& r = rows[i];
-    fmt::print(f, "  {{\"name\": {}, \"ms\": {:.6g}, \"gflops\": {}, \"peak_mb\": {}, \"ops\": {}, \"gbps\": {}}}{}\n",
+    fmt::print(f,
+               "  {{\"name\": {}, \"ms\": {:.6g}, \"gflops\": {}, \"peak_mb\": {}, \"ops\": {}, \"gbps\": {}, "
+               "\"allocs_per_iter\": {}, \"cache_hit_pct\": {}}}{}\n",
                json_string(r.name), r.ms, json_number(r.gflops), json_number(r.peak_mb), r.ops, json_number(r.gbps),
+               json_number(r.allocs_per_iter), json_number(r.cache_hit_pct),
                i + 1 < rows.size() ? "," : "");
   }
   fmt::print(f, "]}}\n");

@@ -65,7 +65,7 @@ def main(argv):
         elif b["bench"] == "train":
             print(f"training steps, float32, {b['threads']} threads" + (f" (torch: {t['threads']})" if t else ""))
             print(f"{'workload':<40} {'heed ms':>9} {'torch ms':>9} {'torch/heed':>10} {'heed GFLOP/s':>12} "
-                  f"{'% of peak':>9} {'heed peak MiB':>14} {'torch peak MiB':>14}")
+                  f"{'% of peak':>9} {'heed peak MiB':>14} {'torch peak MiB':>14} {'heed cache hit %':>16}")
         elif b["bench"] == "ops":
             print(f"large ops, forward + backward, float32, {b['threads']} threads"
                   + (f" (torch: {t['threads']})" if t else ""))
@@ -96,7 +96,8 @@ def main(argv):
             elif b["bench"] == "train":
                 print(f"{r['name']:<40} {r['ms']:>9.2f} {fmt(torch_ms, '>9.2f'):>9} {fmt(ratio, '>10.2f'):>10} "
                       f"{fmt(r['gflops'], '>12.1f'):>12} {fmt(pct(r['gflops']), '>9.0f'):>9} "
-                      f"{fmt(r['peak_mb'], '>14.1f'):>14} {fmt(tr and tr['peak_mb'], '>14.1f'):>14}")
+                      f"{fmt(r['peak_mb'], '>14.1f'):>14} {fmt(tr and tr['peak_mb'], '>14.1f'):>14} "
+                      f"{fmt(r.get('cache_hit_pct'), '>16.2f'):>16}")
             elif b["bench"] == "ops":
                 print(f"{r['name']:<42} {r['ms']:>9.2f} {fmt(torch_ms, '>9.2f'):>9} {fmt(ratio, '>10.2f'):>10} "
                       f"{fmt(r.get('gbps'), '>9.1f'):>9} {fmt(tr and tr.get('gbps'), '>10.1f'):>10} "
