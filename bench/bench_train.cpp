@@ -192,8 +192,9 @@ int main(int argc, char** argv) {
         {"train/transformer layer", m, std::move(o), heed::randn({B, T, d}), Tensor{}, {}, 0, 3 * 2 * macs * 1e-9});
   }
 
-  // The last two columns are the caching allocator's (core/storage.hpp) over the timed steps: storage
-  // allocations per step, and the share served from its free lists instead of the system allocator.
+  // The last two columns are the caching allocator's (core/storage.hpp) over the bench's calls of the step
+  // (warm-up, calibration and the timed blocks): storage allocations per step, and the share served from
+  // its free lists instead of the system allocator ("-" when nothing was allocated).
   fmt::print("{:<40} {:>12} {:>12} {:>10} {:>13} {:>11}\n", "workload", "ms per step", "peak MiB", "GFLOP/s",
              "allocs/step", "cache hit %");
   std::vector<bench::Row> rows;
@@ -216,9 +217,11 @@ int main(int argc, char** argv) {
     std::optional<double> gflops;
     if (w.gflop > 0) gflops = w.gflop / t;
     const double per_step = steps > 0 ? double(allocs) / double(steps) : 0;
-    const double hit_pct = allocs > 0 ? 100.0 * double(hits) / double(allocs) : 100.0;
-    fmt::print("{:<40} {:>12.3f} {:>12.2f} {:>10} {:>13.1f} {:>11.2f}\n", w.name, t * 1e3, peak_mb,
-               gflops ? fmt::format("{:.1f}", *gflops) : std::string("-"), per_step, hit_pct);
+    std::optional<double> hit_pct;
+    if (allocs > 0) hit_pct = 100.0 * double(hits) / double(allocs);
+    fmt::print("{:<40} {:>12.3f} {:>12.2f} {:>10} {:>13.1f} {:>11}\n", w.name, t * 1e3, peak_mb,
+               gflops ? fmt::format("{:.1f}", *gflops) : std::string("-"), per_step,
+               hit_pct ? fmt::format("{:.2f}", *hit_pct) : std::string("-"));
     rows.push_back({w.name, t * 1e3, gflops, peak_mb, 0, std::nullopt, per_step, hit_pct});
   }
   bench::write_json(opt, "train", info, threads, rows);

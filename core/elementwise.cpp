@@ -199,7 +199,10 @@ template <bool Tanh, class T>
 HEED_VINLINE T gelu_derivative_at(T v) {
   if constexpr (Tanh) {
     T t = vtanh(T(kSqrt2OverPi) * (v + T(0.044715) * v * v * v));
-    return T(0.5) * (1 + t) + T(0.5) * v * (1 - t * t) * T(kSqrt2OverPi) * (1 + T(3 * 0.044715) * v * v);
+    // Beyond |v| = 20, tanh is +-1 exactly and the second term 0; v itself there would make it
+    // 0 * inf = NaN once v² overflows. (NaN passes the clamp.)
+    T w = v > T(20) ? T(20) : (v < T(-20) ? T(-20) : v);
+    return T(0.5) * (1 + t) + T(0.5) * w * (1 - t * t) * T(kSqrt2OverPi) * (1 + T(3 * 0.044715) * w * w);
   } else {
     T gauss;  // e^(-v²/2)
     T cdf = T(0.5) * (1 + verf(v * T(kSqrt1_2), gauss));

@@ -14,7 +14,8 @@ enum class Decay { None, L2, Decoupled };
 
 template <class T>
 struct AdamScalars {
-  T beta1, beta2, eps, weight_decay, step_size, bias2_sqrt, decay, sign;
+  T beta1, beta2, eps, weight_decay, step_size, bias2_sqrt, decay;
+  bool maximize;
 };
 template <class T>
 struct AdamBuffers {
@@ -37,7 +38,9 @@ void adam_update_range(const AdamBuffers<T>& b, int64_t i0, int64_t i1, const Ad
   T* __restrict vmax = b.vmax;
 #pragma omp simd
   for (int64_t k = i0; k < i1; ++k) {
-    T d = c.sign * g[k];
+    // A select, not a multiplication by -1: `sign * g + wd * w` would be contracted into an FMA that
+    // rounds wd * w first, where `d + wd * w` rounds once.
+    T d = c.maximize ? -g[k] : g[k];
     if constexpr (D == Decay::Decoupled) w[k] *= c.decay;
     if constexpr (D == Decay::L2) d += c.weight_decay * w[k];
     const T mk = m[k] * c.beta1 + d * (1 - c.beta1);
@@ -108,9 +111,10 @@ void Adam::step() {
       const double bias1 = 1 - std::pow(o.beta1, s.step), bias2_sqrt = std::sqrt(1 - std::pow(o.beta2, s.step));
       Tensor grad = kernel::contiguous(p.grad());
       Tensor param = kernel::contiguous(p);
+      if (grad.storage() == param.storage()) grad = kernel::clone(grad);  // the update's pointers must not alias
       dispatch_floating(p.dtype(), name_, [&]<class T>() {
         const AdamScalars<T> c{T(o.beta1), T(o.beta2), T(o.eps), T(o.weight_decay), T(o.lr / bias1),
-                               T(bias2_sqrt), T(1 - o.lr * o.weight_decay), T(o.maximize ? -1 : 1)};
+                               T(bias2_sqrt), T(1 - o.lr * o.weight_decay), o.maximize};
         const Decay decay = decoupled_weight_decay_ ? Decay::Decoupled : (o.weight_decay != 0 ? Decay::L2 : Decay::None);
         AdamBuffers<T> b{param.data_ptr<T>(), grad.data_ptr<T>(), s.exp_avg.data_ptr<T>(), s.exp_avg_sq.data_ptr<T>(),
                          o.amsgrad ? s.max_exp_avg_sq.data_ptr<T>() : nullptr};

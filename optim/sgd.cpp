@@ -12,7 +12,8 @@ enum class Momentum { None, Plain, Nesterov };
 
 template <class T>
 struct SGDScalars {
-  T lr, weight_decay, momentum, damp, sign;  // damp = 1 - dampening; sign = -1 when maximizing
+  T lr, weight_decay, momentum, damp;  // damp = 1 - dampening
+  bool maximize;
 };
 
 // The update of elements [i0, i1), the formula of sgd.hpp. The options that change its shape are
@@ -23,7 +24,7 @@ void sgd_update_range(T* __restrict w, const T* __restrict g, T* __restrict buf,
                       const SGDScalars<T>& c) {
 #pragma omp simd
   for (int64_t k = i0; k < i1; ++k) {
-    T d = c.sign * g[k];
+    T d = c.maximize ? -g[k] : g[k];  // a select: see adam.cpp
     if constexpr (Decay) d += c.weight_decay * w[k];
     if constexpr (M != Momentum::None) {
       const T b = First ? d : c.momentum * buf[k] + c.damp * d;
@@ -80,8 +81,9 @@ void SGD::step() {
         s.momentum_buffer = s.momentum_buffer.to(p.dtype());
       Tensor grad = kernel::contiguous(p.grad());
       Tensor param = kernel::contiguous(p);
+      if (grad.storage() == param.storage()) grad = kernel::clone(grad);  // the update's pointers must not alias
       dispatch_floating(p.dtype(), "SGD", [&]<class T>() {
-        const SGDScalars<T> c{T(o.lr), T(o.weight_decay), T(o.momentum), T(1 - o.dampening), T(o.maximize ? -1 : 1)};
+        const SGDScalars<T> c{T(o.lr), T(o.weight_decay), T(o.momentum), T(1 - o.dampening), o.maximize};
         T* w = param.data_ptr<T>();
         const T* gr = grad.data_ptr<T>();
         T* buf = o.momentum != 0 ? s.momentum_buffer.data_ptr<T>() : nullptr;
