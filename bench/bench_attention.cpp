@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
         if (L >= 4096) o.repeats = std::min(o.repeats, 3), o.block_seconds = 0;
         const double t = bench::measure(step, o);
         fmt::print("{:<48} {:>12.3f} {:>12.2f}\n", name, t * 1e3, peak_mb);
-        rows.push_back({name, t * 1e3, gflop / t, peak_mb, 0, std::nullopt});
+        rows.push_back({.name = name, .ms = t * 1e3, .gflops = gflop / t, .peak_mb = peak_mb});
       }
     }
   }

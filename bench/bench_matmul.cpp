@@ -86,8 +86,8 @@ int main(int argc, char** argv) {
     double flops = 2.0 * double(c.m) * double(c.n) * double(c.k);
     double overhead = (t_heed / t_blas - 1) * 100;
     fmt::print("{:<46} {:>12.1f} {:>12.1f} {:>13.1f}%\n", c.name, flops / t_heed / 1e9, flops / t_blas / 1e9, overhead);
-    rows.push_back({c.name, t_heed * 1e3, flops / t_heed / 1e9, peak_mb, 0, std::nullopt});
-    rows.push_back({c.name + "/cblas", t_blas * 1e3, flops / t_blas / 1e9, std::nullopt, 0, std::nullopt});
+    rows.push_back({.name = c.name, .ms = t_heed * 1e3, .gflops = flops / t_heed / 1e9, .peak_mb = peak_mb});
+    rows.push_back({.name = c.name + "/cblas", .ms = t_blas * 1e3, .gflops = flops / t_blas / 1e9});
   }
   bench::write_json(opt, "matmul", info, threads, rows);
   return 0;

@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
     double peak_mb = double(heed::memory_stats().peak_bytes - held) / (1 << 20);
     double gbps = r.bytes / t * 1e-9;
     fmt::print("{:<42} {:>10.3f} {:>8.1f} {:>10.1f}\n", r.name, t * 1e3, gbps, peak_mb);
-    rows.push_back({r.name, t * 1e3, std::nullopt, peak_mb, 0, gbps});
+    rows.push_back({.name = r.name, .ms = t * 1e3, .peak_mb = peak_mb, .gbps = gbps});
   }
   bench::write_json(opt, "ops", info, threads, rows);
   return 0;

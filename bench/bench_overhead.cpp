@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
     double t = bench::measure(l.body, opt);
     double peak_mb = double(heed::memory_stats().peak_bytes - held) / (1 << 20);
     fmt::print("{:<50} {:>12.2f} {:>10.3f}\n", l.name, t * 1e6, t * 1e6 / double(l.ops));
-    rows.push_back({l.name, t * 1e3, std::nullopt, peak_mb, l.ops, std::nullopt});
+    rows.push_back({.name = l.name, .ms = t * 1e3, .peak_mb = peak_mb, .ops = l.ops});
   }
   bench::write_json(opt, "overhead", info, threads, rows);
   return 0;

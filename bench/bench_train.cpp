@@ -222,7 +222,8 @@ int main(int argc, char** argv) {
     fmt::print("{:<40} {:>12.3f} {:>12.2f} {:>10} {:>13.1f} {:>11}\n", w.name, t * 1e3, peak_mb,
                gflops ? fmt::format("{:.1f}", *gflops) : std::string("-"), per_step,
                hit_pct ? fmt::format("{:.2f}", *hit_pct) : std::string("-"));
-    rows.push_back({w.name, t * 1e3, gflops, peak_mb, 0, std::nullopt, per_step, hit_pct});
+    rows.push_back(
+        {.name = w.name, .ms = t * 1e3, .gflops = gflops, .peak_mb = peak_mb, .allocs_per_iter = per_step, .cache_hit_pct = hit_pct});
   }
   bench::write_json(opt, "train", info, threads, rows);
   return 0;

@@ -135,15 +135,15 @@ std::pair<double, double> measure_ab(FA&& fa, FB&& fb, const Options& o) {
 
 // One result row. `ms` is the median time of one iteration of the measured loop body.
 struct Row {
-  std::string name;
+  std::string name = {};
   double ms = 0;
-  std::optional<double> gflops;
-  std::optional<double> peak_mb;  // MiB allocated at peak during the row, beyond what was held before it
-  int64_t ops = 0;                // differentiable ops per iteration (overhead rows), 0 otherwise
-  std::optional<double> gbps;     // least bytes moved per iteration over the time, in GB/s (ops rows)
-  // The caching allocator over the timed loop (training rows): storage allocations per iteration,
+  std::optional<double> gflops = {};
+  std::optional<double> peak_mb = {};  // MiB allocated at peak during the row, beyond what was held before it
+  int64_t ops = 0;                     // differentiable ops per iteration (overhead rows), 0 otherwise
+  std::optional<double> gbps = {};     // least bytes moved per iteration over the time, in GB/s (ops rows)
+  // The caching allocator over the bench's calls (training rows): storage allocations per iteration,
   // and the share of them served from the cache, in percent.
-  std::optional<double> allocs_per_iter, cache_hit_pct;
+  std::optional<double> allocs_per_iter = {}, cache_hit_pct = {};
 };
 
 inline std::string json_string(std::string_view s) {

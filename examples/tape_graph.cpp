@@ -1,4 +1,5 @@
-// The tape as a picture: writes the graph recorded by one LSTM step and by one self-attention block
+// The tape as a picture: writes the graph recorded by one LSTM step (written out with ops) and by one
+// self-attention block
 // as Graphviz DOT files (docs/tape_graph.md shows them rendered).
 //
 //   build/examples/tape_graph --out DIR        writes DIR/lstm_step.dot and DIR/attention_block.dot
@@ -38,6 +39,20 @@ struct AttentionBlock : nn::Module {
   std::shared_ptr<nn::MultiheadAttention> self_attn;
   std::shared_ptr<nn::LayerNorm> norm;
 };
+
+// One LSTM step written with heed's ops, line by line the cell's equations (nn/rnn.cpp's readable step):
+//   gates = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh, cut into i, f, g, o
+//   c' = σ(f) ⊙ c + σ(i) ⊙ tanh(g),   h' = σ(o) ⊙ tanh(c')
+// nn::LSTMCell computes the same numbers as ONE node, the fused sequence op on one step; drawing this
+// version shows what that node does inside.
+std::pair<Tensor, Tensor> lstm_step(const nn::LSTMCell& cell, const Tensor& x, const Tensor& h, const Tensor& c) {
+  Tensor gi = heed::linear(x, cell.weight_ih, cell.bias_ih);
+  std::vector<Tensor> gates = heed::chunk(gi + heed::linear(h, cell.weight_hh, cell.bias_hh), 4, 1);
+  Tensor i = heed::sigmoid(gates[0]), f = heed::sigmoid(gates[1]), g = heed::tanh(gates[2]);
+  Tensor o = heed::sigmoid(gates[3]);
+  Tensor c_next = f * c + i * g;
+  return {o * heed::tanh(c_next), c_next};
+}
 
 // Reads a DOT file back: its node ids and first label lines, and whether every edge joins declared nodes.
 struct Check {
@@ -133,14 +148,19 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(out);
   heed::manual_seed(0);
 
-  // One LSTM step: x (2, 3), h and c (2, 4) -> (h', c').
+  // One LSTM step: x (2, 3), h and c (2, 4) -> (h', c'), written out with ops; the cell's own single
+  // node must give the same values.
   nn::LSTMCell cell(3, 4);
   Tensor x = heed::randn({2, 3}), h = heed::randn({2, 4}), c = heed::randn({2, 4});
-  auto [h1, c1] = cell.forward(x, h, c);
+  auto [h1, c1] = lstm_step(cell, x, h, c);
+  auto [h_fused, c_fused] = cell.forward(x, h, c);
+  bool same = heed::allclose(h1, h_fused, 1e-5) && heed::allclose(c1, c_fused, 1e-5) &&
+              h_fused.grad_fn_name() == "rnn_sequence";
+  if (!same) fmt::print(stderr, "tape_graph: the written-out step and nn::LSTMCell disagree\n");
   heed::OrderedDict<Tensor> cell_names;
   for (const auto& [name, p] : cell.named_parameters()) cell_names.insert("cell." + name, p);
   heed::DotOptions lstm_options;
-  lstm_options.title = "one LSTMCell step: x (2, 3), h, c (2, 4) -> h', c'";
+  lstm_options.title = "one LSTM step written with ops: x (2, 3), h, c (2, 4) -> h', c'";
   const std::string lstm_path = out + "/lstm_step.dot";
   heed::save_dot(lstm_path, {h1, c1}, cell_names, lstm_options);
 
@@ -160,5 +180,5 @@ int main(int argc, char** argv) {
        ok;
   fmt::print("render with: dot -Tsvg {} -o lstm_step.svg\n", lstm_path);
   if (profile) profile_training();
-  return ok ? 0 : 1;
+  return ok && same ? 0 : 1;
 }
