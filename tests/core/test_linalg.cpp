@@ -45,6 +45,32 @@ TEST_CASE("large products (threaded BLAS, folded batch) match the reference", "[
   CHECK(allclose(matmul(c, d), matmul_reference(c, d), 1e-4, 1e-4));
 }
 
+// Batches of small products run on core/linalg.cpp's own kernel (a register tile of 6 rows by 16
+// float or 8 double columns): every remainder of rows and columns, both trans flags, transposed and
+// strided views (attention's heads are (B, T, h, d) seen as (B, h, T, d)), against the naive loop.
+TEST_CASE("batches of small products (the register-tile kernel) match the reference", "[core][matmul]") {
+  for (DType dt : {kFloat32, kFloat64}) {
+    const double tol = dt == kFloat32 ? 1e-4 : 1e-12;
+    for (int64_t m : {1, 5, 6, 7, 13, 64})
+      for (int64_t n : {1, 8, 15, 16, 17, 40, 64})
+        for (int64_t k : {1, 3, 32, 70}) {
+          INFO(dtype_name(dt) << " m " << m << " n " << n << " k " << k);
+          Tensor a = randn({3, m, k}, dt), b = randn({3, k, n}, dt);
+          const Tensor ref = matmul_reference(a, b);
+          CHECK(allclose(matmul(a, b), ref, tol, tol));
+          Tensor at = contiguous(transpose(a, 1, 2)), bt = contiguous(transpose(b, 1, 2));  // (3, k, m), (3, n, k)
+          CHECK(allclose(matmul(at, bt, true, true), ref, tol, tol));
+          CHECK(allclose(matmul(a, bt, false, true), ref, tol, tol));
+          CHECK(allclose(matmul(transpose(at, 1, 2), b), ref, tol, tol));
+        }
+    // Heads: q (B, T, h, d) seen as (B, h, T, d), times kᵀ, as scaled_dot_product_attention does.
+    Tensor q = randn({2, 9, 3, 8}, dt), kk = randn({2, 9, 3, 8}, dt);
+    Tensor qh = transpose(q, 1, 2), kh = transpose(kk, 1, 2);
+    CHECK(allclose(matmul(qh, transpose(kh, -2, -1)),
+                   matmul_reference(contiguous(qh), contiguous(transpose(kh, -2, -1))), tol, tol));
+  }
+}
+
 TEST_CASE("matmul with an empty inner dim gives zeros, empty outer dims give empty results", "[core][matmul]") {
   CHECK(equal(matmul(zeros({2, 0}), zeros({0, 3})), zeros({2, 3})));
   CHECK(matmul(zeros({0, 4}), zeros({4, 3})).shape() == Shape{0, 3});
