@@ -53,6 +53,7 @@ constexpr int64_t kSmallPanel = 128 * 128;  // the largest K x N panel (elements
 // 64x64x32 1.15-1.55x faster, 128x128x64 1.08-1.16x, 16x16x16 1.6-2x; at 128x128x128 BLAS wins
 // some (0.6-1.4x), so from there on it is BLAS's.
 constexpr int64_t kSmallKernelFlops = int64_t{1} << 20;
+static_assert(kSmallKernelFlops <= kBatchPerThreadFlops, "a batch the kernel takes runs one product per thread");
 
 // A(i, k) of a row-major matrix, transposed or not.
 template <class T>
@@ -104,8 +105,7 @@ void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, i
   }
   const MatrixView<T> av{a, ta ? 1 : lda, ta ? lda : 1};
   const int64_t n_full = n / NR * NR;
-  int64_t i = 0;
-  for (; i < m; i += MR) {
+  for (int64_t i = 0; i < m; i += MR) {
     const int64_t rows = std::min<int64_t>(MR, m - i);
     for (int64_t j = 0; j < n_full; j += NR) {
       if (rows == MR)
@@ -213,7 +213,7 @@ Tensor batched_matmul(Tensor a, Tensor b, bool trans_a, bool trans_b) {
     const T* pb = b.data_ptr<T>();
     T* pc = out.data_ptr<T>();
     // A batch of small products (attention's heads): one per thread, each with the kernel above.
-    const bool small = nbatch > 1 && M * N * K <= kBatchPerThreadFlops && small_gemm_fits(M, N, K);
+    const bool small = nbatch > 1 && small_gemm_fits(M, N, K);  // (a product that fits is below kBatchPerThreadFlops)
     auto one = [&](int64_t i) {
       if (small)
         small_gemm<T>(la.trans, lb.trans, M, N, K, pa + batch_offset(sa, i), la.ld, pb + batch_offset(sb, i), lb.ld,

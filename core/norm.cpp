@@ -59,7 +59,8 @@ LayerNormOut layer_norm(const Tensor& x_in, int64_t n, const Tensor& weight_in, 
         for (int64_t i = 0; i < n; ++i) ss += (xr[i] - mu) * (xr[i] - mu);
         const double rstd = 1.0 / std::sqrt(ss / static_cast<double>(n) + eps);
         const T m = static_cast<T>(mu), rs = static_cast<T>(rstd);
-        // One loop per case: with the tests of w and b inside, the loop does not vectorize.
+        // One loop per case: with the tests of w and b inside, the loop does not vectorize. (The
+        // `+ T(0)` keeps the old expression's value exactly: it turns a -0 into +0.)
         if (w && b) {
           for (int64_t i = 0; i < n; ++i) yr[i] = (xr[i] - m) * rs * w[i] + b[i];
         } else if (w) {

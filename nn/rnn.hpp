@@ -24,7 +24,8 @@ namespace heed::nn {
 
 // ---- the cell maths, as free functions (as torch's rnn_tanh_cell, lstm_cell, gru_cell) -----------
 // x (B, I), h and c (B, H), w_ih (G H, I), w_hh (G H, H), b_ih and b_hh (G H) or undefined.
-// The cells and the readable path of the layers both call these.
+// Each runs the fused sequence op (autograd/rnn_ops.hpp) on one step: one node on the tape. The
+// layers' readable path (options.fused = false) writes the same step with heed's ops instead.
 Tensor rnn_tanh_cell(const Tensor& x, const Tensor& h, const Tensor& w_ih, const Tensor& w_hh,
                      const Tensor& b_ih = Tensor{}, const Tensor& b_hh = Tensor{});
 Tensor rnn_relu_cell(const Tensor& x, const Tensor& h, const Tensor& w_ih, const Tensor& w_hh,
