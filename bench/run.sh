@@ -9,6 +9,7 @@
 #   OPENBLAS_CORETYPE    OpenBLAS kernel, passed to both frameworks unchanged (default: autodetect)
 #   HEED_BENCH_ARGS      extra arguments for every bench, e.g. "--quick" or "--repeats 11"
 #   HEED_BENCH_TORCH=0   skip PyTorch even when it is installed
+#   HEED_BENCH_ROUNDS    rounds of each bench, heed and PyTorch alternating (default 3)
 # Results are ratios within one run: absolute times move with the machine's load and clock.
 set -euo pipefail
 
@@ -53,24 +54,50 @@ else
   echo "PyTorch: not found for $TORCH_PY (heed and OpenBLAS only)"
 fi
 
-# Each heed bench, then the same bench in torch, so both see the machine in the same state.
+# Each bench runs in ROUNDS rounds of R/ROUNDS blocks, heed's and torch's processes alternating
+# (heed torch, torch heed, heed torch, ...), so that a slow minute of the machine falls on both; the
+# summary takes each row's median over the rounds, and its ratio is the median of the rounds' ratios.
+# Round 1 prints its tables; the later rounds only say that they ran. torch's peak memory is taken
+# in round 1 only (it does not change, and its profiled calls take a few seconds per bench).
+rounds=${HEED_BENCH_ROUNDS:-3}
+if ! [[ $rounds =~ ^[1-9][0-9]*$ ]]; then
+  echo "bench/run.sh: HEED_BENCH_ROUNDS must be a positive integer, not '$rounds'" >&2
+  exit 2
+fi
+repeats=$(((15 + rounds - 1) / rounds))  # 15 blocks per row in all, as one process would take
+heed_files=() torch_files=()
+run_heed() {  # bench round
+  "$BIN/bench_$1" --threads "$threads" --repeats "$repeats" --json "$tmp/heed_$1.$2.json" "${extra[@]}"
+  heed_files+=("$tmp/heed_$1.$2.json")
+}
+run_torch() {  # bench round
+  local peak=()
+  (($2 > 1)) && peak=(--no-peak)
+  "$TORCH_PY" "$HERE/torch_overhead.py" --bench "$1" --threads "$threads" --repeats "$repeats" "${peak[@]}" \
+    --json "$tmp/torch_$1.$2.json" "${extra[@]}"
+  torch_files+=("$tmp/torch_$1.$2.json")
+}
+echo "rounds: $rounds of $repeats blocks per row, heed and PyTorch alternating (HEED_BENCH_ROUNDS)"
 for bench in overhead matmul train ops; do
-  echo
-  "$BIN/bench_$bench" --threads "$threads" --json "$tmp/heed_$bench.json" "${extra[@]}"
-  if ((have_torch)); then
-    echo
-    "$TORCH_PY" "$HERE/torch_overhead.py" --bench "$bench" --threads "$threads" --json "$tmp/torch_$bench.json" \
-      "${extra[@]}"
-  fi
+  for ((r = 1; r <= rounds; ++r)); do
+    if ((r == 1)); then
+      echo
+      run_heed "$bench" "$r"
+      if ((have_torch)); then
+        echo
+        run_torch "$bench" "$r"
+      fi
+    else
+      echo "round $r/$rounds of bench_$bench ..."
+      if ((have_torch && r % 2 == 0)); then run_torch "$bench" "$r" >>"$tmp/rounds.log"; fi
+      run_heed "$bench" "$r" >>"$tmp/rounds.log"
+      if ((have_torch && r % 2 == 1)); then run_torch "$bench" "$r" >>"$tmp/rounds.log"; fi
+    fi
+  done
 done
 # Long-sequence attention: heed only (PyTorch 1.13 has no memory-efficient attention on CPU).
 echo
 "$BIN/bench_attention" --threads "$threads" --json "$tmp/heed_attention.json" "${extra[@]}"
-if ((have_torch)); then
-  "$TORCH_PY" -c 'import json, sys; json.dump([b for p in sys.argv[2:] for b in json.load(open(p))], open(sys.argv[1], "w"))' \
-    "$tmp/torch.json" "$tmp/torch_overhead.json" "$tmp/torch_matmul.json" "$tmp/torch_train.json" "$tmp/torch_ops.json"
-fi
-
 if [[ -z $PY ]]; then
   echo "bench/run.sh: no python3 to merge the results: $OUT/latest.json not written" >&2
   exit 0
@@ -78,6 +105,5 @@ fi
 echo
 echo "== summary (ratios within this run) =="
 torch_args=()
-((have_torch)) && torch_args=(--torch "$tmp/torch.json")
-"$PY" "$HERE/report.py" "$OUT/latest.json" "$tmp/heed_overhead.json" "$tmp/heed_matmul.json" "$tmp/heed_train.json" \
-  "$tmp/heed_ops.json" "$tmp/heed_attention.json" "${torch_args[@]}"
+((have_torch)) && torch_args=(--torch "${torch_files[@]}")
+"$PY" "$HERE/report.py" "$OUT/latest.json" "${heed_files[@]}" "$tmp/heed_attention.json" "${torch_args[@]}"

@@ -43,7 +43,7 @@ def measure(f, opt):
     return statistics.median(times)
 
 
-def peak_mb(f):
+def peak_mb(f, opt):
     """MiB held by tensors at the peak of one call of f beyond what was held just before it: heed's
     peak_mb (heed::memory_stats) for PyTorch, whose CPU allocator keeps no statistics of its own.
 
@@ -54,7 +54,10 @@ def peak_mb(f):
     call starts: the range's end (the range's own small allocations fall inside it). Walking the
     events in time order, the peak of bytes held minus bytes held when the second call started, at
     least 0. Exact to the byte on hand-counted cases (a (1000, 1000) float32 matmul: 4,000,000).
-    None when this PyTorch's profiler does not give the events (the tables then show "-")."""
+    None when this PyTorch's profiler does not give the events (the tables then show "-"), and
+    without calling f under --no-peak (bench/run.sh's later rounds: the figure does not change)."""
+    if opt.no_peak:
+        return None
     try:
         with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
             with record_function(PEAK_MARK):
@@ -115,7 +118,7 @@ def bench_matmul(opt):
         t = measure(f, opt)
         gflops = 2.0 * m * n * k / t / 1e9
         print(f"{name:<46} {gflops:>13.1f}")
-        rows.append(row(name, t, gflops, peak=peak_mb(f)))
+        rows.append(row(name, t, gflops, peak=peak_mb(f, opt)))
     return rows
 
 
@@ -153,7 +156,7 @@ def bench_overhead(opt):
             continue
         t = measure(f, opt)
         print(f"{name:<50} {t * 1e6:>12.2f} {t * 1e6 / ops:>10.3f}")
-        rows.append(row(name, t, ops=ops, peak=peak_mb(f)))
+        rows.append(row(name, t, ops=ops, peak=peak_mb(f, opt)))
     return rows
 
 
@@ -279,7 +282,7 @@ def bench_train(opt):
 
         step()  # optimizer state exists from here on
         t = measure(step, opt)
-        peak = peak_mb(step)
+        peak = peak_mb(step, opt)
         gflops = flop[0] / t if flop else None
         print(f"{name:<40} {t * 1e3:>12.3f} {fmt_opt(peak, '.2f'):>12} {f'{gflops:.1f}' if gflops else '-':>10}")
         rows.append(row(name, t, gflops, peak=peak))
@@ -334,7 +337,7 @@ def bench_ops(opt):
 
         step()
         t = measure(step, opt)
-        peak = peak_mb(step)
+        peak = peak_mb(step, opt)
         gbps = nbytes / t * 1e-9
         print(f"{name:<42} {t * 1e3:>10.3f} {gbps:>8.1f} {fmt_opt(peak, '.1f'):>10}")
         rows.append(row(name, t, peak=peak, gbps=gbps))
@@ -350,6 +353,7 @@ def main():
     p.add_argument("--bench", choices=["matmul", "overhead", "train", "ops", "all"], default="all")
     p.add_argument("--filter", default="", help="run only the rows whose name contains this")
     p.add_argument("--json", default="")
+    p.add_argument("--no-peak", action="store_true", help="skip the profiled calls: peak_mb is null")
     opt = p.parse_args()
     if opt.quick:
         opt.block_seconds, opt.repeats = 0.01, 3
