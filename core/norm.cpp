@@ -5,13 +5,15 @@
 #include "core/parallel.hpp"
 #include "core/view.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 namespace heed::kernel {
 namespace {
 
-constexpr int64_t kRowBlock = 32;  // rows per partial sum of dweight/dbias
+constexpr int64_t kRowBlock = 32;   // rows summed in T for dweight/dbias before they go to double
+constexpr int64_t kSumChunks = 16;  // the fixed split of the blocks whose double sums are kept
 
 // weight or bias, checked and made contiguous.
 Tensor affine(const Tensor& t, const Tensor& x, int64_t n, const char* what) {
@@ -95,67 +97,99 @@ LayerNormGrads layer_norm_backward(const Tensor& dy_in, const Tensor& x_in, cons
     const T* pr = rstd.data_ptr<T>();
     const T* w = weight.defined() ? weight.data_ptr<T>() : nullptr;
     T* pdx = need_dx ? g.dx.data_ptr<T>() : nullptr;
-    // Per block of rows: partial Σ dy xhat and Σ dy, in double.
-    std::vector<double> part_w(need_sums ? static_cast<size_t>(nblocks * n) : 0),
-        part_b(need_sums ? static_cast<size_t>(nblocks * n) : 0);
-    parallel_for(nblocks, 6 * n * kRowBlock, [&](int64_t k0, int64_t k1) {
+    // The column sums Σ dy xhat (dweight) and Σ dy (dbias): each block of kRowBlock rows sums its rows
+    // in T, and adds that to its chunk's sums, in double; the chunks (at most kSumChunks, a fixed split
+    // of the blocks) are added up at the end in chunk order. The result does not depend on the number of
+    // threads, and the scratch is 2 * kSumChunks rows of n doubles whatever the batch. (A tensor, not a
+    // std::vector: the caching allocator hands back the same block each call.)
+    const int64_t nchunks = std::min(nblocks, kSumChunks);
+    Tensor parts = need_sums ? zeros({2, nchunks, n}, kFloat64) : Tensor{};
+    double* part_w = need_sums ? parts.data_ptr<double>() : nullptr;
+    double* part_b = need_sums ? part_w + nchunks * n : nullptr;
+    // One pass over a row: its terms of the column sums (kSums) and the row sums of g = dy * weight
+    // and g * xhat that dx needs (kDx), in double. The cases are template arguments so that each
+    // loop has no test inside and vectorizes.
+    auto row_pass = [&]<bool kSums, bool kDx, bool kW>(const T* xr, const T* gr, T m, T rs, T* cw, T* cb, double& mg,
+                                                       double& mgx) {
+      // Locals, not the captured references: through those, the loop would read w[i] by a gather.
+      const T* wr = w;
+      const int64_t len = n;
+      double s_g = 0, s_gx = 0;
+#pragma omp simd reduction(+ : s_g, s_gx)
+      for (int64_t i = 0; i < len; ++i) {
+        const T xhat = (xr[i] - m) * rs;
+        if constexpr (kSums) {
+          cw[i] += gr[i] * xhat;
+          cb[i] += gr[i];
+        }
+        if constexpr (kDx) {
+          T gi = gr[i];
+          if constexpr (kW) gi *= wr[i];
+          s_g += static_cast<double>(gi);
+          s_gx += static_cast<double>(gi * xhat);
+        }
+      }
+      mg = s_g;
+      mgx = s_gx;
+    };
+    auto run_blocks = [&](int64_t k0, int64_t k1, double* chunk_w, double* chunk_b) {
+      std::vector<T> col_w(need_sums ? static_cast<size_t>(n) : 0), col_b(col_w.size());
+      T* cw = col_w.data();
+      T* cb = col_b.data();
       for (int64_t k = k0; k < k1; ++k) {
-        double* sw = need_sums ? part_w.data() + k * n : nullptr;
-        double* sb = need_sums ? part_b.data() + k * n : nullptr;
+        std::fill(col_w.begin(), col_w.end(), T(0));
+        std::fill(col_b.begin(), col_b.end(), T(0));
         for (int64_t r = k * kRowBlock; r < std::min(rows, (k + 1) * kRowBlock); ++r) {
           const T* xr = px + r * n;
           const T* gr = pg + r * n;
           const T m = pm[r], rs = pr[r];
-          if (need_sums)
-            for (int64_t i = 0; i < n; ++i) {
-              double xhat = static_cast<double>((xr[i] - m) * rs);
-              sw[i] += static_cast<double>(gr[i]) * xhat;
-              sb[i] += static_cast<double>(gr[i]);
-            }
-          if (!need_dx) continue;
-          // mean(g) and mean(g xhat) over the row, g = dy * weight
-          // (Two loops rather than `w ? ... : ...` inside one: with the test inside, the vectorized
-          // loop loads w under a mask and runs slower than the scalar one.)
           double mg = 0, mgx = 0;
-          if (w) {
-#pragma omp simd reduction(+ : mg, mgx)
-            for (int64_t i = 0; i < n; ++i) {
-              const double gi = static_cast<double>(gr[i] * w[i]);
-              mg += gi;
-              mgx += gi * static_cast<double>((xr[i] - m) * rs);
-            }
-          } else {
-#pragma omp simd reduction(+ : mg, mgx)
-            for (int64_t i = 0; i < n; ++i) {
-              const double gi = static_cast<double>(gr[i]);
-              mg += gi;
-              mgx += gi * static_cast<double>((xr[i] - m) * rs);
-            }
-          }
-          mg /= static_cast<double>(n);
-          mgx /= static_cast<double>(n);
+          if (need_sums && need_dx && w)
+            row_pass.template operator()<true, true, true>(xr, gr, m, rs, cw, cb, mg, mgx);
+          else if (need_sums && need_dx)
+            row_pass.template operator()<true, true, false>(xr, gr, m, rs, cw, cb, mg, mgx);
+          else if (need_sums)
+            row_pass.template operator()<true, false, false>(xr, gr, m, rs, cw, cb, mg, mgx);
+          else if (w)
+            row_pass.template operator()<false, true, true>(xr, gr, m, rs, cw, cb, mg, mgx);
+          else
+            row_pass.template operator()<false, true, false>(xr, gr, m, rs, cw, cb, mg, mgx);
+          if (!need_dx) continue;
+          // dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy * weight. (One loop per case: with the
+          // test of w inside, the loop loads w under a mask and runs slower.)
+          const T mgT = static_cast<T>(mg / static_cast<double>(n)),
+                  mgxT = static_cast<T>(mgx / static_cast<double>(n));
           T* dxr = pdx + r * n;
-          const T mgT = static_cast<T>(mg), mgxT = static_cast<T>(mgx);
           if (w) {
             for (int64_t i = 0; i < n; ++i) dxr[i] = rs * (gr[i] * w[i] - mgT - (xr[i] - m) * rs * mgxT);
           } else {
             for (int64_t i = 0; i < n; ++i) dxr[i] = rs * (gr[i] - mgT - (xr[i] - m) * rs * mgxT);
           }
         }
+        if (!need_sums) continue;
+        for (int64_t i = 0; i < n; ++i) chunk_w[i] += static_cast<double>(cw[i]);
+        for (int64_t i = 0; i < n; ++i) chunk_b[i] += static_cast<double>(cb[i]);
       }
+    };
+    if (!need_sums) {
+      parallel_for(nblocks, 6 * n * kRowBlock, [&](int64_t k0, int64_t k1) { run_blocks(k0, k1, nullptr, nullptr); });
+      return;
+    }
+    const int64_t blocks_per_chunk = nchunks > 0 ? nblocks / nchunks : 0;
+    parallel_for(nchunks, 6 * n * kRowBlock * blocks_per_chunk, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c)
+        run_blocks(c * nblocks / nchunks, (c + 1) * nblocks / nchunks, part_w + c * n, part_b + c * n);
     });
-    if (!need_sums) return;
-    // The blocks' partial sums, added in block order for each column (so the result does not depend
-    // on the number of threads): a range of columns per thread, the blocks walked row by row.
+    // The chunks' sums, added in chunk order for each column: a range of columns per thread.
     std::vector<double> acc(static_cast<size_t>(n));
-    auto reduce = [&](const std::vector<double>& part, Tensor& into) {
+    auto reduce = [&](const double* part, Tensor& into) {
       into = make_tensor({n}, x.dtype());
       T* p = into.data_ptr<T>();
-      parallel_for(n, nblocks, [&](int64_t i0, int64_t i1) {
+      parallel_for(n, nchunks, [&](int64_t i0, int64_t i1) {
         double* a = acc.data();
         for (int64_t i = i0; i < i1; ++i) a[i] = 0;
-        for (int64_t k = 0; k < nblocks; ++k) {
-          const double* row = part.data() + k * n;
+        for (int64_t k = 0; k < nchunks; ++k) {
+          const double* row = part + k * n;
           for (int64_t i = i0; i < i1; ++i) a[i] += row[i];
         }
         for (int64_t i = i0; i < i1; ++i) p[i] = static_cast<T>(a[i]);

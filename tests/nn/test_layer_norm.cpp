@@ -36,6 +36,30 @@ TEST_CASE("fused layer_norm equals the composite, forward and backward", "[nn][l
   }
 }
 
+TEST_CASE("float32 layer_norm backward over many row blocks matches the float64 composite", "[nn][layer_norm]") {
+  // 300 rows: ten of the kernel's blocks of 32 rows (the last one short), whose column sums are taken in
+  // float32 within a block and in double across blocks. Every case of the kernel's row loop: with and
+  // without weight, and each of x, weight and bias with or without a gradient.
+  const Tensor x0 = randn({300, 96}) * 3.0 + 5.0, w0 = randn({96}), b0 = randn({96}), g0 = randn({300, 96});
+  for (bool affine : {true, false})
+    for (int need = 1; need < 8; ++need) {
+      const bool need_x = need & 1, need_w = affine && (need & 2), need_b = affine && (need & 4);
+      if (!need_x && !need_w && !need_b) continue;
+      CAPTURE(affine, need_x, need_w, need_b);
+      Tensor x = x0.clone().requires_grad_(need_x);
+      Tensor w = affine ? w0.clone().requires_grad_(need_w) : Tensor{};
+      Tensor b = affine ? b0.clone().requires_grad_(need_b) : Tensor{};
+      Tensor xr = x0.to(kFloat64).requires_grad_(need_x);
+      Tensor wr = affine ? w0.to(kFloat64).requires_grad_(need_w) : Tensor{};
+      Tensor br = affine ? b0.to(kFloat64).requires_grad_(need_b) : Tensor{};
+      layer_norm(x, {96}, w, b).backward(g0);
+      layer_norm_composite(xr, 1, wr, br, 1e-5).backward(g0.to(kFloat64));
+      if (need_x) CHECK(allclose(x.grad().to(kFloat64), xr.grad(), 1e-4, 1e-4));
+      if (need_w) CHECK(allclose(w.grad().to(kFloat64), wr.grad(), 1e-4, 1e-4));
+      if (need_b) CHECK(allclose(b.grad().to(kFloat64), br.grad(), 1e-4, 1e-4));
+    }
+}
+
 TEST_CASE("gradcheck: layer_norm with and without affine parameters", "[nn][layer_norm]") {
   Tensor x = leaf({3, 4, 5}), w = leaf({5}), b = leaf({5});
   check_gradients([](Inputs v) { return layer_norm(v[0], {5}, v[1], v[2]); }, {x, w, b});
