@@ -47,7 +47,8 @@ constexpr int64_t kBatchPerThreadFlops = int64_t{128} * 128 * 128;
 // (30-45 GFLOP/s on one Zen 3 core, whose FMA peak is ~90). Below, a register tile of MR rows of C by
 // NR columns (12 AVX2 registers of accumulators for float) is summed over all of k, B's rows read in
 // place; a transposed B is first copied into a K x N panel on the stack. The same products ran at
-// 55-84 GFLOP/s. Each C entry is one running sum over k, in order: the naive loop's own rounding.
+// 55-84 GFLOP/s. Each C entry is one running sum over k, in order: the naive loop's own rounding
+// (except in small_gemm_rows_dot, below, whose dot products are summed in vector lanes).
 constexpr int64_t kSmallPanel = 128 * 128;  // the largest K x N panel (elements) the kernel takes
 // ... and the largest product, in multiply-adds. One thread, against a loop of cblas_sgemm calls (Zen 3):
 // 64x64x32 1.15-1.55x faster, 128x128x64 1.08-1.16x, 16x16x16 1.6-2x; at 128x128x128 BLAS wins
@@ -64,8 +65,8 @@ struct MatrixView {
 };
 
 template <int MR, int NR, class T>
-[[gnu::always_inline]] inline void small_tile(int64_t K, MatrixView<T> a, int64_t i0, const T* __restrict b, int64_t ldb,
-                                              T* __restrict c, int64_t ldc) {
+[[gnu::always_inline]] inline void small_tile(int64_t K, MatrixView<T> a, int64_t i0, const T* __restrict b,
+                                              int64_t ldb, T* __restrict c, int64_t ldc) {
   T acc[MR][NR] = {};
   for (int64_t k = 0; k < K; ++k) {
     const T* __restrict brow = b + k * ldb;
@@ -89,13 +90,49 @@ void small_tile_rows(int64_t rows, int64_t K, MatrixView<T> a, int64_t i0, const
   }
 }
 
-inline bool small_gemm_fits(int64_t m, int64_t n, int64_t k) { return n * k <= kSmallPanel && m * n * k <= kSmallKernelFlops; }
+inline bool small_gemm_fits(int64_t m, int64_t n, int64_t k) {
+  return n * k <= kSmallPanel && m * n * k <= kSmallKernelFlops;
+}
+
+// C = A Bᵀ for a few rows of A (m small against k): each C entry a dot product of two rows read in
+// place, four columns of C at a time so that four sums are in flight. Copying Bᵀ to a panel would cost
+// about n k moves for m n k / 16 cycles of products: for one query row against 24 keys (additive
+// attention's step backward, 1 x 128 times 128 x 24) the copy and the kernel's scalar last columns
+// took 3.7 us of a product worth 0.1.
+template <class T>
+void small_gemm_rows_dot(int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb, T* c,
+                         int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i) {
+    const T* __restrict ar = a + i * lda;
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const T* __restrict b0 = b + j * ldb, * __restrict b1 = b0 + ldb, * __restrict b2 = b1 + ldb, * __restrict b3 = b2 + ldb;
+      T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+      for (int64_t kk = 0; kk < k; ++kk) {
+        s0 += ar[kk] * b0[kk];
+        s1 += ar[kk] * b1[kk];
+        s2 += ar[kk] * b2[kk];
+        s3 += ar[kk] * b3[kk];
+      }
+      c[i * ldc + j] = s0, c[i * ldc + j + 1] = s1, c[i * ldc + j + 2] = s2, c[i * ldc + j + 3] = s3;
+    }
+    for (; j < n; ++j) {
+      const T* __restrict bj = b + j * ldb;
+      T s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int64_t kk = 0; kk < k; ++kk) s += ar[kk] * bj[kk];
+      c[i * ldc + j] = s;
+    }
+  }
+}
 
 // C (m x n, ldc) = op(A) op(B) for a product that small_gemm_fits.
 template <class T>
 void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb,
                 T* c, int64_t ldc) {
   constexpr int MR = 6, NR = 64 / static_cast<int>(sizeof(T));  // 6 x 16 floats, 6 x 8 doubles
+  if (!ta && tb && k >= 8 * m) return small_gemm_rows_dot(m, n, k, a, lda, b, ldb, c, ldc);
   alignas(64) T panel[kSmallPanel];
   if (tb) {  // B is stored (n x k): copy it to a (k x n) panel
     for (int64_t kk = 0; kk < k; ++kk)
@@ -104,7 +141,10 @@ void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, i
     ldb = n;
   }
   const MatrixView<T> av{a, ta ? 1 : lda, ta ? lda : 1};
-  const int64_t n_full = n / NR * NR;
+  // Columns in blocks of NR, then one block of NR / 2 (one vector register) if that many are left, then
+  // the last few one running sum each.
+  constexpr int HR = NR / 2;
+  const int64_t n_full = n / NR * NR, n_half = n - n_full >= HR ? n_full + HR : n_full;
   for (int64_t i = 0; i < m; i += MR) {
     const int64_t rows = std::min<int64_t>(MR, m - i);
     for (int64_t j = 0; j < n_full; j += NR) {
@@ -113,8 +153,14 @@ void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, i
       else
         small_tile_rows<MR, NR>(rows, k, av, i, b + j, ldb, c + i * ldc + j, ldc);
     }
-    for (int64_t r = i; r < i + rows; ++r)  // the last n % NR columns, one running sum each
-      for (int64_t j = n_full; j < n; ++j) {
+    if (n_half > n_full) {
+      if (rows == MR)
+        small_tile<MR, HR>(k, av, i, b + n_full, ldb, c + i * ldc + n_full, ldc);
+      else
+        small_tile_rows<MR, HR>(rows, k, av, i, b + n_full, ldb, c + i * ldc + n_full, ldc);
+    }
+    for (int64_t r = i; r < i + rows; ++r)
+      for (int64_t j = n_half; j < n; ++j) {
         T sum = 0;
         for (int64_t kk = 0; kk < k; ++kk) sum += av.at(r, kk) * b[kk * ldb + j];
         c[r * ldc + j] = sum;
