@@ -224,6 +224,15 @@ int main(int argc, char** argv) {
                hit_pct ? fmt::format("{:.2f}", *hit_pct) : std::string("-"));
     rows.push_back(
         {.name = w.name, .ms = t * 1e3, .gflops = gflops, .peak_mb = peak_mb, .allocs_per_iter = per_step, .cache_hit_pct = hit_pct});
+    if (opt.profile > 0) {  // where the step's time goes: after the timed blocks, so it does not slow them
+      heed::Profiler prof;
+      for (int i = 0; i < opt.profile; ++i) w.step();
+      prof.stop();
+      fmt::print("\n{}: {} steps under heed::Profiler, {:.3f} ms per step\n", w.name, opt.profile,
+                 prof.wall_us() / 1e3 / opt.profile);
+      prof.print(heed::ProfilerSort::SelfTime, 25);
+      fmt::print("\n");
+    }
   }
   bench::write_json(opt, "train", info, threads, rows);
   return 0;

@@ -31,12 +31,14 @@ struct Options {
   int repeats = 15;             // blocks per function; the median is reported
   std::string json;             // where to write the results ("" for none)
   std::string filter;           // run only the rows whose name contains this ("" for all)
+  int profile = 0;              // bench_train: after a row, this many more steps under heed::Profiler
 
   bool selected(std::string_view name) const { return filter.empty() || name.find(filter) != std::string_view::npos; }
 };
 
 // Parses the command line and sets heed's thread count. Options: --threads N, --block-seconds S,
-// --repeats R, --json PATH, --filter TEXT, --quick (shorter blocks, 3 repeats), and --info, which
+// --repeats R, --json PATH, --filter TEXT, --quick (shorter blocks, 3 repeats), --profile STEPS (bench_train:
+// that many more steps of each row under heed::Profiler, its table printed), and --info, which
 // prints the OpenBLAS kernel in use (with a WARNING line when the CPU supports a faster one) and exits.
 inline Options init(int argc, char** argv) {
   Options o;
@@ -60,6 +62,8 @@ inline Options init(int argc, char** argv) {
       o.json = value();
     else if (a == "--filter")
       o.filter = value();
+    else if (a == "--profile")
+      o.profile = std::max(0, std::atoi(value()));
     else if (a == "--quick")
       o.block_seconds = 0.01, o.repeats = 3;
     else if (a == "--info")
@@ -67,7 +71,7 @@ inline Options init(int argc, char** argv) {
     else {
       fmt::print(stderr,
                  "usage: {} [--threads N] [--block-seconds S] [--repeats R] [--json PATH] [--filter TEXT] [--quick] "
-                 "[--info]\n",
+                 "[--info] [--profile STEPS]\n",
                  argv[0]);
       std::exit(2);
     }
