@@ -1,6 +1,7 @@
 #include "core/elementwise.hpp"
 #include "core/factory.hpp"
 #include "core/linalg.hpp"
+#include "core/parallel.hpp"
 #include "core/view.hpp"
 
 #include <catch2/catch.hpp>
@@ -43,6 +44,19 @@ TEST_CASE("large products (threaded BLAS, folded batch) match the reference", "[
   CHECK(allclose(matmul(a, b), matmul_reference(a, b), 1e-4, 1e-4));
   Tensor c = randn({16, 24, 24}), d = randn({16, 24, 24});  // many small products: parallel over batch
   CHECK(allclose(matmul(c, d), matmul_reference(c, d), 1e-4, 1e-4));
+  // 200 x 72 x 90: above the one-thread size, with rows enough to split C's rows over 2 threads (at row
+  // 96, a multiple of 16), each block one single-threaded BLAS call; both trans flags, 1 and 2 threads.
+  const int threads = get_num_threads();
+  for (int nt : {1, 2})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        INFO("threads " << nt << " trans_a " << ta << " trans_b " << tb);
+        set_num_threads(nt);
+        Tensor x = randn({200, 90}), y = randn({90, 72});
+        Tensor xs = ta ? contiguous(transpose(x, 0, 1)) : x, ys = tb ? contiguous(transpose(y, 0, 1)) : y;
+        CHECK(allclose(matmul(xs, ys, ta, tb), matmul_reference(x, y), 1e-4, 1e-4));
+      }
+  set_num_threads(threads);
 }
 
 // Batches of small products run on core/linalg.cpp's own kernel (a register tile of 6 rows by 16
