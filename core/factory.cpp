@@ -355,12 +355,10 @@ Tensor apply_keep_bits(const Tensor& x, const Tensor& bits, double p, const char
     T* yp = y.data_ptr<T>();
     // x * 0 where dropped, not 0, so that a NaN or an infinity still shows (as x * mask does).
     const T scale = p < 1 ? static_cast<T>(1 / (1 - p)) : T(0);
-    parallel_for((n + 63) / 64, 64, [&](int64_t w0, int64_t w1) {
-      for (int64_t w = w0; w < w1; ++w) {
-        const auto word = static_cast<uint64_t>(bp[w]);
-        const int64_t first = w * 64, count = std::min<int64_t>(64, n - first);
-        for (int64_t j = 0; j < count; ++j) yp[first + j] = xp[first + j] * ((word >> j) & 1u ? scale : T(0));
-      }
+    constexpr int64_t kChunk = 4096;  // elements per parallel item (a multiple of 32)
+    parallel_for((n + kChunk - 1) / kChunk, kChunk, [&](int64_t c0, int64_t c1) {
+      const int64_t first = c0 * kChunk, count = std::min(n, c1 * kChunk) - first;
+      apply_kept(xp + first, yp + first, bp, first, count, scale);
     });
     return y;
   });

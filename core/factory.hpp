@@ -61,6 +61,24 @@ Tensor dropout_keep_bits(int64_t n, double p, Generator* gen = nullptr);
 inline bool dropout_kept(const int64_t* bits, int64_t i) {
   return (static_cast<uint64_t>(bits[i >> 6]) >> (i & 63)) & 1u;
 }
+// y[j] = x[j] * (kept(first + j) ? keep : 0) for j in [0, count): elements first.. of the bits. x and y
+// may be the same array. Runs of 32 elements aligned to a half word are a loop with a constant trip
+// count and one 32-bit shift per lane, which vectorizes (AVX2's per-lane shifts); the same loop over a
+// variable count shifting the 64-bit word ran scalar, ~2.4 ns an element against ~0.06.
+template <class T>
+inline void apply_kept(const T* x, T* y, const int64_t* bits, int64_t first, int64_t count, T keep) {
+  int64_t j = 0;
+  for (; j < count && (first + j) % 32 != 0; ++j) y[j] = x[j] * (dropout_kept(bits, first + j) ? keep : T(0));
+  for (; j + 32 <= count; j += 32) {
+    const int64_t i = first + j;
+    const auto half = static_cast<uint32_t>(static_cast<uint64_t>(bits[i >> 6]) >> (i & 32));
+    const T* xh = x + j;
+    T* yh = y + j;
+#pragma omp simd
+    for (uint32_t l = 0; l < 32; ++l) yh[l] = xh[l] * ((half >> l) & 1u ? keep : T(0));
+  }
+  for (; j < count; ++j) y[j] = x[j] * (dropout_kept(bits, first + j) ? keep : T(0));
+}
 // x * keep / (1 - p), element by element, with keep read from `bits` over x's elements in row-major
 // order (0 everywhere when p = 1): dropout's forward, and its backward on the gradient. Float dtypes;
 // a new contiguous tensor. Checks that bits holds at least x.numel() bits (ShapeError naming `op`).

@@ -358,9 +358,7 @@ SoftmaxDropout masked_softmax_driver(const char* op, const Tensor& x, const Tens
       }
       for (int64_t row = r0; row < r1; ++row) {
         masked_softmax_row(xp + row * n, mp + off, yp + row * n, n, s);
-        if (drop)
-          for (int64_t i = 0; i < n; ++i)
-            zp[row * n + i] = yp[row * n + i] * (dropout_kept(bits, row * n + i) ? keep_scale : T(0));
+        if (drop) apply_kept(yp + row * n, zp + row * n, bits, row * n, n, keep_scale);
         for (int64_t d = lead - 1; d >= 0; --d) {
           off += mstrides[d];
           if (++idx[d] < sizes[d]) break;
@@ -412,7 +410,7 @@ Tensor masked_softmax_dropout_backward(const Tensor& dz, const Tensor& probs, co
       for (int64_t row = r0; row < r1; ++row) {
         const int64_t o = row * n;
         // dx's row holds g first, then the result: s y (g - Σ g y).
-        for (int64_t i = 0; i < n; ++i) dxp[o + i] = dzp[o + i] * (dropout_kept(bits, o + i) ? keep_scale : T(0));
+        apply_kept(dzp + o, dxp + o, bits, o, n, keep_scale);
         double acc = 0;
 #pragma omp simd reduction(+ : acc)
         for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(dxp[o + i]) * yp[o + i];

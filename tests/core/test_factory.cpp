@@ -151,6 +151,26 @@ TEST_CASE("positive_bits marks the elements above 0, and applied to dy gives rel
   CHECK_THROWS_WITH(kernel::positive_bits(zeros({3}, kInt64)), Catch::Contains("positive_bits"));
 }
 
+TEST_CASE("apply_kept matches the per-element rule from any start and length", "[core][random]") {
+  // The vector loop takes runs of 32 aligned to half words; the scalar loops the head and the tail.
+  Generator g(5);
+  const Tensor bits = kernel::dropout_keep_bits(300, 0.5, &g);
+  const int64_t* b = bits.data_ptr<int64_t>();
+  std::vector<double> x(300), y(300);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = 1.0 + static_cast<double>(i);
+  for (int64_t first : {0, 1, 31, 32, 33, 63, 64, 100})
+    for (int64_t count : {0, 1, 31, 32, 33, 64, 95, 150}) {
+      INFO("first " << first << " count " << count);
+      std::fill(y.begin(), y.end(), -1.0);
+      kernel::apply_kept(x.data() + first, y.data(), b, first, count, 2.0);
+      int wrong = 0;
+      for (int64_t j = 0; j < count; ++j)
+        wrong += y[j] != x[first + j] * (kernel::dropout_kept(b, first + j) ? 2.0 : 0.0);
+      for (int64_t j = count; j < 300; ++j) wrong += y[j] != -1.0;  // nothing written past count
+      CHECK(wrong == 0);
+    }
+}
+
 TEST_CASE("apply_keep_bits equals x times dropout_mask, for any layout, and keeps NaN visible", "[core][random]") {
   for (DType dt : {kFloat32, kFloat64}) {
     Generator g(21), same(21);
@@ -161,6 +181,12 @@ TEST_CASE("apply_keep_bits equals x times dropout_mask, for any layout, and keep
     CHECK(y.shape() == x.shape());
     CHECK(y.dtype() == dt);
     CHECK(kernel::max_abs_diff(y, kernel::mul(x, mask)) == 0.0);
+    // Large enough for several parallel chunks of 4096, the last one short.
+    Generator g2(22), same2(22);
+    Tensor big = randn({3, 3001}, dt);
+    Tensor big_bits = kernel::dropout_keep_bits(big.numel(), 0.3, &g2);
+    CHECK(kernel::max_abs_diff(kernel::apply_keep_bits(big, big_bits, 0.3),
+                               kernel::mul(big, kernel::dropout_mask(big.shape(), dt, 0.3, &same2))) == 0.0);
   }
   Tensor x = tensor({std::nan(""), 1.0, 2.0});
   Tensor y = kernel::apply_keep_bits(x, kernel::dropout_keep_bits(3, 1.0), 1.0);  // every element dropped
