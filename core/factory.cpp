@@ -296,10 +296,27 @@ Tensor dropout_keep_bits(int64_t n, double p, Generator* gen) {
   const Generator::State start = (gen ? *gen : default_generator()).reserve(blocks);
   const float keep = static_cast<float>(1 - p);
   auto* out = reinterpret_cast<uint64_t*>(bits.data_ptr<int64_t>());
+  // unit_float(b) < keep, as (b >> 8) < keep 2^24 in float: both sides exact (a 24-bit integer, and a
+  // float times a power of two), so the same comparison.
+  const float threshold = keep * 0x1p24f;
   parallel_for(words, 16 * 8, [&](int64_t w0, int64_t w1) {
+    std::array<std::array<uint32_t, kPhiloxLanes>, 4> lanes;
     for (int64_t w = w0; w < w1; ++w) {
       uint64_t word = 0;
       const int64_t first = w * 64, count = std::min<int64_t>(64, n - first);
+      if (count == 64) {  // 16 blocks, kPhiloxLanes at a time: element 4 l + c of a group is word c of block l
+        static_assert(64 % (4 * kPhiloxLanes) == 0);
+        for (int64_t g = 0; g < 64; g += 4 * kPhiloxLanes) {
+          philox_lanes(start.seed, start.offset + static_cast<uint64_t>((first + g) / 4), lanes);
+          for (int l = 0; l < kPhiloxLanes; ++l)
+            for (int c = 0; c < 4; ++c)
+              word |=
+                  uint64_t{static_cast<float>(lanes[static_cast<size_t>(c)][static_cast<size_t>(l)] >> 8) < threshold}
+                  << (g + 4 * l + c);
+        }
+        out[w] = word;
+        continue;
+      }
       for (int64_t j = 0; j < count; j += 4) {
         auto b = Generator::block(start.seed, start.offset + static_cast<uint64_t>((first + j) / 4));
         for (int64_t k = 0; k < 4 && j + k < count; ++k)
@@ -312,8 +329,7 @@ Tensor dropout_keep_bits(int64_t n, double p, Generator* gen) {
 }
 
 Tensor positive_bits(const Tensor& y) {
-  if (!y.is_floating_point())
-    throw_error<DTypeError>("positive_bits: expected a floating tensor, got {}", describe(y));
+  if (!y.is_floating_point()) throw_error<DTypeError>("positive_bits: expected a floating tensor, got {}", describe(y));
   const int64_t n = y.numel(), words = (n + 63) / 64;
   Tensor bits = make_tensor({words}, kInt64);
   if (n == 0) return bits;
@@ -338,8 +354,8 @@ void check_keep_bits(const Tensor& bits, int64_t n, double p, const char* op) {
   if (bits.dtype() != kInt64 || bits.dim() != 1 || !bits.is_contiguous())
     throw_error<DTypeError>("{}: the keep bits must be a contiguous 1-d int64 tensor, got {}", op, describe(bits));
   if (bits.numel() * 64 < n)
-    throw_error<ShapeError>("{}: {} words of keep bits cover {} elements, not {}", op, bits.numel(),
-                            bits.numel() * 64, n);
+    throw_error<ShapeError>("{}: {} words of keep bits cover {} elements, not {}", op, bits.numel(), bits.numel() * 64,
+                            n);
 }
 
 Tensor apply_keep_bits(const Tensor& x, const Tensor& bits, double p, const char* op) {

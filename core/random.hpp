@@ -13,6 +13,11 @@ namespace heed {
 // The 128-bit block number `counter` of the stream `key`: Philox4x32 with 10 rounds.
 std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> counter, std::array<uint32_t, 2> key);
 
+// Blocks index, index + 1, ..., index + kPhiloxLanes - 1 of the stream `seed` at once: word w of block
+// index + l in out[w][l]. The same bits as Generator::block; with AVX2, computed in vector lanes.
+inline constexpr int kPhiloxLanes = 16;
+void philox_lanes(uint64_t seed, uint64_t index, std::array<std::array<uint32_t, kPhiloxLanes>, 4>& out);
+
 class Generator {
  public:
   static constexpr uint64_t kDefaultSeed = 0x5eed'0000'0000'1234ULL;

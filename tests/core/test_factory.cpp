@@ -42,6 +42,22 @@ TEST_CASE("Philox4x32-10 matches the published known-answer vectors", "[core][ra
         std::array<uint32_t, 4>{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1});
 }
 
+TEST_CASE("philox_lanes gives Generator::block's bits, kPhiloxLanes blocks at a time", "[core][random]") {
+  // Seeds with both key words set, and counters that carry into the high word inside one call.
+  std::array<std::array<uint32_t, kPhiloxLanes>, 4> lanes;
+  int wrong = 0, checked = 0;
+  for (uint64_t seed : {uint64_t{0}, uint64_t{42}, Generator::kDefaultSeed, ~uint64_t{0}})
+    for (uint64_t index : {uint64_t{0}, uint64_t{1}, uint64_t{1000003}, (uint64_t{1} << 32) - 5, ~uint64_t{0} - 40}) {
+      philox_lanes(seed, index, lanes);
+      for (int l = 0; l < kPhiloxLanes; ++l) {
+        const std::array<uint32_t, 4> b = Generator::block(seed, index + static_cast<uint64_t>(l));
+        for (size_t w = 0; w < 4; ++w) wrong += lanes[w][static_cast<size_t>(l)] != b[w], ++checked;
+      }
+    }
+  CHECK(checked == 4 * 5 * kPhiloxLanes * 4);
+  CHECK(wrong == 0);
+}
+
 TEST_CASE("manual_seed makes random tensors reproducible", "[core][random]") {
   manual_seed(42);
   Tensor a = randn({100});
