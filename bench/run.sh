@@ -57,8 +57,8 @@ fi
 # Each bench runs in ROUNDS rounds of R/ROUNDS blocks, heed's and torch's processes alternating
 # (heed torch, torch heed, heed torch, ...), so that a slow minute of the machine falls on both; the
 # summary takes each row's median over the rounds, and its ratio is the median of the rounds' ratios.
-# Round 1 prints its tables; the later rounds only say that they ran. torch's peak memory is taken
-# in round 1 only (it does not change, and its profiled calls take a few seconds per bench).
+# Round 1 prints its tables; the later rounds write theirs to OUT/rounds.log. torch's peak memory is
+# taken in round 1 only (it does not change, and its profiled calls take a few seconds per bench).
 rounds=${HEED_BENCH_ROUNDS:-3}
 if ! [[ $rounds =~ ^[1-9][0-9]*$ ]]; then
   echo "bench/run.sh: HEED_BENCH_ROUNDS must be a positive integer, not '$rounds'" >&2
@@ -77,7 +77,9 @@ run_torch() {  # bench round
     --json "$tmp/torch_$1.$2.json" "${extra[@]}"
   torch_files+=("$tmp/torch_$1.$2.json")
 }
-echo "rounds: $rounds of $repeats blocks per row, heed and PyTorch alternating (HEED_BENCH_ROUNDS)"
+echo "rounds: $rounds, heed and PyTorch alternating (HEED_BENCH_ROUNDS), each of $repeats blocks per row" \
+  "unless HEED_BENCH_ARGS sets --repeats; rounds 2.. write to $OUT/rounds.log"
+: >"$OUT/rounds.log"
 for bench in overhead matmul train ops; do
   for ((r = 1; r <= rounds; ++r)); do
     if ((r == 1)); then
@@ -89,9 +91,9 @@ for bench in overhead matmul train ops; do
       fi
     else
       echo "round $r/$rounds of bench_$bench ..."
-      if ((have_torch && r % 2 == 0)); then run_torch "$bench" "$r" >>"$tmp/rounds.log"; fi
-      run_heed "$bench" "$r" >>"$tmp/rounds.log"
-      if ((have_torch && r % 2 == 1)); then run_torch "$bench" "$r" >>"$tmp/rounds.log"; fi
+      if ((have_torch && r % 2 == 0)); then run_torch "$bench" "$r" >>"$OUT/rounds.log"; fi
+      run_heed "$bench" "$r" >>"$OUT/rounds.log"
+      if ((have_torch && r % 2 == 1)); then run_torch "$bench" "$r" >>"$OUT/rounds.log"; fi
     fi
   done
 done

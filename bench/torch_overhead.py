@@ -354,6 +354,8 @@ def main():
     p.add_argument("--filter", default="", help="run only the rows whose name contains this")
     p.add_argument("--json", default="")
     p.add_argument("--no-peak", action="store_true", help="skip the profiled calls: peak_mb is null")
+    p.add_argument("--profile", type=int, default=0,
+                   help="accepted so that HEED_BENCH_ARGS may carry bench_train's --profile; ignored here")
     opt = p.parse_args()
     if opt.quick:
         opt.block_seconds, opt.repeats = 0.01, 3

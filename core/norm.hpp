@@ -6,8 +6,9 @@
 //   y = xhat * weight + bias            (weight and bias (N) optional)
 // Backward, with g = dy * weight (dy where there is no weight):
 //   dx = rstd (g - mean(g) - xhat mean(g xhat)),   dweight = Σ_rows dy xhat,   dbias = Σ_rows dy
-// Statistics are accumulated in double. The sums over rows for dweight and dbias add fixed blocks
-// of rows in a fixed order, so results do not depend on the number of threads.
+// A row's statistics are accumulated in double. The sums over rows for dweight and dbias take each
+// block of 32 rows in the input's dtype, then add the blocks in double, in fixed chunks and a fixed
+// order, so results do not depend on the number of threads.
 #include "core/tensor.hpp"
 
 namespace heed::kernel {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 using namespace heed;
 
@@ -208,6 +209,16 @@ TEST_CASE("apply_keep_bits equals x times dropout_mask, for any layout, and keep
   Tensor y = kernel::apply_keep_bits(x, kernel::dropout_keep_bits(3, 1.0), 1.0);  // every element dropped
   CHECK(std::isnan(y.to_vector<float>()[0]));
   CHECK(y.to_vector<float>()[1] == 0.0f);
+  // The same inside the vector loop's runs of 32: NaN and inf at elements 40 and 41 of 96, all dropped.
+  std::vector<float> v(96, 1.0f);
+  v[40] = std::nanf("");
+  v[41] = std::numeric_limits<float>::infinity();
+  const std::vector<float> w = kernel::apply_keep_bits(from_vector(v, {96}), kernel::dropout_keep_bits(96, 1.0), 1.0)
+                                   .to_vector<float>();
+  CHECK(std::isnan(w[40]));
+  CHECK(std::isnan(w[41]));  // inf * 0
+  CHECK(w[39] == 0.0f);
+  CHECK(w[42] == 0.0f);
   // Bad input names the op and the values.
   Tensor bits = kernel::dropout_keep_bits(64, 0.5);
   CHECK_THROWS_AS(kernel::apply_keep_bits(zeros({65}), bits, 0.5), ShapeError);

@@ -37,10 +37,10 @@ TEST_CASE("fused layer_norm equals the composite, forward and backward", "[nn][l
 }
 
 TEST_CASE("float32 layer_norm backward over many row blocks matches the float64 composite", "[nn][layer_norm]") {
-  // 300 rows: ten of the kernel's blocks of 32 rows (the last one short), whose column sums are taken in
-  // float32 within a block and in double across blocks. Every case of the kernel's row loop: with and
-  // without weight, and each of x, weight and bias with or without a gradient.
-  const Tensor x0 = randn({300, 96}) * 3.0 + 5.0, w0 = randn({96}), b0 = randn({96}), g0 = randn({300, 96});
+  // 1500 rows: 47 of the kernel's blocks of 32 rows (the last one short) in 16 chunks of 2 or 3 blocks.
+  // A block's column sums are taken in float32, then added to its chunk's in double. Every case of the
+  // kernel's row loop: with and without weight, and each of x, weight and bias with or without a gradient.
+  const Tensor x0 = randn({1500, 96}) * 3.0 + 5.0, w0 = randn({96}), b0 = randn({96}), g0 = randn({1500, 96});
   for (bool affine : {true, false})
     for (int need = 1; need < 8; ++need) {
       const bool need_x = need & 1, need_w = affine && (need & 2), need_b = affine && (need & 4);
@@ -91,7 +91,9 @@ TEST_CASE("LayerNorm module: PyTorch names and init, float32 large rows, errors"
 }
 
 TEST_CASE("layer_norm weight gradients do not depend on the thread count", "[nn][layer_norm]") {
-  Tensor x = randn({300, 64}), w = ones({64}).requires_grad_(), g = randn({300, 64});
+  // 1000 rows: 32 blocks of 32 rows (the last one short), two to each of the 16 fixed chunks, whatever the
+  // number of threads.
+  Tensor x = randn({1000, 64}), w = ones({64}).requires_grad_(), g = randn({1000, 64});
   int threads = get_num_threads();
   set_num_threads(1);
   layer_norm(x, {64}, w).backward(g);
