@@ -33,6 +33,40 @@ TEST_CASE("transpose and permute read the right elements", "[core][view]") {
         CHECK(pv[static_cast<size_t>(k * 6 + i * 3 + j)] == yv[static_cast<size_t>(i * 12 + j * 4 + k)]);
 }
 
+TEST_CASE("copies that transpose (tiled) read the right elements, every dtype and remainder", "[core][view]") {
+  // contiguous() of a view whose last dim has a large stride in the source copies in 32 x 32 tiles
+  // (core/elementwise.cpp, copy_transposing): sizes that are not multiples of 32, a batch dim, every
+  // element size, against the index formula.
+  for (DType dt : {kFloat32, kFloat64, kInt64, kBool}) {
+    INFO(dtype_name(dt));
+    const int64_t R = 70, C = 45;  // x (R, C): xᵀ[j][i] = x[i][j]
+    Tensor x = dt == kBool ? gt(randn({R, C}), 0.0) : reshape(arange(0, static_cast<double>(R * C), 1, dt), {R, C});
+    Tensor got = contiguous(transpose(x, 0, 1));
+    REQUIRE(got.shape() == Shape{C, R});
+    const std::vector<double> xv = to_dtype(x, kFloat64).to_vector<double>(),
+                              gv = to_dtype(got, kFloat64).to_vector<double>();
+    int wrong = 0;
+    for (int64_t i = 0; i < R; ++i)
+      for (int64_t j = 0; j < C; ++j) wrong += gv[static_cast<size_t>(j * R + i)] != xv[static_cast<size_t>(i * C + j)];
+    CHECK(wrong == 0);
+  }
+  // (B, T, H) -> (B, H, T): the batch dim is an outer index of the tiles.
+  Tensor y = iota({3, 50, 40});
+  const std::vector<float> yv = y.to_vector<float>(), pv = contiguous(transpose(y, 1, 2)).to_vector<float>();
+  int wrong = 0;
+  for (int b = 0; b < 3; ++b)
+    for (int t = 0; t < 50; ++t)
+      for (int h = 0; h < 40; ++h)
+        wrong += pv[static_cast<size_t>(b * 2000 + h * 50 + t)] != yv[static_cast<size_t>(b * 2000 + t * 40 + h)];
+  CHECK(wrong == 0);
+  // (B, T, H) -> (H, T, B) and into a non-contiguous destination (the element loop): same values.
+  Tensor q = contiguous(permute(y, {2, 1, 0}));
+  Tensor dst = transpose(zeros({3, 50, 40}), 0, 2);  // (40, 50, 3), strided
+  copy_(dst, permute(y, {2, 1, 0}));
+  CHECK(equal(contiguous(dst), q));
+  CHECK(equal(contiguous(permute(q, {2, 1, 0})), y));
+}
+
 TEST_CASE("narrow, slice and select pick the right elements", "[core][view]") {
   Tensor x = iota({4, 5});
   CHECK(contiguous(narrow(x, 1, 1, 3)).to_vector<float>() ==
