@@ -119,7 +119,7 @@ Tensor unaliased(const Tensor& src, const Tensor& dst) {
 // cache. Same dtype, same shape (no broadcasting); false when the layout is not of that kind.
 constexpr int64_t kTile = 32;
 
-template <class E>  // E: an unsigned integer of the element's size: a copy moves bits
+template <class E>  // E: the element's C++ type
 void copy_tiles(const detail::Loop<2>& loop, int64_t d) {
   const int64_t nd = loop.shape.size(), inner = nd - 1;
   const int64_t rows = loop.shape[d], cols = loop.shape[inner];
@@ -168,22 +168,8 @@ bool copy_transposing(const Tensor& dst, const Tensor& src) {
   for (int64_t k = nd - 2; k >= 0 && d < 0; --k)
     if (loop.strides[1][static_cast<size_t>(k)] == e) d = k;
   if (d < 0 || loop.shape[d] < kTile / 4) return false;  // too few rows to gain from tiles
-  switch (e) {
-    case 1:
-      copy_tiles<uint8_t>(loop, d);
-      return true;
-    case 2:
-      copy_tiles<uint16_t>(loop, d);
-      return true;
-    case 4:
-      copy_tiles<uint32_t>(loop, d);
-      return true;
-    case 8:
-      copy_tiles<uint64_t>(loop, d);
-      return true;
-    default:
-      return false;
-  }
+  dispatch_all(dst.dtype(), [&]<class T>() { copy_tiles<T>(loop, d); });
+  return true;
 }
 
 // A bool result from one or two inputs of the same dtype.

@@ -299,6 +299,7 @@ Tensor dropout_keep_bits(int64_t n, double p, Generator* gen) {
   // unit_float(b) < keep, as (b >> 8) < keep 2^24 in float: both sides exact (a 24-bit integer, and a
   // float times a power of two), so the same comparison.
   const float threshold = keep * 0x1p24f;
+  auto kept = [threshold](uint32_t u) { return static_cast<float>(u >> 8) < threshold; };
   parallel_for(words, 16 * 8, [&](int64_t w0, int64_t w1) {
     std::array<std::array<uint32_t, kPhiloxLanes>, 4> lanes;
     for (int64_t w = w0; w < w1; ++w) {
@@ -310,17 +311,14 @@ Tensor dropout_keep_bits(int64_t n, double p, Generator* gen) {
           philox_lanes(start.seed, start.offset + static_cast<uint64_t>((first + g) / 4), lanes);
           for (int l = 0; l < kPhiloxLanes; ++l)
             for (int c = 0; c < 4; ++c)
-              word |=
-                  uint64_t{static_cast<float>(lanes[static_cast<size_t>(c)][static_cast<size_t>(l)] >> 8) < threshold}
-                  << (g + 4 * l + c);
+              word |= uint64_t{kept(lanes[static_cast<size_t>(c)][static_cast<size_t>(l)])} << (g + 4 * l + c);
         }
         out[w] = word;
         continue;
       }
       for (int64_t j = 0; j < count; j += 4) {
         auto b = Generator::block(start.seed, start.offset + static_cast<uint64_t>((first + j) / 4));
-        for (int64_t k = 0; k < 4 && j + k < count; ++k)
-          word |= uint64_t{unit_float(b[static_cast<size_t>(k)]) < keep} << (j + k);
+        for (int64_t k = 0; k < 4 && j + k < count; ++k) word |= uint64_t{kept(b[static_cast<size_t>(k)])} << (j + k);
       }
       out[w] = word;
     }

@@ -180,9 +180,10 @@ void blas_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, bl
 }
 
 // A product too large for one thread, with at least this many rows of C per thread, runs as one
-// single-threaded BLAS call per thread, each on its own block of C's rows (a multiple of 16, the
-// kernels' row unrolling), instead of one call on BLAS's threads. BLAS's own split synchronizes its
-// threads at every panel of k and n; the row split joins them once. Medians of 21 alternating blocks,
+// single-threaded BLAS call per thread, each on its own block of C's rows (cut at a multiple of 16),
+// instead of one call on BLAS's threads. (OpenBLAS's Zen sgemm gives a row the same bits in any block
+// only for cuts at multiples of 24; cuts at 48 would unbalance the threads: docs/reliability.md.) BLAS's own split
+// synchronizes its threads at every panel of k and n; the row split joins them once. Medians of 21 alternating blocks,
 // 2 threads, Zen 3 (split / BLAS's threads): the Transformer LM's and encoder layer's linear layers
 // 1.00-1.11 and 1.01-1.24 in two runs, n=256 1.22, n=512 1.12, n=2048 1.02; with 32 rows of C (an
 // LSTM's recurrent product) it lost, 0.88, so fewer rows stay with BLAS.
