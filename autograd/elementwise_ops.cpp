@@ -4,6 +4,7 @@
 #include "core/elementwise.hpp"
 #include "core/factory.hpp"
 #include "core/iter.hpp"
+#include "core/vmath.hpp"
 
 #include <cmath>
 #include <numbers>
@@ -167,7 +168,7 @@ Tensor silu(const Tensor& x) {
   return autograd::record("silu", kernel::silu(x), {x}, [X = save(x)](const Tensor& dy, NeedsGrad) -> Grads {
     return {scale_by("silu_backward", dy, X.get(), [](auto v) {
       using T = decltype(v);
-      T s = T(1) / (T(1) + std::exp(-v));
+      T s = kernel::vsigmoid(v);
       return s * (1 + v * (1 - s));
     })};
   });
@@ -179,7 +180,7 @@ Tensor erf(const Tensor& x) {
   return autograd::record("erf", kernel::erf(x), {x}, [X = save(x)](const Tensor& dy, NeedsGrad) -> Grads {
     return {scale_by("erf_backward", dy, X.get(), [](auto v) {
       using T = decltype(v);
-      return T(2 * std::numbers::inv_sqrtpi) * std::exp(-v * v);
+      return T(2 * std::numbers::inv_sqrtpi) * kernel::vexp_full(-v * v);
     })};
   });
 }

@@ -6,6 +6,7 @@
 #include "core/factory.hpp"
 #include "core/iter.hpp"
 #include "core/view.hpp"
+#include "core/vmath.hpp"
 
 namespace heed {
 namespace {
@@ -107,7 +108,7 @@ Tensor logsumexp(const Tensor& x, const IntList& dims, bool keepdim) {
                             Tensor x_ = X.get();
                             return {kernel::map("logsumexp_backward", x_, unreduce(Y.get(), x_.shape(), dims, keepdim),
                                                 unreduce(dy, x_.shape(), dims, keepdim),
-                                                [](auto v, auto lse, auto g) { return g * std::exp(v - lse); })};
+                                                [](auto v, auto lse, auto g) { return g * kernel::vexp_full(v - lse); })};
                           });
 }
 Tensor logsumexp(const Tensor& x, int64_t dim, bool keepdim) { return logsumexp(x, IntList{dim}, keepdim); }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <limits>
 #include <numbers>
+#include <type_traits>
 
 #define HEED_VINLINE [[gnu::always_inline]] inline
 
@@ -70,6 +71,37 @@ HEED_VINLINE T vexp(T x) {
   Bits half_scale = (std::bit_cast<Bits>(z) - std::bit_cast<Bits>(C::kRound) + Bits(C::kBias - 1)) << C::kMantissa;
   T y = (p * T(2)) * std::bit_cast<T>(half_scale);
   return x < C::kLo ? T(0) : (x > C::kHi ? std::numeric_limits<T>::infinity() : y);
+}
+
+// vexp over the whole range of the exponential, as the exp op needs it (vexp's callers take e^x for x
+// below kLo as 0 and lose nothing). Below kLo e^x is a subnormal number or just above the smallest
+// normal one, and 2^k is out of range for one scale factor, so it is applied as two, 2^k1 2^k2 with
+// k1 = floor(k / 2), k2 = k - k1, each normal; the last product rounds once. At the top the same product
+// overflows to inf exactly where e^x does. Below kMin the result rounds to 0, above kMax it is inf.
+// Measured within 1 ulp of the exact value over the whole range (for a subnormal result, an ulp is the
+// smallest subnormal).
+template <class T>
+HEED_VINLINE T vexp_full(T x) {
+  using C = ExpConstants<T>;
+  using Bits = typename C::Bits;
+  using SBits = std::make_signed_t<Bits>;
+  constexpr auto c = inverse_factorials<T>();
+  constexpr T kMin = sizeof(T) == 4 ? T(-104.0) : T(-745.2);  // e^kMin < half the smallest subnormal
+  constexpr T kMax = sizeof(T) == 4 ? T(89.0) : T(710.0);     // e^kMax > the largest finite value
+  T t = x < kMin ? kMin : (x > kMax ? kMax : x);              // NaN passes through
+  T z = t * static_cast<T>(std::numbers::log2e) + C::kRound;   // kRound + k, k in its low mantissa bits
+  T k = z - C::kRound;
+  T r = (t - k * C::kLn2Hi) - k * C::kLn2Lo;
+  T p = c[C::kDegree];
+  for (int i = C::kDegree - 1; i >= 0; --i) p = p * r + c[static_cast<size_t>(i)];
+  // k from z's bits, then halved with an arithmetic shift; the subtraction is unsigned so that a NaN's
+  // meaningless bits are not undefined behaviour.
+  const SBits ki = static_cast<SBits>(std::bit_cast<Bits>(z) - std::bit_cast<Bits>(C::kRound));
+  const SBits k1 = ki >> 1, k2 = ki - k1;
+  const T s1 = std::bit_cast<T>(static_cast<Bits>(static_cast<Bits>(k1) + Bits(C::kBias)) << C::kMantissa);
+  const T s2 = std::bit_cast<T>(static_cast<Bits>(static_cast<Bits>(k2) + Bits(C::kBias)) << C::kMantissa);
+  T y = (p * s1) * s2;
+  return x < kMin ? T(0) : (x > kMax ? std::numeric_limits<T>::infinity() : y);
 }
 
 // ---- sigmoid and tanh on vexp's reduction: branch-free, so the loops over them vectorize ---------
