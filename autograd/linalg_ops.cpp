@@ -77,8 +77,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activat
   if (bias.defined() && !(bias.shape() == Shape{weight.size(0)}))
     throw_error<ShapeError>("{}: bias {} must have shape [{}] (weight {})", op, describe(bias), weight.size(0),
                             describe(weight));
-  Tensor z = kernel::matmul(x, weight, false, true);
-  Tensor y = kernel::bias_activation_(z, bias, act);
+  Tensor z = kernel::matmul_bias(x, weight, bias, true);  // x Wᵀ + b in one GEMM
+  Tensor y = kernel::bias_activation_(z, Tensor{}, act);
   // What act' needs: nothing (identity), where the output is positive (ReLU: 1 bit per element, so
   // that the output itself is not held through this op's backward GEMMs) or the pre-activation (GELU).
   Tensor for_act = act == Activation::Identity ? Tensor{} : act == Activation::ReLU ? kernel::positive_bits(y) : z;

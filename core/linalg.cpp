@@ -168,15 +168,18 @@ void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, i
   }
 }
 
+// C = op(A) op(B), or C += op(A) op(B) with accumulate (BLAS's beta = 1, which also skips the pass
+// that zeroes C before the product when beta = 0).
 template <class T>
 void blas_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, blasint lda, const T* b, blasint ldb,
-               T* c, blasint ldc) {
+               T* c, blasint ldc, bool accumulate) {
   auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
   auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
+  const T beta = accumulate ? T(1) : T(0);
   if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+    cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, a, lda, b, ldb, beta, c, ldc);
   else
-    cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+    cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, 1.0, a, lda, b, ldb, beta, c, ldc);
 }
 
 // A product too large for one thread, with at least this many rows of C per thread, runs as one
@@ -191,19 +194,20 @@ constexpr int64_t kSplitRowsPerThread = 64;
 
 template <class T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, blasint lda, const T* b, blasint ldb, T* c,
-          blasint ldc) {
+          blasint ldc, bool accumulate = false) {
   const bool small = m * n * k <= kSmallGemmFlops;
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   if (small || threads < 2 || m < kSplitRowsPerThread * threads) {
     SerialBlasScope serial(small);
-    return blas_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+    return blas_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
   }
   parallel_for(threads, kParallelGrain, [&](int64_t t0, int64_t t1) {
     SerialBlasScope serial(true);
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t r0 = t == 0 ? 0 : m * t / threads / 16 * 16,
                     r1 = t + 1 == threads ? m : m * (t + 1) / threads / 16 * 16;
-      if (r1 > r0) blas_gemm(ta, tb, r1 - r0, n, k, ta ? a + r0 : a + r0 * lda, lda, b, ldb, c + r0 * ldc, ldc);
+      if (r1 > r0)
+        blas_gemm(ta, tb, r1 - r0, n, k, ta ? a + r0 : a + r0 * lda, lda, b, ldb, c + r0 * ldc, ldc, accumulate);
     }
   });
 }
@@ -214,6 +218,28 @@ Strides batch_strides(const Tensor& t, const Shape& batch) {
   int64_t tb = t.dim() - 2, lead = batch.size() - tb;
   for (int64_t d = 0; d < tb; ++d) s[lead + d] = t.shape()[d] == 1 ? 0 : t.strides()[d];
   return s;
+}
+
+// out (..., N) = a (..., K) times op(b) (b 2-d), a's leading dims folded into the rows of one GEMM;
+// with accumulate, added to what out holds. K > 0, out contiguous.
+void rows_times(const Tensor& a, const Tensor& b, bool trans_b, Tensor& out, bool accumulate) {
+  const int64_t K = a.size(-1), N = out.size(-1);
+  Tensor a2 = reshape(a, {-1, K}), b2 = reshape(b, {b.size(-2), b.size(-1)});
+  Tensor out2 = view(out, {-1, N});
+  auto la = blas_layout(a2.size(0), K, a2.stride(0), a2.stride(1), false);
+  auto lb = blas_layout(b2.size(0), b2.size(1), b2.stride(0), b2.stride(1), trans_b);
+  if (!la) {
+    a2 = contiguous(a2);
+    la = blas_layout(a2.size(0), K, K, 1, false);
+  }
+  if (!lb) {
+    b2 = contiguous(b2);
+    lb = blas_layout(b2.size(0), b2.size(1), b2.size(1), 1, trans_b);
+  }
+  dispatch_floating(a.dtype(), "matmul", [&]<class T>() {
+    gemm<T>(la->trans, lb->trans, a2.size(0), N, K, a2.data_ptr<T>(), la->ld, b2.data_ptr<T>(), lb->ld,
+            out2.data_ptr<T>(), static_cast<blasint>(N), accumulate);
+  });
 }
 
 // (..., M, K) x (..., K, N) -> (..., M, N) with a, b at least 2-d and trans flags applied.
@@ -242,22 +268,7 @@ Tensor batched_matmul(Tensor a, Tensor b, bool trans_a, bool trans_b) {
 
   // A batched A (not transposed) times one B: fold A's batch into its rows, one GEMM.
   if (!trans_a && shape_numel(b_batch) == 1 && !a_batch.empty()) {
-    Tensor a2 = reshape(a, {-1, K}), b2 = reshape(b, {b.size(-2), b.size(-1)});
-    Tensor out2 = view(out, {-1, N});
-    auto la = blas_layout(a2.size(0), K, a2.stride(0), a2.stride(1), false);
-    auto lb = blas_layout(b2.size(0), b2.size(1), b2.stride(0), b2.stride(1), trans_b);
-    if (!la) {
-      a2 = contiguous(a2);
-      la = blas_layout(a2.size(0), K, K, 1, false);
-    }
-    if (!lb) {
-      b2 = contiguous(b2);
-      lb = blas_layout(b2.size(0), b2.size(1), b2.size(1), 1, trans_b);
-    }
-    dispatch_floating(a.dtype(), "matmul", [&]<class T>() {
-      gemm<T>(la->trans, lb->trans, a2.size(0), N, K, a2.data_ptr<T>(), la->ld, b2.data_ptr<T>(), lb->ld,
-              out2.data_ptr<T>(), static_cast<blasint>(N));
-    });
+    rows_times(a, b, trans_b, out, false);
     return out;
   }
 
@@ -321,6 +332,40 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   Tensor out = batched_matmul(a2, b2, trans_a, trans_b);
   if (b.dim() == 1) out = squeeze(out, -1);
   if (a.dim() == 1) out = squeeze(out, a.dim() == 1 && b.dim() == 1 ? -1 : -2);
+  return out;
+}
+
+Tensor matmul_bias(const Tensor& a, const Tensor& b, const Tensor& bias, bool trans_b) {
+  if (!bias.defined()) return matmul(a, b, false, trans_b);
+  constexpr const char* op = "matmul_bias";
+  detail::check_same_dtype(op, a, b);
+  detail::check_same_dtype(op, a, bias);
+  if (!is_floating(a.dtype())) throw_error<DTypeError>("{}: BLAS takes float32 or float64, got {}", op, describe(a));
+  if (a.dim() == 0 || b.dim() != 2)
+    throw_error<ShapeError>("{}: expected a (..., K) and a 2-d b, got {} and {}", op, describe(a), describe(b));
+  const int64_t K = a.size(-1), Kb = trans_b ? b.size(1) : b.size(0), N = trans_b ? b.size(0) : b.size(1);
+  if (K != Kb)
+    throw_error<ShapeError>("{}: inner sizes differ: a {} vs b {}{} ({} vs {})", op, describe(a), describe(b),
+                            trans_b ? " transposed" : "", K, Kb);
+  if (!(bias.shape() == Shape{N}))
+    throw_error<ShapeError>("{}: bias {} must have shape [{}], the product's columns", op, describe(bias), N);
+  for (int64_t v : {K, N})
+    if (v > INT_MAX) throw_error<ShapeError>("{}: size {} is beyond BLAS's 32-bit sizes", op, v);
+  Shape out_shape(std::span(a.shape().begin(), a.shape().end() - 1));
+  out_shape.push_back(N);
+  Tensor out = make_tensor(out_shape, a.dtype());
+  if (out.numel() == 0) return out;
+  // C starts as the bias on every row, and the GEMM adds the product to it.
+  const Tensor bias_c = contiguous(bias);
+  const int64_t rows = out.numel() / N;
+  dispatch_floating(a.dtype(), op, [&]<class T>() {
+    const T* pb = bias_c.data_ptr<T>();
+    T* po = out.data_ptr<T>();
+    parallel_for(rows, N, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) std::copy(pb, pb + N, po + r * N);
+    });
+  });
+  if (K > 0) rows_times(a, b, trans_b, out, true);
   return out;
 }
 

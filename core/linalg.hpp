@@ -16,6 +16,12 @@ namespace heed::kernel {
 // the batch (OpenBLAS is single-threaded inside an OpenMP region).
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
 
+// a (..., K) times op(b) (b 2-d: (K, N), or (N, K) with trans_b), plus bias (N) on every row: a linear
+// layer's x Wᵀ + b (torch.addmm's job). One GEMM whose C starts as the bias rows (BLAS's beta = 1),
+// instead of a product (which BLAS first fills with zeros) and a pass that adds the bias. An undefined
+// bias gives matmul(a, b, false, trans_b).
+Tensor matmul_bias(const Tensor& a, const Tensor& b, const Tensor& bias, bool trans_b = false);
+
 // The same contract as matmul (without trans flags), as a naive loop: the reference for tests.
 Tensor matmul_reference(const Tensor& a, const Tensor& b);
 

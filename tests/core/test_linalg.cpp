@@ -1,5 +1,6 @@
 #include "core/elementwise.hpp"
 #include "core/factory.hpp"
+#include "core/index.hpp"
 #include "core/linalg.hpp"
 #include "core/parallel.hpp"
 #include "core/view.hpp"
@@ -97,6 +98,56 @@ TEST_CASE("matmul errors name the op and both shapes", "[core][matmul]") {
   CHECK_THROWS_AS(matmul(zeros({2, 3}, kInt64), zeros({3, 2}, kInt64)), DTypeError);
   CHECK_THROWS_AS(matmul(zeros({}), zeros({3})), ShapeError);
   CHECK_THROWS_AS(matmul(zeros({2, 2, 3}), zeros({3, 3, 4})), ShapeError);  // batch 2 vs 3
+}
+
+// matmul_bias: a (..., K) op(b) + bias on every row, one GEMM whose C starts as the bias (beta = 1).
+// Against the naive product plus the bias: 1-d, 2-d and batched a, both layouts of b, a strided a and
+// bias, float64, an empty inner dim (the bias rows), and a product big enough for the row split, on 1
+// and 2 threads (a block that started from zeros, or an add with beta = 0, fails it).
+TEST_CASE("matmul_bias adds the bias to every row of the product", "[core][matmul]") {
+  auto ref = [](const Tensor& a, const Tensor& b, const Tensor& bias, bool tb) {
+    return add(matmul_reference(a, tb ? contiguous(transpose(b, 0, 1)) : b), bias);
+  };
+  const int threads = get_num_threads();
+  for (int nt : {1, 2})
+    for (DType dt : {kFloat32, kFloat64})
+      for (bool tb : {false, true})
+        for (Shape as : {Shape{7}, Shape{5, 7}, Shape{3, 4, 7}, Shape{300, 7}, Shape{2, 150, 7}}) {
+          set_num_threads(nt);
+          const int64_t K = 7, N = shape_numel(as) / K >= 300 ? 90 : 13;
+          Tensor a = randn(as, dt), b = tb ? randn({N, K}, dt) : randn({K, N}, dt), bias = add(randn({N}, dt), 2.0);
+          INFO("threads " << nt << " " << describe(a) << " trans_b " << tb);
+          Tensor got = matmul_bias(a, b, bias, tb);
+          Shape out = as;
+          out[out.size() - 1] = N;
+          CHECK(got.shape() == out);
+          CHECK(allclose(got, ref(a, b, bias, tb), 1e-4, 1e-4));
+        }
+  set_num_threads(threads);
+  // 200 x 72 x 90: above the one-thread size, so on 2 threads two row blocks, each a BLAS call from the bias.
+  for (int nt : {1, 2}) {
+    set_num_threads(nt);
+    Tensor a = randn({200, 90}), w = randn({72, 90}), bias = randn({72});
+    CHECK(allclose(matmul_bias(a, w, bias, true), ref(a, w, bias, true), 1e-4, 1e-4));
+  }
+  set_num_threads(threads);
+  // Strided views of a and of the bias are read right.
+  Tensor big = randn({6, 8}, kFloat64), w = randn({4, 3}, kFloat64), bias2 = randn({3, 2}, kFloat64);
+  Tensor s = slice(slice(big, 0, 0, 6, 2), 1, 0, 8, 2);  // (3, 4), strides (16, 2)
+  Tensor bs = select(bias2, 1, 1);                        // (3), stride 2
+  CHECK(allclose(matmul_bias(s, w, bs), ref(contiguous(s), w, contiguous(bs), false)));
+  // K = 0: the bias on every row. No bias: the plain product.
+  Tensor b0 = tensor({1.0, 2.0, 3.0});
+  CHECK(equal(matmul_bias(zeros({2, 0}), zeros({0, 3}), b0), stack(std::vector<Tensor>{b0, b0}, 0)));
+  Tensor a = randn({4, 5}), b = randn({5, 6});
+  CHECK(equal(matmul_bias(a, b, Tensor{}), matmul(a, b)));
+  // Bad input: the op, the shapes and the dtypes in the message.
+  CHECK_THROWS_WITH(matmul_bias(zeros({2, 3}), zeros({3, 4}), zeros({3})),
+                    Catch::Contains("matmul_bias") && Catch::Contains("[3]") && Catch::Contains("[4]"));
+  CHECK_THROWS_AS(matmul_bias(zeros({2, 3}), zeros({3, 4}), zeros({4}, kFloat64)), DTypeError);
+  CHECK_THROWS_AS(matmul_bias(zeros({2, 3}), zeros({2, 3, 4}), zeros({4})), ShapeError);
+  CHECK_THROWS_WITH(matmul_bias(zeros({2, 3}), zeros({4, 5}), zeros({5})),
+                    Catch::Contains("matmul_bias") && Catch::Contains("3 vs 4"));
 }
 
 TEST_CASE("blas_info names the kernel in use", "[core][matmul]") {
