@@ -192,11 +192,11 @@ Tensor sum_leading(const Tensor& x, const DimMask& mask, bool keepdim, int64_t r
   T* o = out.data_ptr<T>();
   if constexpr (std::is_floating_point_v<T>) {
     const int64_t nblocks = (rows + kColumnBlock - 1) / kColumnBlock, nchunks = std::min(nblocks, kColumnChunks);
-    // Scratch from the caching allocator, allocated here as nothing may throw in the loop: each chunk's
-    // double sums, and a row of block sums per chunk.
-    Tensor chunk_sums = zeros({nchunks, cols}, kFloat64), block_sums = make_tensor({nchunks, cols}, x.dtype());
-    double* ps = chunk_sums.data_ptr<double>();
-    T* pb = block_sums.data_ptr<T>();
+    // One scratch tensor from the caching allocator, allocated here as nothing may throw in the loop:
+    // each chunk's double sums, then (in T, in the same storage) a row of block sums per chunk.
+    Tensor scratch = zeros({2, nchunks, cols}, kFloat64);
+    double* ps = scratch.data_ptr<double>();
+    T* pb = reinterpret_cast<T*>(ps + nchunks * cols);
     parallel_for(nchunks, nchunks > 0 ? rows / nchunks * cols : 0, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
         double* __restrict sums = ps + c * cols;
