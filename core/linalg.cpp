@@ -230,6 +230,15 @@ Strides batch_strides(const Tensor& t, const Shape& batch) {
   return s;
 }
 
+// The rows of a (..., K) once its leading dims are folded into one GEMM's: BLAS's sizes are 32-bit.
+// Checked before the output is allocated.
+void check_folded_rows(const Tensor& a, const char* op) {
+  const int64_t K = a.size(-1), rows = K > 0 ? a.numel() / K : 0;
+  if (rows > INT_MAX)
+    throw_error<ShapeError>("{}: {} rows (the leading dims of {} folded) are beyond BLAS's 32-bit sizes", op, rows,
+                            describe(a));
+}
+
 // out (..., N) = a (..., K) times op(b) (b 2-d), a's leading dims folded into the rows of one GEMM;
 // with accumulate, added to what out holds. K > 0, out contiguous.
 void rows_times(const Tensor& a, const Tensor& b, bool trans_b, Tensor& out, bool accumulate) {
@@ -269,6 +278,8 @@ Tensor batched_matmul(Tensor a, Tensor b, bool trans_a, bool trans_b) {
   Shape out_shape = batch;
   out_shape.push_back(M);
   out_shape.push_back(N);
+  const bool fold = !trans_a && shape_numel(b_batch) == 1 && !a_batch.empty();
+  if (fold) check_folded_rows(a, "matmul");
   Tensor out = make_tensor(out_shape, a.dtype());
   if (out.numel() == 0) return out;
   if (K == 0) {
@@ -277,7 +288,7 @@ Tensor batched_matmul(Tensor a, Tensor b, bool trans_a, bool trans_b) {
   }
 
   // A batched A (not transposed) times one B: fold A's batch into its rows, one GEMM.
-  if (!trans_a && shape_numel(b_batch) == 1 && !a_batch.empty()) {
+  if (fold) {
     rows_times(a, b, trans_b, out, false);
     return out;
   }
@@ -361,6 +372,7 @@ Tensor matmul_bias(const Tensor& a, const Tensor& b, const Tensor& bias, bool tr
     throw_error<ShapeError>("{}: bias {} must have shape [{}], the product's columns", op, describe(bias), N);
   for (int64_t v : {K, N})
     if (v > INT_MAX) throw_error<ShapeError>("{}: size {} is beyond BLAS's 32-bit sizes", op, v);
+  check_folded_rows(a, op);
   Shape out_shape(std::span(a.shape().begin(), a.shape().end() - 1));
   out_shape.push_back(N);
   Tensor out = make_tensor(out_shape, a.dtype());

@@ -175,14 +175,17 @@ bool leading_dims_of_contiguous(const Tensor& x, const DimMask& mask, int64_t& r
   return d > 0 && cols > 1;
 }
 
-// Column sums of a (rows, cols) matrix (a bias gradient: dy summed over the batch). Floating types go
-// in blocks of kColumnBlock rows summed in T, each block's sums added in double to its chunk's, over a
-// fixed split of the blocks into at most kColumnChunks chunks; the chunks are added in chunk order at
-// the end. The result does not depend on the number of threads, every thread reads whole rows, and
-// the running sums stay in cache. ((1024, 768) on 2 threads, 100 -> 49 us: the sums were a double per
-// column read and written back for every row, and the columns were split between the threads, which
-// left each 128 of a 256-wide row.) Integers keep one running sum per column, exact in Acc.
-constexpr int64_t kColumnBlock = 32, kColumnChunks = 16;
+// Column sums of a (rows, cols) matrix (a bias gradient: dy summed over the batch). Floating types with
+// at least two blocks of kColumnBlock rows, and at most kBlockedColumns columns, go in blocks summed in
+// T, each block's sums added in double to its chunk's, over a fixed split of the blocks into at most
+// kColumnChunks chunks; the chunks are added in chunk order at the end. Every thread reads whole rows
+// and its running sums stay in cache, and the result does not depend on the number of threads.
+// ((1024, 768) on 2 threads, 99 -> 40 us: the sums were a double per column read and written back for
+// every row, and the columns were split between the threads, which left each 128 of a 256-wide row.)
+// Otherwise (integers, exact in Acc; a few rows, which would make one chunk and one thread; columns so
+// many that the chunks' scratch would be large) each thread keeps one running sum per column for a
+// range of columns, which is also independent of the number of threads.
+constexpr int64_t kColumnBlock = 32, kColumnChunks = 16, kBlockedColumns = 16384;
 
 template <class T>
 Tensor sum_leading(const Tensor& x, const DimMask& mask, bool keepdim, int64_t rows, int64_t cols) {
@@ -190,14 +193,14 @@ Tensor sum_leading(const Tensor& x, const DimMask& mask, bool keepdim, int64_t r
   Tensor out = make_tensor(output_shape(x.shape(), mask, keepdim), x.dtype());
   const T* p = x.data_ptr<T>();
   T* o = out.data_ptr<T>();
-  if constexpr (std::is_floating_point_v<T>) {
-    const int64_t nblocks = (rows + kColumnBlock - 1) / kColumnBlock, nchunks = std::min(nblocks, kColumnChunks);
-    // One scratch tensor from the caching allocator, allocated here as nothing may throw in the loop:
-    // each chunk's double sums, then (in T, in the same storage) a row of block sums per chunk.
-    Tensor scratch = zeros({2, nchunks, cols}, kFloat64);
-    double* ps = scratch.data_ptr<double>();
-    T* pb = reinterpret_cast<T*>(ps + nchunks * cols);
-    parallel_for(nchunks, nchunks > 0 ? rows / nchunks * cols : 0, [&](int64_t c0, int64_t c1) {
+  const int64_t nblocks = (rows + kColumnBlock - 1) / kColumnBlock, nchunks = std::min(nblocks, kColumnChunks);
+  if (std::is_floating_point_v<T> && nblocks >= 2 && cols <= kBlockedColumns) {
+    // Scratch from the caching allocator, allocated here as nothing may throw in the loop: each chunk's
+    // double sums, and a row of block sums per chunk.
+    Tensor chunk_sums = zeros({nchunks, cols}, kFloat64), block_sums = make_tensor({nchunks, cols}, x.dtype());
+    double* ps = chunk_sums.data_ptr<double>();
+    T* pb = block_sums.data_ptr<T>();
+    parallel_for(nchunks, rows / nchunks * cols, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
         double* __restrict sums = ps + c * cols;
         T* __restrict block = pb + c * cols;
@@ -218,18 +221,18 @@ Tensor sum_leading(const Tensor& x, const DimMask& mask, bool keepdim, int64_t r
         o[j] = static_cast<T>(s);
       }
     });
-  } else {
-    // Allocated here, as nothing may throw in the loop; a short row of sums fits inline.
-    SmallVector<Acc, 64> acc(static_cast<size_t>(cols));
-    parallel_for(cols, rows, [&](int64_t c0, int64_t c1) {
-      Acc* a = acc.data() + c0;
-      for (int64_t r = 0; r < rows; ++r) {
-        const T* row = p + r * cols + c0;
-        for (int64_t c = 0; c < c1 - c0; ++c) a[c] += static_cast<Acc>(row[c]);
-      }
-      for (int64_t c = c0; c < c1; ++c) o[c] = static_cast<T>(acc[static_cast<size_t>(c)]);
-    });
+    return out;
   }
+  // Allocated here, as nothing may throw in the loop; a short row of sums fits inline.
+  SmallVector<Acc, 64> acc(static_cast<size_t>(cols));
+  parallel_for(cols, rows, [&](int64_t c0, int64_t c1) {
+    Acc* a = acc.data() + c0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* row = p + r * cols + c0;
+      for (int64_t c = 0; c < c1 - c0; ++c) a[c] += static_cast<Acc>(row[c]);
+    }
+    for (int64_t c = c0; c < c1; ++c) o[c] = static_cast<T>(acc[static_cast<size_t>(c)]);
+  });
   return out;
 }
 

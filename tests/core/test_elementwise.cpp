@@ -166,9 +166,9 @@ TEST_CASE("tanh and sigmoid agree with libm to a few ulp, special values include
 }
 
 // exp runs on vexp_full (core/vmath.hpp), not libm: against libm in long double, within 1 ulp over the
-// whole range, subnormal results (whose ulp is the smallest subnormal) and the edges of overflow
-// included; e^+-inf, overflow and NaN exact. (vexp, softmax's, gives 0 below -86.5 in float32: the op
-// must not.) silu and the gradients of silu, erf and logsumexp use the same functions.
+// whole range and the edges of overflow, and within 0.95 of the smallest subnormal for subnormal
+// results (measured: 0.94 in float32, 0.90 in float64), with the smallest subnormal itself exact; e^+-inf,
+// overflow and NaN exact. (vexp, softmax's, gives 0 below -86.5 in float32: the op must not.)
 TEST_CASE("exp agrees with libm to 1 ulp over its whole range, subnormal results included", "[core][elementwise]") {
   for (DType dt : {kFloat32, kFloat64}) {
     const bool f32 = dt == kFloat32;
@@ -201,7 +201,7 @@ TEST_CASE("exp agrees with libm to 1 ulp over its whole range, subnormal results
     }
     INFO(dtype_name(dt));
     CHECK(worst_ulps <= 1.0);
-    CHECK(worst_sub <= 1.0);
+    CHECK(worst_sub <= 0.95);
     const double inf = std::numeric_limits<double>::infinity();
     auto e = to_dtype(kernel::exp(to_dtype(tensor({-inf, inf, std::nan(""), 0.0, lo - 100}, kFloat64), dt)), kFloat64)
                  .to_vector<double>();
@@ -211,6 +211,9 @@ TEST_CASE("exp agrees with libm to 1 ulp over its whole range, subnormal results
     CHECK(e[3] == 1.0);
     CHECK(e[4] == 0.0);
   }
+  // e^-103.9 and e^-745.1 are 0.55 and 0.52 of the smallest subnormal: they round up to it, not to 0.
+  CHECK(kernel::exp(full({1}, -103.9, kFloat32)).item<float>() == std::numeric_limits<float>::denorm_min());
+  CHECK(kernel::exp(full({1}, -745.1, kFloat64)).item<double>() == std::numeric_limits<double>::denorm_min());
 }
 
 // erf in float32 runs on core/vmath.hpp's verf (float64 keeps libm's): against libm's erf in long double,

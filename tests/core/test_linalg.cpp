@@ -148,6 +148,12 @@ TEST_CASE("matmul_bias adds the bias to every row of the product", "[core][matmu
   CHECK_THROWS_AS(matmul_bias(zeros({2, 3}), zeros({2, 3, 4}), zeros({4})), ShapeError);
   CHECK_THROWS_WITH(matmul_bias(zeros({2, 3}), zeros({4, 5}), zeros({5})),
                     Catch::Contains("matmul_bias") && Catch::Contains("3 vs 4"));
+  // More rows than BLAS's 32-bit sizes (an expanded view: no memory), refused before the output is
+  // allocated, here and when matmul folds a batch into rows.
+  Tensor tall = expand(zeros({1, 1, 2}), {1 << 16, 1 << 15, 2});  // 2^31 rows of 2
+  CHECK_THROWS_WITH(matmul_bias(tall, zeros({2, 3}), zeros({3})),
+                    Catch::Contains("matmul_bias") && Catch::Contains("2147483648 rows"));
+  CHECK_THROWS_WITH(matmul(tall, zeros({2, 3})), Catch::Contains("matmul") && Catch::Contains("2147483648 rows"));
 }
 
 TEST_CASE("blas_info names the kernel in use", "[core][matmul]") {
