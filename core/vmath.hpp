@@ -55,17 +55,27 @@ constexpr std::array<T, ExpConstants<T>::kDegree + 1> inverse_factorials() {
   return c;
 }
 
+// e^t = 2^k e^r for a t already clamped to the caller's range: returns e^r and sets z = kRound + k
+// (k in z's low mantissa bits), from which the caller builds 2^k.
 template <class T>
-HEED_VINLINE T vexp(T x) {
+HEED_VINLINE T vexp_reduced(T t, T& z) {
   using C = ExpConstants<T>;
-  using Bits = typename C::Bits;
   constexpr auto c = inverse_factorials<T>();
-  T t = x < C::kLo ? C::kLo : (x > C::kHi ? C::kHi : x);      // NaN passes through
-  T z = t * static_cast<T>(std::numbers::log2e) + C::kRound;  // kRound + k, k in its low mantissa bits
+  z = t * static_cast<T>(std::numbers::log2e) + C::kRound;
   T k = z - C::kRound;
   T r = (t - k * C::kLn2Hi) - k * C::kLn2Lo;
   T p = c[C::kDegree];
   for (int i = C::kDegree - 1; i >= 0; --i) p = p * r + c[static_cast<size_t>(i)];
+  return p;
+}
+
+template <class T>
+HEED_VINLINE T vexp(T x) {
+  using C = ExpConstants<T>;
+  using Bits = typename C::Bits;
+  T t = x < C::kLo ? C::kLo : (x > C::kHi ? C::kHi : x);  // NaN passes through
+  T z;
+  T p = vexp_reduced(t, z);
   // 2^(k-1) from its exponent bits (k - 1 stays in the normal range for k in [kLo, kHi] / ln2),
   // times 2: unsigned arithmetic, so that a NaN's meaningless bits are not undefined behaviour.
   Bits half_scale = (std::bit_cast<Bits>(z) - std::bit_cast<Bits>(C::kRound) + Bits(C::kBias - 1)) << C::kMantissa;
@@ -77,24 +87,19 @@ HEED_VINLINE T vexp(T x) {
 // below kLo as 0 and lose nothing). Below kLo e^x is a subnormal number or just above the smallest
 // normal one, and from k = -127 on (x below about -87.3 in float) 2^k is out of range for one scale
 // factor; so it is always applied as two, 2^k1 2^k2 with k1 = floor(k / 2), k2 = k - k1, each normal,
-// and the last product rounds once. At the top the same product
-// overflows to inf exactly where e^x does. Below kMin the result rounds to 0, above kMax it is inf.
-// Measured within 1 ulp of the exact value over the whole range, and within 0.95 of the smallest
-// subnormal for a subnormal result.
+// and the last product rounds once. At the top the same product overflows to inf exactly where e^x
+// does. Below kMin the result rounds to 0, above kMax it is inf. Measured within 1 ulp of the exact
+// value over the whole range, and within 0.95 of the smallest subnormal for a subnormal result.
 template <class T>
 HEED_VINLINE T vexp_full(T x) {
   using C = ExpConstants<T>;
   using Bits = typename C::Bits;
   using SBits = std::make_signed_t<Bits>;
-  constexpr auto c = inverse_factorials<T>();
   constexpr T kMin = sizeof(T) == 4 ? T(-104.0) : T(-745.2);  // e^kMin < half the smallest subnormal
   constexpr T kMax = sizeof(T) == 4 ? T(89.0) : T(710.0);     // e^kMax > the largest finite value
   T t = x < kMin ? kMin : (x > kMax ? kMax : x);              // NaN passes through
-  T z = t * static_cast<T>(std::numbers::log2e) + C::kRound;   // kRound + k, k in its low mantissa bits
-  T k = z - C::kRound;
-  T r = (t - k * C::kLn2Hi) - k * C::kLn2Lo;
-  T p = c[C::kDegree];
-  for (int i = C::kDegree - 1; i >= 0; --i) p = p * r + c[static_cast<size_t>(i)];
+  T z;
+  T p = vexp_reduced(t, z);
   // k from z's bits, then halved with an arithmetic shift; the subtraction is unsigned so that a NaN's
   // meaningless bits are not undefined behaviour.
   const SBits ki = static_cast<SBits>(std::bit_cast<Bits>(z) - std::bit_cast<Bits>(C::kRound));
