@@ -1,8 +1,8 @@
-#include "autograd/anomaly.hpp"
+#include "heed/autograd/anomaly.hpp"
 
-#include "autograd/meta.hpp"
-#include "autograd/node.hpp"
-#include "core/view.hpp"
+#include "heed/autograd/meta.hpp"
+#include "heed/autograd/node.hpp"
+#include "heed/core/view.hpp"
 
 #include <cmath>
 #include <cstring>

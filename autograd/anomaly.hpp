@@ -20,9 +20,9 @@
 // it to find a bug, not to train. While no DetectAnomaly is alive an op pays one never-taken branch.
 // The forward check runs where an op records itself (autograd::record), which every differentiable
 // op does, with or without grad mode (rnn_sequence records, and so is checked, only when it records).
-#include "autograd/op_scope.hpp"
-#include "core/error.hpp"
-#include "core/tensor.hpp"
+#include "heed/autograd/op_scope.hpp"
+#include "heed/core/error.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <span>
 #include <vector>

@@ -1,16 +1,16 @@
-#include "autograd/attention_ops.hpp"
+#include "heed/autograd/attention_ops.hpp"
 
-#include "autograd/elementwise_ops.hpp"
-#include "autograd/linalg_ops.hpp"
-#include "autograd/op_scope.hpp"
-#include "autograd/record.hpp"
-#include "autograd/softmax_ops.hpp"
-#include "autograd/view_ops.hpp"
-#include "core/elementwise.hpp"
-#include "core/factory.hpp"
-#include "core/flash_attention.hpp"
-#include "core/reduce.hpp"
-#include "core/view.hpp"
+#include "heed/autograd/elementwise_ops.hpp"
+#include "heed/autograd/linalg_ops.hpp"
+#include "heed/autograd/op_scope.hpp"
+#include "heed/autograd/record.hpp"
+#include "heed/autograd/softmax_ops.hpp"
+#include "heed/autograd/view_ops.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/flash_attention.hpp"
+#include "heed/core/reduce.hpp"
+#include "heed/core/view.hpp"
 
 #include <cmath>
 #include <limits>

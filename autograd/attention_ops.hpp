@@ -14,8 +14,8 @@
 // the ops it is made of: matmul, masked_softmax for the scale + bool mask + softmax, or masked_fill,
 // add and softmax with a float mask, dropout). For long sequences without weights, dropout or a float
 // mask it hands over to memory_efficient_attention (below). Maths: docs/attention.md.
-#include "core/random.hpp"
-#include "core/tensor.hpp"
+#include "heed/core/random.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <optional>
 

@@ -1,7 +1,7 @@
-#include "autograd/dot.hpp"
+#include "heed/autograd/dot.hpp"
 
-#include "autograd/meta.hpp"
-#include "autograd/node.hpp"
+#include "heed/autograd/meta.hpp"
+#include "heed/autograd/node.hpp"
 
 #include <algorithm>
 #include <fstream>

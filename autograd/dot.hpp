@@ -11,8 +11,8 @@
 // the tensor, so it cannot be named). Arrows follow the data, from inputs to the op that reads them;
 // the tensors drawn from are outlined twice. The same graph gives the same text, byte for byte: nodes
 // are numbered in the order they were recorded, not by address.
-#include "core/ordered_dict.hpp"
-#include "core/tensor.hpp"
+#include "heed/core/ordered_dict.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <string>
 #include <vector>

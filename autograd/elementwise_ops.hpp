@@ -2,8 +2,8 @@
 // Differentiable element-wise ops. Each records its backward rule on the tape (elementwise_ops.cpp
 // has the rule next to the forward call, with the maths in a comment). Shapes broadcast as in
 // NumPy/PyTorch; the gradient of a broadcast input is summed back to its shape.
-#include "core/random.hpp"
-#include "core/tensor.hpp"
+#include "heed/core/random.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <optional>
 

@@ -19,16 +19,16 @@
 // kept from one pass to the next (they hold 8 bytes per node of the largest graph run on the
 // thread); the gradient lists are Grads, which hold two gradients inline (node.hpp); gradient
 // tensors come from the storage cache and the small-object pool like any tensor.
-#include "autograd/engine.hpp"
+#include "heed/autograd/engine.hpp"
 
-#include "autograd/anomaly.hpp"
-#include "autograd/grad_mode.hpp"
-#include "autograd/node.hpp"
-#include "autograd/op_scope.hpp"
-#include "core/elementwise.hpp"
-#include "core/factory.hpp"
-#include "core/reduce.hpp"
-#include "core/view.hpp"
+#include "heed/autograd/anomaly.hpp"
+#include "heed/autograd/grad_mode.hpp"
+#include "heed/autograd/node.hpp"
+#include "heed/autograd/op_scope.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/reduce.hpp"
+#include "heed/core/view.hpp"
 
 #include <algorithm>
 #include <atomic>

@@ -1,6 +1,6 @@
 #pragma once
 // The backward pass. Users call it as tensor.backward(); see engine.cpp for how it works.
-#include "core/tensor.hpp"
+#include "heed/core/tensor.hpp"
 
 namespace heed::autograd {
 

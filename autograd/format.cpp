@@ -1,7 +1,7 @@
-#include "autograd/format.hpp"
+#include "heed/autograd/format.hpp"
 
-#include "core/elementwise.hpp"
-#include "core/view.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/view.hpp"
 
 #include <algorithm>
 #include <cmath>

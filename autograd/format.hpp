@@ -4,7 +4,7 @@
 //           [ 3.5000,  4.0000]], dtype=float32, requires_grad=true)
 // Large tensors show their first and last `edgeitems` entries along each dim, with "..." between.
 // fmt::format("{}", t), fmt::print, heed::to_string(t) and std::ostream << t all work.
-#include "core/tensor.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <fmt/format.h>
 

@@ -1,9 +1,9 @@
-#include "autograd/gradcheck.hpp"
+#include "heed/autograd/gradcheck.hpp"
 
-#include "autograd/grad_mode.hpp"
-#include "core/elementwise.hpp"
-#include "core/factory.hpp"
-#include "core/view.hpp"
+#include "heed/autograd/grad_mode.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/view.hpp"
 
 #include <cmath>
 

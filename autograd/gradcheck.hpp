@@ -12,7 +12,7 @@
 // Entries agree when |analytic - numeric| <= atol + rtol |numeric|.
 // Cost: two forward passes per input element and one backward pass per output element, so keep the
 // sizes small (tens to a few hundred elements).
-#include "core/tensor.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <functional>
 #include <string>

@@ -1,11 +1,11 @@
-#include "autograd/linalg_ops.hpp"
+#include "heed/autograd/linalg_ops.hpp"
 
-#include "autograd/record.hpp"
-#include "core/elementwise.hpp"
-#include "core/factory.hpp"
-#include "core/linalg.hpp"
-#include "core/reduce.hpp"
-#include "core/view.hpp"
+#include "heed/autograd/record.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/linalg.hpp"
+#include "heed/core/reduce.hpp"
+#include "heed/core/view.hpp"
 
 namespace heed {
 

@@ -1,7 +1,7 @@
 #pragma once
 // Differentiable matrix product.
-#include "core/elementwise.hpp"
-#include "core/tensor.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/tensor.hpp"
 
 namespace heed {
 

@@ -1,14 +1,14 @@
-#include "autograd/loss_ops.hpp"
+#include "heed/autograd/loss_ops.hpp"
 
-#include "autograd/elementwise_ops.hpp"
-#include "autograd/record.hpp"
-#include "autograd/reduce_ops.hpp"
-#include "core/elementwise.hpp"
-#include "core/factory.hpp"
-#include "core/iter.hpp"
-#include "core/loss.hpp"
-#include "core/reduce.hpp"
-#include "core/view.hpp"
+#include "heed/autograd/elementwise_ops.hpp"
+#include "heed/autograd/record.hpp"
+#include "heed/autograd/reduce_ops.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/iter.hpp"
+#include "heed/core/loss.hpp"
+#include "heed/core/reduce.hpp"
+#include "heed/core/view.hpp"
 
 #include <cmath>
 

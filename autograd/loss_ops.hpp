@@ -1,7 +1,7 @@
 #pragma once
 // Differentiable losses. Each takes a Reduction: None (one loss per element or sample, in the
 // target's shape), Mean (the default) or Sum.
-#include "core/tensor.hpp"
+#include "heed/core/tensor.hpp"
 
 namespace heed {
 

@@ -1,6 +1,6 @@
 #pragma once
 // The autograd state of a tensor, held by TensorImpl::autograd (null until autograd needs it).
-#include "core/tensor.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <memory>
 

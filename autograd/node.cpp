@@ -1,7 +1,7 @@
-#include "autograd/node.hpp"
+#include "heed/autograd/node.hpp"
 
-#include "core/elementwise.hpp"
-#include "core/view.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/view.hpp"
 
 #include <atomic>
 

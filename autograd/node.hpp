@@ -14,10 +14,10 @@
 // SmallVectors (core/small_vector.hpp) that hold the usual few elements inside the node and take
 // a pool buffer beyond that; shapes are inline (core/shape.hpp). The test that counts it:
 // tests/autograd/test_tape_allocations.cpp.
-#include "autograd/meta.hpp"
-#include "core/pool.hpp"
-#include "core/small_vector.hpp"
-#include "core/tensor.hpp"
+#include "heed/autograd/meta.hpp"
+#include "heed/core/pool.hpp"
+#include "heed/core/small_vector.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <memory>
 #include <optional>

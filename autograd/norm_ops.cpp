@@ -1,8 +1,8 @@
-#include "autograd/norm_ops.hpp"
+#include "heed/autograd/norm_ops.hpp"
 
-#include "autograd/record.hpp"
-#include "core/norm.hpp"
-#include "core/view.hpp"
+#include "heed/autograd/record.hpp"
+#include "heed/core/norm.hpp"
+#include "heed/core/view.hpp"
 
 namespace heed {
 

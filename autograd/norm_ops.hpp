@@ -1,6 +1,6 @@
 #pragma once
 // Differentiable layer normalization (the fused kernel of core/norm.hpp).
-#include "core/tensor.hpp"
+#include "heed/core/tensor.hpp"
 
 namespace heed {
 

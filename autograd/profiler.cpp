@@ -1,6 +1,6 @@
-#include "autograd/profiler.hpp"
+#include "heed/autograd/profiler.hpp"
 
-#include "core/storage.hpp"
+#include "heed/core/storage.hpp"
 
 #include <fmt/format.h>
 

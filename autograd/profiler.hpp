@@ -21,7 +21,7 @@
 //
 // While no Profiler is alive, an op pays one never-taken branch (see autograd/op_scope.hpp).
 // Profilers nest: every Profiler alive on the thread records every op.
-#include "autograd/op_scope.hpp"
+#include "heed/autograd/op_scope.hpp"
 
 #include <chrono>
 #include <cstdint>

@@ -19,10 +19,10 @@
 // An op also opens HEED_OP_SCOPE("name") as its first line (autograd/op_scope.hpp), so that
 // heed::Profiler times it kernel included; and record() checks its result for NaN and infinities
 // while heed::DetectAnomaly is alive (autograd/anomaly.hpp). Both cost one untaken branch otherwise.
-#include "autograd/anomaly.hpp"
-#include "autograd/grad_mode.hpp"
-#include "autograd/node.hpp"
-#include "autograd/op_scope.hpp"
+#include "heed/autograd/anomaly.hpp"
+#include "heed/autograd/grad_mode.hpp"
+#include "heed/autograd/node.hpp"
+#include "heed/autograd/op_scope.hpp"
 
 #include <initializer_list>
 #include <iterator>

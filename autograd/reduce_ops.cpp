@@ -1,12 +1,12 @@
-#include "autograd/reduce_ops.hpp"
+#include "heed/autograd/reduce_ops.hpp"
 
-#include "autograd/elementwise_ops.hpp"
-#include "autograd/record.hpp"
-#include "core/elementwise.hpp"
-#include "core/factory.hpp"
-#include "core/iter.hpp"
-#include "core/view.hpp"
-#include "core/vmath.hpp"
+#include "heed/autograd/elementwise_ops.hpp"
+#include "heed/autograd/record.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/iter.hpp"
+#include "heed/core/view.hpp"
+#include "heed/core/vmath.hpp"
 
 namespace heed {
 namespace {

@@ -1,8 +1,8 @@
 #pragma once
 // Differentiable reductions. `dims` lists the dims to reduce (empty: all of them); with keepdim the
 // reduced dims stay with size 1. See core/reduce.hpp for dtypes and edge cases.
-#include "core/reduce.hpp"
-#include "core/tensor.hpp"
+#include "heed/core/reduce.hpp"
+#include "heed/core/tensor.hpp"
 
 namespace heed {
 

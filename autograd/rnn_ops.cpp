@@ -1,9 +1,9 @@
-#include "autograd/rnn_ops.hpp"
+#include "heed/autograd/rnn_ops.hpp"
 
-#include "autograd/record.hpp"
-#include "core/error.hpp"
-#include "core/rnn.hpp"
-#include "core/view.hpp"
+#include "heed/autograd/record.hpp"
+#include "heed/core/error.hpp"
+#include "heed/core/rnn.hpp"
+#include "heed/core/view.hpp"
 
 namespace heed {
 

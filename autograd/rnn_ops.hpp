@@ -24,8 +24,8 @@
 // depend on the number of threads. The op saves its own output and h0 (c0) for the backward (the
 // state each step started from), so writing into them in place before backward is a StateError.
 // Returns output (B, T, H) (the h of every step), h_n (B, H) and, for LSTM, c_n (B, H).
-#include "core/rnn.hpp"  // RnnMode
-#include "core/tensor.hpp"
+#include "heed/core/rnn.hpp"  // RnnMode
+#include "heed/core/tensor.hpp"
 
 namespace heed {
 

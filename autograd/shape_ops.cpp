@@ -1,10 +1,10 @@
-#include "autograd/shape_ops.hpp"
+#include "heed/autograd/shape_ops.hpp"
 
-#include "autograd/record.hpp"
-#include "core/elementwise.hpp"
-#include "core/factory.hpp"
-#include "core/index.hpp"
-#include "core/view.hpp"
+#include "heed/autograd/record.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/index.hpp"
+#include "heed/core/view.hpp"
 
 namespace heed {
 namespace {

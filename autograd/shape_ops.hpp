@@ -3,7 +3,7 @@
 // gather, scatter_add, index_add, embedding. Shapes, dtypes and errors are those of the kernels in
 // core/index.hpp. Index tensors are int64 and never receive a gradient; split, chunk and unbind
 // return views of their input, recorded as one node with several outputs.
-#include "core/tensor.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <initializer_list>
 #include <optional>

@@ -1,8 +1,8 @@
-#include "autograd/softmax_ops.hpp"
+#include "heed/autograd/softmax_ops.hpp"
 
-#include "autograd/record.hpp"
-#include "core/factory.hpp"
-#include "core/softmax.hpp"
+#include "heed/autograd/record.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/softmax.hpp"
 
 namespace heed {
 

@@ -3,8 +3,8 @@
 // (max-subtracted, one pass per row, hand-written backward). Same dtypes and edge cases: a row
 // that is -inf everywhere (a fully masked attention row) gives zeros from softmax, with a zero
 // gradient, instead of NaN.
-#include "core/random.hpp"
-#include "core/tensor.hpp"
+#include "heed/core/random.hpp"
+#include "heed/core/tensor.hpp"
 
 namespace heed {
 

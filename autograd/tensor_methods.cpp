@@ -1,13 +1,13 @@
 // The gradient half of heed::Tensor (declared in core/tensor.hpp).
-#include "autograd/elementwise_ops.hpp"
-#include "autograd/engine.hpp"
-#include "autograd/grad_mode.hpp"
-#include "autograd/node.hpp"
-#include "autograd/reduce_ops.hpp"
-#include "autograd/view_ops.hpp"
-#include "core/elementwise.hpp"
-#include "core/factory.hpp"
-#include "core/view.hpp"
+#include "heed/autograd/elementwise_ops.hpp"
+#include "heed/autograd/engine.hpp"
+#include "heed/autograd/grad_mode.hpp"
+#include "heed/autograd/node.hpp"
+#include "heed/autograd/reduce_ops.hpp"
+#include "heed/autograd/view_ops.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/view.hpp"
 
 namespace heed {
 namespace {

@@ -1,9 +1,9 @@
-#include "autograd/view_ops.hpp"
+#include "heed/autograd/view_ops.hpp"
 
-#include "autograd/record.hpp"
-#include "core/elementwise.hpp"
-#include "core/factory.hpp"
-#include "core/view.hpp"
+#include "heed/autograd/record.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/view.hpp"
 
 namespace heed {
 namespace {

@@ -1,7 +1,7 @@
 #pragma once
 // Differentiable views and copies. Views share storage with their input (see core/view.hpp); the
 // gradient of a view is the output gradient put back into the input's layout.
-#include "core/tensor.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <optional>
 

@@ -8,7 +8,7 @@
 // with batch 1, 4 heads, head size 64, float32, kind "causal" or "full" (no mask). Each row reports
 // ms per forward + backward and the peak of the bytes held by tensors during it, beyond the inputs:
 // the materialized version's grows as L², the memory-efficient one's as L.
-#include "bench/bench_util.hpp"
+#include "bench_util.hpp"
 
 #include <heed.hpp>
 

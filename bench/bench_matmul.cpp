@@ -5,11 +5,11 @@
 // Cases: square n = 64 .. 2048; a Linear layer's forward on a (B, T, C) input, (32, 64, 256) x
 // (256, 1024), which heed folds into one (2048, 256) x (256, 1024) GEMM; and x @ w.t() with
 // w (1024, 256), the transpose reaching BLAS as a flag.
-#include "bench/bench_util.hpp"
+#include "bench_util.hpp"
 
 #include <heed.hpp>
 
-#include "core/view.hpp"
+#include "heed/core/view.hpp"
 
 #include <cblas.h>
 

@@ -20,7 +20,7 @@
 // the affine parameters are under 0.2% and not counted); gelu moves 5 N floats like softmax (its backward reads
 // x, not y); dropout reads x and writes y, reads g and writes dx, 4 N floats (its mask is not counted: heed keeps
 // 1 bit per element, PyTorch a float).
-#include "bench/bench_util.hpp"
+#include "bench_util.hpp"
 
 #include <heed.hpp>
 

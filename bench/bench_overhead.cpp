@@ -7,7 +7,7 @@
 //   chain forward, grad on     the same forward, recorded, no backward           K + 1 ops
 //   chain forward, grad off    the same forward under NoGradGuard                K + 1 ops
 // a is a leaf that requires grad, b does not; b = 0.5 keeps x near 1 (no overflow, no denormals).
-#include "bench/bench_util.hpp"
+#include "bench_util.hpp"
 
 #include <heed.hpp>
 

@@ -18,7 +18,7 @@
 //                                 16 x 64 tokens, loss mean(y²), Adam
 // The rows with a FLOP count also report GFLOP/s: 2 per multiply-add of the matrix products, forward, and twice
 // that for backward (element-wise work not counted).
-#include "bench/bench_util.hpp"
+#include "bench_util.hpp"
 
 #include <heed.hpp>
 

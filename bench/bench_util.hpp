@@ -5,8 +5,8 @@
 // A measurement is the median, over `repeats` blocks, of the time per call within a block; a block
 // runs the function enough times to last about `block_seconds`. Comparing two functions runs their
 // blocks alternately (A B A B ...) so that drift of the machine (frequency, other load) hits both.
-#include "core/linalg.hpp"
-#include "core/parallel.hpp"
+#include "heed/core/linalg.hpp"
+#include "heed/core/parallel.hpp"
 
 #include <fmt/format.h>
 

@@ -1,7 +1,7 @@
 #pragma once
 // Element types. float32 is the default; float64 is there for gradcheck and for users who want
 // it; int64 holds indices; bool holds masks (true = masked, as in PyTorch).
-#include "core/error.hpp"
+#include "heed/core/error.hpp"
 
 #include <cstddef>
 #include <cstdint>

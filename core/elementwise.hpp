@@ -7,7 +7,7 @@
 // promote silently); transcendental functions take float32/float64; arithmetic also takes int64.
 // A scalar argument takes the tensor's dtype (a non-integral scalar with an int64 tensor is a
 // DTypeError). Every result is a new contiguous tensor, except for the in-place `*_` kernels.
-#include "core/tensor.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <optional>
 

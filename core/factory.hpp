@@ -1,8 +1,8 @@
 #pragma once
 // Making tensors: constants, ranges, values from C++ containers, and random tensors. Every factory
 // returns a new contiguous tensor that does not require grad.
-#include "core/random.hpp"
-#include "core/tensor.hpp"
+#include "heed/core/random.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <initializer_list>
 #include <vector>

@@ -1,8 +1,8 @@
-#include "core/flash_attention.hpp"
+#include "heed/core/flash_attention.hpp"
 
-#include "core/factory.hpp"
-#include "core/parallel.hpp"
-#include "core/vmath.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/parallel.hpp"
+#include "heed/core/vmath.hpp"
 
 #include <cblas.h>
 

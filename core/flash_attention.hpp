@@ -20,7 +20,7 @@
 // everywhere gives O = 0 and lse = -inf, and no gradient, as heed's softmax does. Work is split
 // over N (batch × heads) between threads. The differentiable op and the choice between this and
 // the composite are in autograd/attention_ops.hpp. Maths: docs/attention.md.
-#include "core/tensor.hpp"
+#include "heed/core/tensor.hpp"
 
 namespace heed::kernel {
 

@@ -1,9 +1,9 @@
-#include "core/index.hpp"
+#include "heed/core/index.hpp"
 
-#include "core/elementwise.hpp"
-#include "core/parallel.hpp"
-#include "core/small_vector.hpp"
-#include "core/view.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/parallel.hpp"
+#include "heed/core/small_vector.hpp"
+#include "heed/core/view.hpp"
 
 #include <fmt/ranges.h>
 

@@ -8,7 +8,7 @@
 // anything is written; a bad one is an IndexError naming the op, the value and the bound.
 // Dims may be negative (-1 is the last). split/chunk/unbind return views of their input (no copy);
 // every other kernel returns a new contiguous tensor.
-#include "core/tensor.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <initializer_list>
 #include <span>

@@ -9,8 +9,8 @@
 // every operand lays out contiguously are merged, and the index space is cut into runs along the
 // innermost dim. A run where every operand has unit stride is a plain loop the compiler
 // vectorizes. Above kParallelGrain elements the index space is split across OpenMP threads.
-#include "core/parallel.hpp"
-#include "core/tensor.hpp"
+#include "heed/core/parallel.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <array>
 #include <tuple>

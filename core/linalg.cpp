@@ -1,9 +1,9 @@
-#include "core/linalg.hpp"
+#include "heed/core/linalg.hpp"
 
-#include "core/elementwise.hpp"
-#include "core/iter.hpp"
-#include "core/parallel.hpp"
-#include "core/view.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/iter.hpp"
+#include "heed/core/parallel.hpp"
+#include "heed/core/view.hpp"
 
 #include <cblas.h>
 

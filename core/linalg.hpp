@@ -1,6 +1,6 @@
 #pragma once
 // Matrix products on OpenBLAS (cblas_sgemm / cblas_dgemm), and what BLAS heed runs on.
-#include "core/tensor.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <string>
 

@@ -1,9 +1,9 @@
-#include "core/loss.hpp"
+#include "heed/core/loss.hpp"
 
-#include "core/factory.hpp"
-#include "core/parallel.hpp"
-#include "core/view.hpp"
-#include "core/vmath.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/parallel.hpp"
+#include "heed/core/view.hpp"
+#include "heed/core/vmath.hpp"
 
 #include <algorithm>
 #include <cmath>

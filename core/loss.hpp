@@ -8,7 +8,7 @@
 // and with lse = log Σ_j e^(x_j) and log p_j = x_j - lse,
 //   loss = -Σ_j q_j log p_j = lse - (1 - eps) x_t - (eps / C) Σ_j x_j
 //   d loss / d x_j = p_j - q_j = softmax(x)_j - (1 - eps)[j = t] - eps / C
-#include "core/tensor.hpp"
+#include "heed/core/tensor.hpp"
 
 namespace heed::kernel {
 

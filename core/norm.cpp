@@ -1,9 +1,9 @@
-#include "core/norm.hpp"
+#include "heed/core/norm.hpp"
 
-#include "core/factory.hpp"
-#include "core/iter.hpp"
-#include "core/parallel.hpp"
-#include "core/view.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/iter.hpp"
+#include "heed/core/parallel.hpp"
+#include "heed/core/view.hpp"
 
 #include <algorithm>
 #include <cmath>

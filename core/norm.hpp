@@ -9,7 +9,7 @@
 // A row's statistics are accumulated in double. The sums over rows for dweight and dbias take each
 // block of 32 rows in the input's dtype, then add the blocks in double, in fixed chunks and a fixed
 // order, so results do not depend on the number of threads.
-#include "core/tensor.hpp"
+#include "heed/core/tensor.hpp"
 
 namespace heed::kernel {
 

@@ -2,7 +2,7 @@
 // OrderedDict: values by name, in insertion order, with lookup by name. A module's parameters,
 // buffers and children, and the state dicts of modules and optimizers, are kept in one, so that
 // names and order are the single source of truth (as in PyTorch's OrderedDict).
-#include "core/error.hpp"
+#include "heed/core/error.hpp"
 
 #include <string>
 #include <string_view>

@@ -1,6 +1,6 @@
-#include "core/parallel.hpp"
+#include "heed/core/parallel.hpp"
 
-#include "core/error.hpp"
+#include "heed/core/error.hpp"
 
 #include <cblas.h>
 

@@ -1,5 +1,5 @@
 // The small-object pool (see core/pool.hpp for what it is for and how it behaves).
-#include "core/pool.hpp"
+#include "heed/core/pool.hpp"
 
 #include <algorithm>
 #include <array>

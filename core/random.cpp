@@ -1,4 +1,4 @@
-#include "core/random.hpp"
+#include "heed/core/random.hpp"
 
 #if defined(__AVX2__)
 #include <immintrin.h>

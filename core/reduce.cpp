@@ -1,10 +1,10 @@
-#include "core/reduce.hpp"
+#include "heed/core/reduce.hpp"
 
-#include "core/elementwise.hpp"
-#include "core/factory.hpp"
-#include "core/parallel.hpp"
-#include "core/small_vector.hpp"
-#include "core/view.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/parallel.hpp"
+#include "heed/core/small_vector.hpp"
+#include "heed/core/view.hpp"
 
 #include <algorithm>
 #include <cmath>

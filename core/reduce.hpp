@@ -5,7 +5,7 @@
 // dtypes: sum takes every numeric dtype (int64 and bool sum to int64); mean, var, std and
 // logsumexp take float32/float64; max/min/argmax take numeric dtypes. Floating sums accumulate in
 // double.
-#include "core/tensor.hpp"
+#include "heed/core/tensor.hpp"
 
 namespace heed::kernel {
 

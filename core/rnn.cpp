@@ -1,12 +1,12 @@
-#include "core/rnn.hpp"
+#include "heed/core/rnn.hpp"
 
-#include "core/elementwise.hpp"
-#include "core/error.hpp"
-#include "core/factory.hpp"
-#include "core/linalg.hpp"
-#include "core/parallel.hpp"
-#include "core/view.hpp"
-#include "core/vmath.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/error.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/linalg.hpp"
+#include "heed/core/parallel.hpp"
+#include "heed/core/view.hpp"
+#include "heed/core/vmath.hpp"
 
 #include <cblas.h>
 

@@ -29,7 +29,7 @@
 //
 // The column sums add rows in a fixed order, and every element-wise kernel writes disjoint
 // elements, so the gradients do not depend on the number of threads.
-#include "core/tensor.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <array>
 

@@ -1,7 +1,7 @@
 #pragma once
 // IntList: a small list of int64 stored inline (no allocation), used for shapes, strides and lists
 // of dims. A tensor has at most kMaxDims dims.
-#include "core/error.hpp"
+#include "heed/core/error.hpp"
 
 #include <algorithm>
 #include <array>

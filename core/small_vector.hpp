@@ -3,7 +3,7 @@
 // buffer, from the small-object pool (core/pool.hpp; operator new for a buffer above 4 KiB). The
 // tape uses it for lists that are almost always short: a node's edges (one per input), its outputs,
 // the gradients a backward rule returns. Iterators are pointers, so it converts to std::span.
-#include "core/pool.hpp"
+#include "heed/core/pool.hpp"
 
 #include <algorithm>
 #include <cstddef>

@@ -1,10 +1,10 @@
-#include "core/softmax.hpp"
+#include "heed/core/softmax.hpp"
 
-#include "core/elementwise.hpp"
-#include "core/factory.hpp"
-#include "core/parallel.hpp"
-#include "core/view.hpp"
-#include "core/vmath.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/parallel.hpp"
+#include "heed/core/view.hpp"
+#include "heed/core/vmath.hpp"
 
 #include <algorithm>
 #include <array>

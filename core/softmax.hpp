@@ -17,7 +17,7 @@
 //   - some entries -inf, others finite: those entries get probability 0 (log-probability -inf).
 //   - a +inf or a NaN entry: the whole row is NaN, as in PyTorch.
 //   - a dim of size 0 gives an empty result; a 0-d tensor is one row of one element (softmax = 1).
-#include "core/tensor.hpp"
+#include "heed/core/tensor.hpp"
 
 namespace heed::kernel {
 

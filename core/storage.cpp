@@ -1,7 +1,7 @@
-#include "core/storage.hpp"
+#include "heed/core/storage.hpp"
 
-#include "core/error.hpp"
-#include "core/pool.hpp"
+#include "heed/core/error.hpp"
+#include "heed/core/pool.hpp"
 
 
 #include <atomic>

@@ -1,7 +1,7 @@
-#include "core/tensor.hpp"
+#include "heed/core/tensor.hpp"
 
-#include "core/pool.hpp"
-#include "core/shape.hpp"
+#include "heed/core/pool.hpp"
+#include "heed/core/shape.hpp"
 
 #include <algorithm>
 #include <cstring>

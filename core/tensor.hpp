@@ -11,9 +11,9 @@
 //     reshape or sum) is declared here so that a PyTorch user finds it where they expect it, and is
 //     defined in autograd/tensor_methods.cpp. Code in core/ never calls it: the core test binary
 //     links only heed_core, so the build checks that.
-#include "core/dtype.hpp"
-#include "core/shape.hpp"
-#include "core/storage.hpp"
+#include "heed/core/dtype.hpp"
+#include "heed/core/shape.hpp"
+#include "heed/core/storage.hpp"
 
 #include <cstdint>
 #include <memory>

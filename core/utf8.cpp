@@ -1,4 +1,4 @@
-#include "core/utf8.hpp"
+#include "heed/core/utf8.hpp"
 
 namespace heed::utf8 {
 

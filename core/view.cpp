@@ -1,7 +1,7 @@
-#include "core/view.hpp"
+#include "heed/core/view.hpp"
 
-#include "core/elementwise.hpp"
-#include "core/pool.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/pool.hpp"
 
 #include <numeric>
 

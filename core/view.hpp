@@ -3,7 +3,7 @@
 // the layout leaves no other way; contiguous() copies only when the tensor is not contiguous;
 // clone() always copies. These are core's non-recording versions: the differentiable ones are in
 // autograd/view_ops.hpp (heed::reshape, heed::transpose, ...).
-#include "core/tensor.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <optional>
 

@@ -8,7 +8,7 @@
 // the chain rule written out by hand, and shows what a second backward() without retain_graph does.
 #include <heed.hpp>
 
-#include "autograd/node.hpp"
+#include "heed/autograd/node.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -12,7 +12,7 @@
 //
 // The loader only reads files, so the input is written to an in-memory file (memfd) and read back by
 // its /proc path: no disk traffic, no temporary files left behind.
-#include "fuzz/fuzz_check.hpp"
+#include "fuzz_check.hpp"
 #include "heed.hpp"
 
 #include <sys/mman.h>

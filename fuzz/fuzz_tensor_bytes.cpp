@@ -15,7 +15,7 @@
 // catch memory errors and undefined behaviour (a float-to-integer cast out of range, a signed
 // overflow, ...). A tensor that is made must hold exactly the given bytes, round-trip through
 // to_vector, and convert between dtypes by the rules of kernel::to_dtype.
-#include "fuzz/fuzz_check.hpp"
+#include "fuzz_check.hpp"
 #include "heed.hpp"
 
 #include <algorithm>

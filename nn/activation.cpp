@@ -1,7 +1,7 @@
-#include "nn/activation.hpp"
+#include "heed/nn/activation.hpp"
 
-#include "autograd/elementwise_ops.hpp"
-#include "autograd/softmax_ops.hpp"
+#include "heed/autograd/elementwise_ops.hpp"
+#include "heed/autograd/softmax_ops.hpp"
 
 namespace heed::nn {
 

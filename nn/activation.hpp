@@ -1,8 +1,8 @@
 #pragma once
 // Activation functions and dropout as modules, to put in a Sequential. Each is the function of the
 // same name in heed:: (see autograd/elementwise_ops.hpp, autograd/softmax_ops.hpp).
-#include "core/random.hpp"
-#include "nn/module.hpp"
+#include "heed/core/random.hpp"
+#include "heed/nn/module.hpp"
 
 namespace heed::nn {
 

@@ -1,10 +1,10 @@
-#include "nn/attention.hpp"
+#include "heed/nn/attention.hpp"
 
-#include "autograd/elementwise_ops.hpp"
-#include "autograd/linalg_ops.hpp"
-#include "autograd/softmax_ops.hpp"
-#include "autograd/view_ops.hpp"
-#include "core/factory.hpp"
+#include "heed/autograd/elementwise_ops.hpp"
+#include "heed/autograd/linalg_ops.hpp"
+#include "heed/autograd/softmax_ops.hpp"
+#include "heed/autograd/view_ops.hpp"
+#include "heed/core/factory.hpp"
 
 #include <cmath>
 #include <limits>

@@ -14,9 +14,9 @@
 //   GeneralAttention       score(q, k) = qᵀ W k                   weight: Linear(Dk, Dq), no bias
 //   ConcatAttention        score(q, k) = vᵀ tanh(W [q; k])        Luong's "concat": proj (H, Dq + Dk), v (1, H)
 // Maths and the backward of each: docs/attention.md.
-#include "autograd/attention_ops.hpp"
-#include "nn/linear.hpp"
-#include "nn/module.hpp"
+#include "heed/autograd/attention_ops.hpp"
+#include "heed/nn/linear.hpp"
+#include "heed/nn/module.hpp"
 
 namespace heed::nn {
 

@@ -1,4 +1,4 @@
-#include "nn/container.hpp"
+#include "heed/nn/container.hpp"
 
 namespace heed::nn {
 

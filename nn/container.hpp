@@ -1,7 +1,7 @@
 #pragma once
 // Containers of modules: Sequential runs its modules one after the other; ModuleList only holds
 // them (its owner decides how to call them). Children are named "0", "1", ... as in PyTorch.
-#include "nn/module.hpp"
+#include "heed/nn/module.hpp"
 
 #include <initializer_list>
 

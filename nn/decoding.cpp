@@ -1,11 +1,11 @@
-#include "nn/decoding.hpp"
+#include "heed/nn/decoding.hpp"
 
-#include "autograd/grad_mode.hpp"
-#include "autograd/shape_ops.hpp"
-#include "autograd/softmax_ops.hpp"
-#include "autograd/view_ops.hpp"
-#include "core/factory.hpp"
-#include "nn/transformer.hpp"
+#include "heed/autograd/grad_mode.hpp"
+#include "heed/autograd/shape_ops.hpp"
+#include "heed/autograd/softmax_ops.hpp"
+#include "heed/autograd/view_ops.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/nn/transformer.hpp"
 
 #include <algorithm>
 #include <cmath>

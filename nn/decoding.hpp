@@ -18,7 +18,7 @@
 //   auto dm = heed::nn::transformer_decoding_model(model, memory, src_padding, embed, project);
 //   auto r = heed::nn::beam_search(dm, batch, {.max_len = 20, .bos_id = 1, .eos_id = 2, .beam_size = 4});
 //   r.best[0].tokens;  r.best[0].score;  r.tokens(/*pad=*/0);   // (B, T) int64
-#include "core/tensor.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <functional>
 #include <optional>

@@ -1,9 +1,9 @@
-#include "nn/embedding.hpp"
+#include "heed/nn/embedding.hpp"
 
-#include "autograd/grad_mode.hpp"
-#include "autograd/shape_ops.hpp"
-#include "core/factory.hpp"
-#include "nn/init.hpp"
+#include "heed/autograd/grad_mode.hpp"
+#include "heed/autograd/shape_ops.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/nn/init.hpp"
 
 namespace heed::nn {
 

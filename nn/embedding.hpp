@@ -3,7 +3,7 @@
 // Parameter (PyTorch's name): weight (num_embeddings, embedding_dim), initialized N(0, 1).
 // With padding_idx, that row starts at zero and never receives a gradient (it stays fixed): use it
 // for the padding token of variable-length batches. A negative padding_idx counts from the end.
-#include "nn/module.hpp"
+#include "heed/nn/module.hpp"
 
 #include <optional>
 

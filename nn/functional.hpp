@@ -3,13 +3,13 @@
 // op of the same name in heed:: (the modules call these too).
 //   namespace F = heed::nn::functional;
 //   auto y = F::dropout(F::gelu(F::linear(x, w, b)), 0.1, model.is_training());
-#include "autograd/attention_ops.hpp"
-#include "autograd/elementwise_ops.hpp"
-#include "autograd/linalg_ops.hpp"
-#include "autograd/loss_ops.hpp"
-#include "autograd/norm_ops.hpp"
-#include "autograd/shape_ops.hpp"
-#include "autograd/softmax_ops.hpp"
+#include "heed/autograd/attention_ops.hpp"
+#include "heed/autograd/elementwise_ops.hpp"
+#include "heed/autograd/linalg_ops.hpp"
+#include "heed/autograd/loss_ops.hpp"
+#include "heed/autograd/norm_ops.hpp"
+#include "heed/autograd/shape_ops.hpp"
+#include "heed/autograd/softmax_ops.hpp"
 
 namespace heed::nn::functional {
 

@@ -1,9 +1,9 @@
-#include "nn/init.hpp"
+#include "heed/nn/init.hpp"
 
-#include "autograd/elementwise_ops.hpp"
-#include "autograd/grad_mode.hpp"
-#include "autograd/view_ops.hpp"
-#include "core/factory.hpp"
+#include "heed/autograd/elementwise_ops.hpp"
+#include "heed/autograd/grad_mode.hpp"
+#include "heed/autograd/view_ops.hpp"
+#include "heed/core/factory.hpp"
 
 #include <cmath>
 #include <vector>

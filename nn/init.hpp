@@ -1,8 +1,8 @@
 #pragma once
 // Initialization of parameters, in place and without recording (as torch.nn.init). fan_in and
 // fan_out of a weight of shape (out, in, *k) are in * prod(k) and out * prod(k).
-#include "core/random.hpp"
-#include "core/tensor.hpp"
+#include "heed/core/random.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <string_view>
 

@@ -1,8 +1,8 @@
-#include "nn/linear.hpp"
+#include "heed/nn/linear.hpp"
 
-#include "autograd/linalg_ops.hpp"
-#include "core/factory.hpp"
-#include "nn/init.hpp"
+#include "heed/autograd/linalg_ops.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/nn/init.hpp"
 
 #include <cmath>
 

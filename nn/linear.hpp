@@ -2,7 +2,7 @@
 // Linear: y = x Wᵀ + b.   x (*, in_features) -> (*, out_features)
 // Parameters (PyTorch's names and layout): weight (out_features, in_features), bias (out_features).
 // Initialized as PyTorch does: W and b ~ U(-1/sqrt(in_features), 1/sqrt(in_features)).
-#include "nn/module.hpp"
+#include "heed/nn/module.hpp"
 
 namespace heed::nn {
 

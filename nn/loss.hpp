@@ -1,8 +1,8 @@
 #pragma once
 // Losses as modules (torch.nn.CrossEntropyLoss, ...), holding their options. Each is the function
 // of the same name in heed:: (autograd/loss_ops.hpp), which has the maths.
-#include "autograd/loss_ops.hpp"
-#include "nn/module.hpp"
+#include "heed/autograd/loss_ops.hpp"
+#include "heed/nn/module.hpp"
 
 namespace heed::nn {
 

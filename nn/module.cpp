@@ -1,7 +1,7 @@
-#include "nn/module.hpp"
+#include "heed/nn/module.hpp"
 
-#include "autograd/grad_mode.hpp"
-#include "autograd/view_ops.hpp"
+#include "heed/autograd/grad_mode.hpp"
+#include "heed/autograd/view_ops.hpp"
 
 #include <algorithm>
 #include <unordered_set>

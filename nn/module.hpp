@@ -18,8 +18,8 @@
 //
 // Members such as `fc1` or a layer's `weight` are handles that share state with the registry:
 // to(dtype) and load_state_dict() change the tensors in place, so the members stay valid.
-#include "core/ordered_dict.hpp"
-#include "core/tensor.hpp"
+#include "heed/core/ordered_dict.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <functional>
 #include <memory>

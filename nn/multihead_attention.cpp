@@ -1,14 +1,14 @@
-#include "nn/multihead_attention.hpp"
+#include "heed/nn/multihead_attention.hpp"
 
-#include "autograd/attention_ops.hpp"
-#include "autograd/elementwise_ops.hpp"
-#include "autograd/linalg_ops.hpp"
-#include "autograd/reduce_ops.hpp"
-#include "autograd/shape_ops.hpp"
-#include "autograd/view_ops.hpp"
-#include "core/factory.hpp"
-#include "nn/init.hpp"
-#include "nn/linear.hpp"
+#include "heed/autograd/attention_ops.hpp"
+#include "heed/autograd/elementwise_ops.hpp"
+#include "heed/autograd/linalg_ops.hpp"
+#include "heed/autograd/reduce_ops.hpp"
+#include "heed/autograd/shape_ops.hpp"
+#include "heed/autograd/view_ops.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/nn/init.hpp"
+#include "heed/nn/linear.hpp"
 
 #include <limits>
 

@@ -22,8 +22,8 @@
 //
 //   MultiheadAttentionCache cache;                  // empty
 //   for (...) y = mha.forward_cached(x_t, x_t, x_t, cache, false, {}, false, {}, /*is_causal=*/true).output;
-#include "nn/attention.hpp"
-#include "nn/module.hpp"
+#include "heed/nn/attention.hpp"
+#include "heed/nn/module.hpp"
 
 #include <utility>
 

@@ -1,7 +1,7 @@
-#include "nn/normalization.hpp"
+#include "heed/nn/normalization.hpp"
 
-#include "autograd/norm_ops.hpp"
-#include "core/factory.hpp"
+#include "heed/autograd/norm_ops.hpp"
+#include "heed/core/factory.hpp"
 
 namespace heed::nn {
 

@@ -3,7 +3,7 @@
 //   x (*, normalized_shape) -> same shape.   y = (x - mean) / sqrt(var + eps) * weight + bias
 // Parameters (PyTorch's names): weight = ones, bias = zeros, both of normalized_shape, when
 // elementwise_affine. Maths and backward: docs/layers/layer_norm.md.
-#include "nn/module.hpp"
+#include "heed/nn/module.hpp"
 
 namespace heed::nn {
 

@@ -1,12 +1,12 @@
-#include "nn/rnn.hpp"
+#include "heed/nn/rnn.hpp"
 
-#include "autograd/elementwise_ops.hpp"
-#include "autograd/linalg_ops.hpp"
-#include "autograd/rnn_ops.hpp"
-#include "autograd/shape_ops.hpp"
-#include "autograd/view_ops.hpp"
-#include "core/factory.hpp"
-#include "nn/init.hpp"
+#include "heed/autograd/elementwise_ops.hpp"
+#include "heed/autograd/linalg_ops.hpp"
+#include "heed/autograd/rnn_ops.hpp"
+#include "heed/autograd/shape_ops.hpp"
+#include "heed/autograd/view_ops.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/nn/init.hpp"
 
 #include <cmath>
 

@@ -13,8 +13,8 @@
 // with the cell maths below, written with heed's differentiable ops; the fused one (the default)
 // calls heed::rnn_sequence (autograd/rnn_ops.hpp) once per layer and direction, with a hand-written
 // backpropagation through time. The gate equations are written above the code of each cell in nn/rnn.cpp.
-#include "autograd/rnn_ops.hpp"
-#include "nn/module.hpp"
+#include "heed/autograd/rnn_ops.hpp"
+#include "heed/nn/module.hpp"
 
 #include <string>
 #include <utility>

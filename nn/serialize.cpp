@@ -1,7 +1,7 @@
-#include "nn/serialize.hpp"
+#include "heed/nn/serialize.hpp"
 
-#include "core/utf8.hpp"
-#include "core/view.hpp"
+#include "heed/core/utf8.hpp"
+#include "heed/core/view.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

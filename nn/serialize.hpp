@@ -18,7 +18,7 @@
 // ranges exactly tile the data section) before reading any data: a truncated or hostile file is an
 // IOError naming the file, the tensor and the numbers, never a crash or an allocation sized by an
 // unchecked number.
-#include "nn/module.hpp"
+#include "heed/nn/module.hpp"
 
 #include <concepts>
 #include <map>

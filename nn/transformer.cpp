@@ -1,14 +1,14 @@
-#include "nn/transformer.hpp"
+#include "heed/nn/transformer.hpp"
 
-#include "autograd/attention_ops.hpp"
-#include "autograd/elementwise_ops.hpp"
-#include "autograd/linalg_ops.hpp"
-#include "core/factory.hpp"
-#include "nn/activation.hpp"
-#include "nn/init.hpp"
-#include "nn/linear.hpp"
-#include "nn/multihead_attention.hpp"
-#include "nn/normalization.hpp"
+#include "heed/autograd/attention_ops.hpp"
+#include "heed/autograd/elementwise_ops.hpp"
+#include "heed/autograd/linalg_ops.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/nn/activation.hpp"
+#include "heed/nn/init.hpp"
+#include "heed/nn/linear.hpp"
+#include "heed/nn/multihead_attention.hpp"
+#include "heed/nn/normalization.hpp"
 
 #include <limits>
 

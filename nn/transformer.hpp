@@ -35,9 +35,9 @@
 //   heed::nn::TransformerDecoderCache cache;                           // empty: filled by the first step
 //   Tensor y = model.decode_step(tgt.narrow(1, 0, 1), memory, cache);  // (B, 1, d_model); next step: position 1, ...
 // Steps under grad mode work too (the tape records them); the caches are then part of the graph.
-#include "nn/container.hpp"
-#include "nn/module.hpp"
-#include "nn/multihead_attention.hpp"
+#include "heed/nn/container.hpp"
+#include "heed/nn/module.hpp"
+#include "heed/nn/multihead_attention.hpp"
 
 #include <functional>
 #include <memory>

@@ -23,9 +23,9 @@
 //   Tensor loss = heed::cross_entropy(lm(x).reshape({-1, 65}), y.reshape({-1}));    // x, y (B, T) int64
 //   lm.eval();
 //   Tensor text = lm.generate(prompt, 100, /*temperature=*/0.8, /*top_k=*/10, &gen);  // (B, T0 + 100)
-#include "nn/decoding.hpp"
-#include "nn/module.hpp"
-#include "nn/transformer.hpp"
+#include "heed/nn/decoding.hpp"
+#include "heed/nn/module.hpp"
+#include "heed/nn/transformer.hpp"
 
 #include <memory>
 #include <string>

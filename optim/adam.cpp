@@ -1,8 +1,8 @@
-#include "optim/adam.hpp"
+#include "heed/optim/adam.hpp"
 
-#include "autograd/grad_mode.hpp"
-#include "core/parallel.hpp"
-#include "core/view.hpp"
+#include "heed/autograd/grad_mode.hpp"
+#include "heed/core/parallel.hpp"
+#include "heed/core/view.hpp"
 
 #include <cmath>
 

@@ -5,7 +5,7 @@
 //   m = beta1 m + (1 - beta1) g,     v = beta2 v + (1 - beta2) g^2
 //   v_max = max(v_max, v) and use v_max for v when amsgrad
 //   p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
-#include "optim/optimizer_impl.hpp"
+#include "heed/optim/optimizer_impl.hpp"
 
 namespace heed::optim {
 

@@ -1,8 +1,8 @@
-#include "optim/clip.hpp"
+#include "heed/optim/clip.hpp"
 
-#include "autograd/elementwise_ops.hpp"
-#include "autograd/grad_mode.hpp"
-#include "autograd/reduce_ops.hpp"
+#include "heed/autograd/elementwise_ops.hpp"
+#include "heed/autograd/grad_mode.hpp"
+#include "heed/autograd/reduce_ops.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,6 +1,6 @@
 #pragma once
 // Gradient clipping, in place, as torch.nn.utils.clip_grad_norm_ / clip_grad_value_.
-#include "core/tensor.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <vector>
 

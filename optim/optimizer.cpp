@@ -1,6 +1,6 @@
-#include "optim/optimizer.hpp"
+#include "heed/optim/optimizer.hpp"
 
-#include "core/factory.hpp"
+#include "heed/core/factory.hpp"
 
 #include <unordered_set>
 

@@ -8,8 +8,8 @@
 // Updates run without recording (under NoGradGuard) and in place, so a module's parameters and the
 // optimizer's references stay the same tensors. state_dict()/load_state_dict() capture the options
 // and every per-parameter buffer (momentum, Adam moments, step counts), so training resumes exactly.
-#include "core/ordered_dict.hpp"
-#include "core/tensor.hpp"
+#include "heed/core/ordered_dict.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <string>
 #include <vector>

@@ -5,8 +5,8 @@
 //   State:   a struct of per-parameter buffers with a visit(f) listing them (f(name, double&) for
 //            counters such as "step", f(name, Tensor&) for buffers, undefined until first used);
 // and its step(). See sgd.hpp and adam.hpp.
-#include "core/factory.hpp"
-#include "optim/optimizer.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/optim/optimizer.hpp"
 
 #include <string>
 #include <type_traits>

@@ -1,6 +1,6 @@
-#include "optim/scheduler.hpp"
+#include "heed/optim/scheduler.hpp"
 
-#include "core/factory.hpp"
+#include "heed/core/factory.hpp"
 
 #include <algorithm>
 #include <cmath>

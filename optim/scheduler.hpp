@@ -7,8 +7,8 @@
 //   for (...) { ...; opt.step(); sched.step(); }
 //
 // Construction sets epoch 0 (and its rate), as PyTorch does.
-#include "core/ordered_dict.hpp"
-#include "optim/optimizer.hpp"
+#include "heed/core/ordered_dict.hpp"
+#include "heed/optim/optimizer.hpp"
 
 #include <vector>
 

@@ -1,8 +1,8 @@
-#include "optim/sgd.hpp"
+#include "heed/optim/sgd.hpp"
 
-#include "autograd/grad_mode.hpp"
-#include "core/parallel.hpp"
-#include "core/view.hpp"
+#include "heed/autograd/grad_mode.hpp"
+#include "heed/core/parallel.hpp"
+#include "heed/core/view.hpp"
 
 namespace heed::optim {
 

@@ -4,7 +4,7 @@
 //   with momentum:  b = g on the first step, else b = momentum b + (1 - dampening) g
 //                   g = g + momentum b (nesterov)  or  g = b
 //   p = p - lr g
-#include "optim/optimizer_impl.hpp"
+#include "heed/optim/optimizer_impl.hpp"
 
 namespace heed::optim {
 

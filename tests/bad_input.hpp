@@ -2,7 +2,7 @@
 // A table-driven check of bad input: each case is a call that must throw a heed error of a given
 // class whose message names the op. Used by the bad-input suites of every test binary (it needs
 // only core/error.hpp, so tests_core can use it too).
-#include "core/error.hpp"
+#include "heed/core/error.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -5,7 +5,7 @@
 #include <limits>
 #include <string>
 
-#include "nn/fixtures/attention_reference.inc"
+#include "../nn/fixtures/attention_reference.inc"
 
 using namespace heed;
 using heed::test::check_gradients;

@@ -1,7 +1,7 @@
 #include "helpers.hpp"
 
-#include "autograd/record.hpp"
-#include "core/elementwise.hpp"
+#include "heed/autograd/record.hpp"
+#include "heed/core/elementwise.hpp"
 
 using namespace heed;
 using heed::test::leaf;

@@ -4,8 +4,8 @@
 // verbatim, and the last test checks that it still does.
 #include "helpers.hpp"
 
-#include "autograd/record.hpp"
-#include "core/iter.hpp"
+#include "heed/autograd/record.hpp"
+#include "heed/core/iter.hpp"
 
 #include <algorithm>
 #include <cmath>

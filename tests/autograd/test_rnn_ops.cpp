@@ -1,5 +1,5 @@
 #include "../bad_input.hpp"
-#include "autograd/rnn_ops.hpp"
+#include "heed/autograd/rnn_ops.hpp"
 #include "helpers.hpp"
 
 #include <cmath>

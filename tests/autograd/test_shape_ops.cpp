@@ -1,4 +1,4 @@
-#include "autograd/node.hpp"
+#include "heed/autograd/node.hpp"
 #include "helpers.hpp"
 
 using namespace heed;

@@ -1,7 +1,7 @@
 #include "helpers.hpp"
 
-#include "autograd/anomaly.hpp"
-#include "core/elementwise.hpp"
+#include "heed/autograd/anomaly.hpp"
+#include "heed/core/elementwise.hpp"
 
 #include <cmath>
 #include <functional>

@@ -8,7 +8,7 @@
 // executable of its own (tests_allocations), and why it is not built with HEED_SANITIZE, whose
 // AddressSanitizer owns operator new (and under which the pools hand every object to the heap so
 // that use-after-free is still caught).
-#include "autograd/node.hpp"
+#include "heed/autograd/node.hpp"
 #include "heed.hpp"
 
 #include <catch2/catch.hpp>

@@ -6,12 +6,12 @@
 // Tests tagged  expose a bug in core/ (see the comment on each): the lead removes the tag
 // once the code is fixed. Tests tagged [.] are hidden (they abort the process under UBSan):
 // run them by name or with `tests_core "[ub]"` (each aborts the binary under UBSan: run one at a time).
-#include "core/elementwise.hpp"
-#include "core/factory.hpp"
-#include "core/linalg.hpp"
-#include "core/parallel.hpp"
-#include "core/reduce.hpp"
-#include "core/view.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/linalg.hpp"
+#include "heed/core/parallel.hpp"
+#include "heed/core/reduce.hpp"
+#include "heed/core/view.hpp"
 
 #include <catch2/catch.hpp>
 

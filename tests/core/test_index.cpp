@@ -1,7 +1,7 @@
-#include "core/elementwise.hpp"
-#include "core/factory.hpp"
-#include "core/index.hpp"
-#include "core/view.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/index.hpp"
+#include "heed/core/view.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,8 +1,8 @@
 // The small-object pool (core/pool.hpp) and SmallVector (core/small_vector.hpp). In sanitizer builds
 // the pool hands every request to operator new, so the tests of reuse only check what that allows.
-#include "core/pool.hpp"
-#include "core/small_vector.hpp"
-#include "core/tensor.hpp"
+#include "heed/core/pool.hpp"
+#include "heed/core/small_vector.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,8 +1,8 @@
-#include "core/elementwise.hpp"
-#include "core/factory.hpp"
-#include "core/parallel.hpp"
-#include "core/reduce.hpp"
-#include "core/view.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/parallel.hpp"
+#include "heed/core/reduce.hpp"
+#include "heed/core/view.hpp"
 
 #include <catch2/catch.hpp>
 

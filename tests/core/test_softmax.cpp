@@ -1,9 +1,9 @@
-#include "core/elementwise.hpp"
-#include "core/factory.hpp"
-#include "core/linalg.hpp"
-#include "core/reduce.hpp"
-#include "core/softmax.hpp"
-#include "core/view.hpp"
+#include "heed/core/elementwise.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/linalg.hpp"
+#include "heed/core/reduce.hpp"
+#include "heed/core/softmax.hpp"
+#include "heed/core/view.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,6 @@
-#include "core/factory.hpp"
-#include "core/tensor.hpp"
-#include "core/view.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/tensor.hpp"
+#include "heed/core/view.hpp"
 
 #include <catch2/catch.hpp>
 

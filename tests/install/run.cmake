@@ -32,6 +32,7 @@ run(${PKG_CONFIG} --cflags --libs heed)
 string(STRIP "${out}" flags)
 message(STATUS "install test, pkg-config --cflags --libs heed: ${flags}")
 separate_arguments(flags UNIX_COMMAND "${flags}")
-run(${CXX} -std=c++20 -O2 ${CONSUMER_DIR}/main.cpp ${flags} -o ${WORK_DIR}/consumer_pkgconfig)
+run(${CXX} -std=c++20 -O2 -I${CONSUMER_DIR} ${CONSUMER_DIR}/main.cpp ${CONSUMER_DIR}/spelling.cpp ${flags}
+    -o ${WORK_DIR}/consumer_pkgconfig)
 run(${WORK_DIR}/consumer_pkgconfig)
 message(STATUS "install test, pkg-config: ${out}")

@@ -1,5 +1,5 @@
 #include "../autograd/helpers.hpp"
-#include "nn/multihead_attention.hpp"
+#include "heed/nn/multihead_attention.hpp"
 
 #include <cmath>
 #include <cstdio>

@@ -1,5 +1,5 @@
 #include "../autograd/helpers.hpp"
-#include "nn/rnn.hpp"
+#include "heed/nn/rnn.hpp"
 
 #include <cmath>
 

@@ -2,7 +2,7 @@
 // (tests/nn/fixtures/make_checkpoint_fixtures.py), atomic saves, and hostile or truncated files.
 #include "../autograd/helpers.hpp"
 #include "../temp_dir.hpp"
-#include "nn/serialize.hpp"
+#include "heed/nn/serialize.hpp"
 
 #include <signal.h>
 #include <sys/resource.h>

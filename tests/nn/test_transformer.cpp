@@ -1,5 +1,5 @@
 #include "../autograd/helpers.hpp"
-#include "nn/transformer.hpp"
+#include "heed/nn/transformer.hpp"
 
 #include <cmath>
 #include <functional>

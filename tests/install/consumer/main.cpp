@@ -1,6 +1,13 @@
 // Fits y = 3x + 0.5 with an nn::Linear and optim::SGD: touches core, autograd, nn and optim, so a library or a
-// dependency missing from the link (CMake package or pkg-config) fails to build this program.
+// dependency missing from the link (CMake package or pkg-config) fails to build this program. Its own
+// core/ and nn/ folders hold headers named as heed's (core/tensor.hpp, nn/module.hpp), and come first on
+// the include path: heed's headers must not pick them up, nor this program heed's.
+#include "core/tensor.hpp"
+#include "nn/module.hpp"
+
 #include <heed.hpp>
+
+double spelling_check();  // spelling.cpp, which includes <heed/heed.hpp>
 
 int main() {
   heed::manual_seed(0);
@@ -16,5 +23,6 @@ int main() {
   }
   const double w = fc.weight.item(), b = fc.bias.item();
   fmt::print("w = {:.4f}, b = {:.4f}\n", w, b);
+  if (consumer::own_core_header() != 1 || consumer::own_nn_header() != 2 || spelling_check() != 2.0) return 1;
   return std::abs(w - 3.0) < 1e-3 && std::abs(b - 0.5) < 1e-3 ? 0 : 1;
 }

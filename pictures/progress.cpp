@@ -1,6 +1,6 @@
-#include "core/progress.hpp"
+#include "heed/pictures/progress.hpp"
 
-#include "core/error.hpp"
+#include "heed/core/error.hpp"
 
 #include <fmt/format.h>
 #include <sys/ioctl.h>

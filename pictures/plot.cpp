@@ -1,11 +1,11 @@
 // heed::plot: SVG written by hand. Each picture is laid out in pixels from a few measured quantities
 // (label widths are estimated from character counts), then emitted element by element.
-#include "core/plot.hpp"
+#include "heed/pictures/plot.hpp"
 
-#include "core/utf8.hpp"
+#include "heed/core/utf8.hpp"
 
-#include "core/error.hpp"
-#include "core/factory.hpp"
+#include "heed/core/error.hpp"
+#include "heed/core/factory.hpp"
 
 #include <fmt/format.h>
 

@@ -2,10 +2,10 @@
 // small parser below (matching tags, quoted attributes, known entities only), and the tests check
 // what it holds: one cell per value with its tooltip, escaped labels, the darkest cell at the
 // largest value, one path per series with one point per datum, the legend.
-#include "core/factory.hpp"
-#include "core/plot.hpp"
-#include "core/progress.hpp"
-#include "core/view.hpp"
+#include "heed/core/factory.hpp"
+#include "heed/core/view.hpp"
+#include "heed/pictures/plot.hpp"
+#include "heed/pictures/progress.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -260,7 +260,7 @@ std::filesystem::path temp_dir(const std::string& name) {
 
 // ---- the parser itself --------------------------------------------------------------------------
 
-TEST_CASE("the test's XML parser rejects what is not well-formed", "[core][plot]") {
+TEST_CASE("the test's XML parser rejects what is not well-formed", "[pictures][plot]") {
   CHECK_NOTHROW(XmlParser("<svg a='1' b=\"&lt;\"><g><t>x &amp; y</t></g><!-- c --></svg>").document());
   CHECK_THROWS(XmlParser("<svg><g></svg>").document());      // unclosed
   CHECK_THROWS(XmlParser("<svg a=1/>").document());          // unquoted
@@ -276,7 +276,7 @@ TEST_CASE("the test's XML parser rejects what is not well-formed", "[core][plot]
 
 // ---- text ---------------------------------------------------------------------------------------
 
-TEST_CASE("xml_escape escapes markup and replaces what XML cannot hold", "[core][plot]") {
+TEST_CASE("xml_escape escapes markup and replaces what XML cannot hold", "[pictures][plot]") {
   CHECK(plot::xml_escape("<eos> & 'q' \"x\"") == "&lt;eos&gt; &amp; &apos;q&apos; &quot;x&quot;");
   CHECK(plot::xml_escape("caf\xc3\xa9 \xe2\x86\x92") == "caf\xc3\xa9 \xe2\x86\x92");  // valid UTF-8 kept
   const std::string bad = plot::xml_escape(std::string("a\x01z\xff\xc3", 5));         // control, invalid, cut off
@@ -292,7 +292,7 @@ TEST_CASE("xml_escape escapes markup and replaces what XML cannot hold", "[core]
 
 // ---- heatmaps -----------------------------------------------------------------------------------
 
-TEST_CASE("heatmap draws one cell per value with its tooltip and escaped labels", "[core][plot]") {
+TEST_CASE("heatmap draws one cell per value with its tooltip and escaped labels", "[pictures][plot]") {
   const std::vector<double> v = {0.1, 0.2, 0.3,  0.4,  //
                                  0.5, 0.9, 0.6,  0.0,  //
                                  0.7, 0.8, 0.05, 0.15};
@@ -338,7 +338,7 @@ TEST_CASE("heatmap draws one cell per value with its tooltip and escaped labels"
   CHECK(by_class(*root, "g", "colour-scale").size() == 1);
 }
 
-TEST_CASE("heatmap options: fixed scale, no values, index labels", "[core][plot]") {
+TEST_CASE("heatmap options: fixed scale, no values, index labels", "[pictures][plot]") {
   const std::vector<float> v = {0.0f, 0.5f, 1.0f, 2.0f};
   plot::HeatmapOptions o;
   o.vmin = 0.0;
@@ -361,7 +361,7 @@ TEST_CASE("heatmap options: fixed scale, no values, index labels", "[core][plot]
   CHECK(luminance(plot::colour(-1.0, -1.0, 1.0, plot::Colormap::RedBlue)) < 0.05);
 }
 
-TEST_CASE("heatmap reads 2-d tensors of either float dtype and any strides", "[core][plot]") {
+TEST_CASE("heatmap reads 2-d tensors of either float dtype and any strides", "[pictures][plot]") {
   const std::vector<double> v = {0.25, 0.5, 0.75, 1.0, 0.0, 0.125};  // exact in float32
   const Tensor m64 = from_vector(v, {2, 3});
   const Tensor m32 = from_vector(std::vector<float>(v.begin(), v.end()), {2, 3});
@@ -373,7 +373,7 @@ TEST_CASE("heatmap reads 2-d tensors of either float dtype and any strides", "[c
   CHECK(plot::heatmap(t) == plot::heatmap(std::vector<double>{0.25, 1.0, 0.5, 0.0, 0.75, 0.125}, 3, 2));
 }
 
-TEST_CASE("heatmap draws NaN as a hatched cell and leaves it out of the scale", "[core][plot]") {
+TEST_CASE("heatmap draws NaN as a hatched cell and leaves it out of the scale", "[pictures][plot]") {
   const std::vector<double> v = {0.0, kNaN, 1.0, std::numeric_limits<double>::infinity()};
   std::string svg;
   REQUIRE_NOTHROW(svg = plot::heatmap(v, 2, 2));
@@ -390,7 +390,7 @@ TEST_CASE("heatmap draws NaN as a hatched cell and leaves it out of the scale", 
   REQUIRE_NOTHROW(parse(plot::heatmap(std::vector<double>(4, kNaN), 2, 2)));
 }
 
-TEST_CASE("heatmap_grid draws every panel on one shared scale", "[core][plot]") {
+TEST_CASE("heatmap_grid draws every panel on one shared scale", "[pictures][plot]") {
   // Three heads of (2, 3) weights; head p holds p / 10 + k / 100.
   std::vector<double> all;
   for (int p = 0; p < 3; ++p)
@@ -425,7 +425,7 @@ TEST_CASE("heatmap_grid draws every panel on one shared scale", "[core][plot]") 
   CHECK(c2[0]->attr("fill") == c2[11]->attr("fill"));  // the same value 1 in two panels
 }
 
-TEST_CASE("heatmap rejects bad input with errors naming the function", "[core][plot]") {
+TEST_CASE("heatmap rejects bad input with errors naming the function", "[pictures][plot]") {
   const std::vector<double> v6(6, 0.5);
   const auto with = [](auto set) {
     plot::HeatmapOptions o;
@@ -476,7 +476,7 @@ TEST_CASE("heatmap rejects bad input with errors naming the function", "[core][p
 
 // ---- line charts --------------------------------------------------------------------------------
 
-TEST_CASE("line_chart draws one path per series with a point per datum, and a legend", "[core][plot]") {
+TEST_CASE("line_chart draws one path per series with a point per datum, and a legend", "[pictures][plot]") {
   std::vector<double> x1, y1, x2, y2;
   for (int i = 0; i < 5; ++i) x1.push_back(i), y1.push_back(10 - 2 * i);
   for (int i = 0; i < 7; ++i) x2.push_back(i * 0.5), y2.push_back(i * i);
@@ -525,7 +525,7 @@ TEST_CASE("line_chart draws one path per series with a point per datum, and a le
   CHECK(by_class(*root, "circle", "marker").size() == 12);
 }
 
-TEST_CASE("line_chart: NaN points are gaps, log-y has powers of ten", "[core][plot]") {
+TEST_CASE("line_chart: NaN points are gaps, log-y has powers of ten", "[pictures][plot]") {
   const std::vector<double> x = {1, 2, 3, 4, 5, 6};
   const std::vector<double> y = {50, 5, kNaN, 0.5, 0.05, -1};  // -1 cannot be drawn on a log axis
   plot::LineChartOptions o;
@@ -549,7 +549,7 @@ TEST_CASE("line_chart: NaN points are gaps, log-y has powers of ten", "[core][pl
   CHECK(by_class(*empty, "path", "series").size() == 1);
 }
 
-TEST_CASE("line_chart: fixed x range, and ranges narrow for their magnitude", "[core][plot]") {
+TEST_CASE("line_chart: fixed x range, and ranges narrow for their magnitude", "[pictures][plot]") {
   plot::LineChartOptions o;
   o.x_min = 0;
   o.x_max = 10;
@@ -564,7 +564,7 @@ TEST_CASE("line_chart: fixed x range, and ranges narrow for their magnitude", "[
   REQUIRE_NOTHROW(parse(plot::line_chart({{"s", {-1e308, 1e308}, {-1e308, 1e308}}})));
 }
 
-TEST_CASE("line_charts lays charts side by side with their own clip paths", "[core][plot]") {
+TEST_CASE("line_charts lays charts side by side with their own clip paths", "[pictures][plot]") {
   plot::Chart a{{{"loss", {0, 1, 2}, {3, 2, 1}}}, {}};
   plot::Chart b{{{"accuracy", {0, 1, 2}, {0.1, 0.5, 0.9}}}, {}};
   b.options.y_min = 0;
@@ -581,7 +581,7 @@ TEST_CASE("line_charts lays charts side by side with their own clip paths", "[co
   CHECK(by_class(*root, "path", "series").size() == 2);
 }
 
-TEST_CASE("line_chart rejects bad input with errors naming the function", "[core][plot]") {
+TEST_CASE("line_chart rejects bad input with errors naming the function", "[pictures][plot]") {
   plot::LineChartOptions small;
   small.width = 50;
   plot::LineChartOptions flipped;
@@ -635,7 +635,7 @@ TEST_CASE("line_chart rejects bad input with errors naming the function", "[core
 
 // ---- the metrics CSV ----------------------------------------------------------------------------
 
-TEST_CASE("MetricsLogger writes a header and one flushed row per call", "[core][plot]") {
+TEST_CASE("MetricsLogger writes a header and one flushed row per call", "[pictures][plot]") {
   const auto dir = temp_dir("logger");
   const std::string path = (dir / "metrics.csv").string();
   {
@@ -667,7 +667,7 @@ TEST_CASE("MetricsLogger writes a header and one flushed row per call", "[core][
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("MetricsLogger and read_csv reject bad rows and files", "[core][plot]") {
+TEST_CASE("MetricsLogger and read_csv reject bad rows and files", "[pictures][plot]") {
   const auto dir = temp_dir("logger_bad");
   const std::string path = (dir / "m.csv").string();
   MetricsLogger log(path, {"loss", "lr"});
@@ -712,7 +712,7 @@ TEST_CASE("MetricsLogger and read_csv reject bad rows and files", "[core][plot]"
 
 // ---- the progress bar ---------------------------------------------------------------------------
 
-TEST_CASE("ProgressBar off a terminal prints a plain line every 10 percent and a final one", "[core][plot]") {
+TEST_CASE("ProgressBar off a terminal prints a plain line every 10 percent and a final one", "[pictures][plot]") {
   std::ostringstream out;
   double t = 100;  // a fake clock: each step takes half a second
   ProgressOptions o;
@@ -739,7 +739,7 @@ TEST_CASE("ProgressBar off a terminal prints a plain line every 10 percent and a
   CHECK(out.str().find('\r') == std::string::npos);
 }
 
-TEST_CASE("ProgressBar writes to a FILE that is not a terminal as plain lines", "[core][plot]") {
+TEST_CASE("ProgressBar writes to a FILE that is not a terminal as plain lines", "[pictures][plot]") {
   std::FILE* f = std::tmpfile();
   REQUIRE(f != nullptr);
   double t = 0;
@@ -765,7 +765,7 @@ TEST_CASE("ProgressBar writes to a FILE that is not a terminal as plain lines", 
         "eval  4/4 100%  1.0 it/s  took 0:04\n");
 }
 
-TEST_CASE("ProgressBar off a terminal can print by time, and println goes between lines", "[core][plot]") {
+TEST_CASE("ProgressBar off a terminal can print by time, and println goes between lines", "[pictures][plot]") {
   std::ostringstream out;
   double t = 0;
   ProgressOptions o;
@@ -792,7 +792,7 @@ TEST_CASE("ProgressBar off a terminal can print by time, and println goes betwee
   CHECK(format_duration(3725) == "1:02:05");
 }
 
-TEST_CASE("ProgressBar on a terminal redraws one line in place", "[core][plot]") {
+TEST_CASE("ProgressBar on a terminal redraws one line in place", "[pictures][plot]") {
   std::ostringstream out;
   double t = 0;
   ProgressOptions o;
@@ -818,7 +818,7 @@ TEST_CASE("ProgressBar on a terminal redraws one line in place", "[core][plot]")
   CHECK(std::count(s.begin(), s.end(), '\n') == 2);  // the message and the final line
 }
 
-TEST_CASE("ProgressBar rejects bad arguments", "[core][plot]") {
+TEST_CASE("ProgressBar rejects bad arguments", "[pictures][plot]") {
   ProgressOptions bad_percent;
   bad_percent.every_percent = -1;
   check_all({
@@ -829,7 +829,7 @@ TEST_CASE("ProgressBar rejects bad arguments", "[core][plot]") {
 
 // ---- 2-d classification pictures ----------------------------------------------------------------
 
-TEST_CASE("region_grid orders cell centres row-major from the top-left", "[core][plot]") {
+TEST_CASE("region_grid orders cell centres row-major from the top-left", "[pictures][plot]") {
   const Tensor g = plot::region_grid({0, 3, 0, 2}, 2, 3);
   CHECK(g.shape() == Shape{6, 2});
   CHECK(g.dtype() == kFloat32);
@@ -838,7 +838,7 @@ TEST_CASE("region_grid orders cell centres row-major from the top-left", "[core]
   CHECK(plot::region_grid({0, 3, 0, 2}, 2, 3, kFloat64).dtype() == kFloat64);
 }
 
-TEST_CASE("decision_regions colours each cell by class and draws the points on top", "[core][plot]") {
+TEST_CASE("decision_regions colours each cell by class and draws the points on top", "[pictures][plot]") {
   // A 4 x 4 grid: class 0 on the left half, 1 on the right half of the top rows, 2 below.
   const std::vector<int64_t> classes = {0, 0, 1, 1,  //
                                         0, 0, 1, 1,  //
@@ -875,7 +875,7 @@ TEST_CASE("decision_regions colours each cell by class and draws the points on t
   CHECK(svg.find("three &lt;classes&gt;") != std::string::npos);
 }
 
-TEST_CASE("scalar_field colours cells by value, NaN hatched", "[core][plot]") {
+TEST_CASE("scalar_field colours cells by value, NaN hatched", "[pictures][plot]") {
   const std::vector<double> v = {0.0, 0.25, 0.5, kNaN, 1.0, 0.75};
   auto root = parse(plot::scalar_field(v, 2, 3, plot::Points{{0.0}, {0.0}, {}}));
   std::vector<std::string> fills;
@@ -890,7 +890,7 @@ TEST_CASE("scalar_field colours cells by value, NaN hatched", "[core][plot]") {
   CHECK(plot::scalar_field(t, {}) == plot::scalar_field(v, 2, 3, {}));
 }
 
-TEST_CASE("decision_regions and scalar_field reject bad input with errors naming the function", "[core][plot]") {
+TEST_CASE("decision_regions and scalar_field reject bad input with errors naming the function", "[pictures][plot]") {
   const std::vector<int64_t> c4(4, 0);
   plot::RegionOptions flat;
   flat.region = {1, 1, 0, 1};
@@ -940,7 +940,7 @@ TEST_CASE("decision_regions and scalar_field reject bad input with errors naming
 
 // ---- files --------------------------------------------------------------------------------------
 
-TEST_CASE("save writes the SVG and names the path when it cannot", "[core][plot]") {
+TEST_CASE("save writes the SVG and names the path when it cannot", "[pictures][plot]") {
   const auto dir = temp_dir("save");
   const std::string svg = plot::heatmap(std::vector<double>{1, 2}, 1, 2);
   plot::save(dir / "h.svg", svg);

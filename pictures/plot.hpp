@@ -6,7 +6,7 @@
 //   heatmap_grid     several heatmaps side by side on one shared scale (one per attention head)
 //   line_chart       named (x, y) series with axes, ticks, a legend, optional log-y (loss curves)
 //   line_charts      several line charts side by side in one picture
-//   read_csv, line_chart_from_csv   curves straight from a metrics CSV (see core/progress.hpp)
+//   read_csv, line_chart_from_csv   curves straight from a metrics CSV (see pictures/progress.hpp)
 //   decision_regions a 2-d plane coloured by predicted class, with the data points on top
 //   scalar_field     the same plane coloured by a value (a probability, a loss surface)
 //
@@ -14,8 +14,8 @@
 // the files. Bad input (label counts that do not match, an empty matrix, x and y of different
 // lengths) throws a heed error naming the function; NaN values are drawn (a hatched grey cell, a gap
 // in a line), never a crash.
-#include "core/dtype.hpp"
-#include "core/tensor.hpp"
+#include "heed/core/dtype.hpp"
+#include "heed/core/tensor.hpp"
 
 #include <cstdint>
 #include <filesystem>
