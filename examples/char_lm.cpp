@@ -10,14 +10,13 @@
 // It shows a progress bar (plain lines every 10% when the output is not a terminal), logs every
 // step to --out DIR/metrics.csv (default char_lm_out) and draws the loss curve in DIR/loss.svg. Its
 // last line is "loss: <first> -> <last, smoothed>".
-//
-// Options: --steps N (default 600), --batch B, --seq T, --hidden H, --lr X, --temperature X,
-//          --sample-every N, --gru, --data FILE, --seed S, --out DIR.
+// Run it with --help for its options.
 #include <heed.hpp>
+
+#include "common.hpp"
 
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -30,51 +29,6 @@ namespace optim = heed::optim;
 
 namespace {
 
-struct Options {
-  int steps = 600, batch = 32, seq = 64, hidden = 256, embed = 64, sample_every = 200, sample_length = 240;
-  double lr = 3e-3, temperature = 0.7;
-  bool gru = false;
-  uint64_t seed = 0;
-  std::string data = HEED_EXAMPLES_DATA_DIR "/stories.txt";
-  std::string out = "char_lm_out";
-};
-
-Options parse(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw heed::ValueError("char_lm: " + a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--steps")
-      o.steps = std::stoi(next());
-    else if (a == "--batch")
-      o.batch = std::stoi(next());
-    else if (a == "--seq")
-      o.seq = std::stoi(next());
-    else if (a == "--hidden")
-      o.hidden = std::stoi(next());
-    else if (a == "--lr")
-      o.lr = std::stod(next());
-    else if (a == "--temperature")
-      o.temperature = std::stod(next());
-    else if (a == "--sample-every")
-      o.sample_every = std::stoi(next());
-    else if (a == "--data")
-      o.data = next();
-    else if (a == "--seed")
-      o.seed = std::stoull(next());
-    else if (a == "--out")
-      o.out = next();
-    else if (a == "--gru")
-      o.gru = true;
-    else
-      throw heed::ValueError("char_lm: unknown option " + a);
-  }
-  return o;
-}
-
 // The text as character ids, and the alphabet.
 struct Corpus {
   std::string chars;            // id -> character
@@ -84,7 +38,7 @@ struct Corpus {
 
 Corpus load(const std::string& path) {
   std::ifstream f(path);
-  if (!f) throw heed::IOError("char_lm: cannot read " + path);
+  if (!f) throw heed::IOError("cannot read " + path);
   std::stringstream ss;
   ss << f.rdbuf();
   std::string text = ss.str();
@@ -151,10 +105,42 @@ std::string sample(CharModel& model, const Corpus& corpus, const std::string& pr
   return out;
 }
 
-}  // namespace
+// ---- the program ---------------------------------------------------------------------------------
 
-int main(int argc, char** argv) {
-  Options o = parse(argc, argv);
+struct Options {
+  int steps = 600, batch = 32, seq = 64, hidden = 256, embed = 64, sample_every = 200, sample_length = 240;
+  double lr = 3e-3, temperature = 0.7;
+  bool gru = false;
+  uint64_t seed = 0;
+  std::string data = HEED_EXAMPLES_DATA_DIR "/stories.txt";
+  std::string out = "char_lm_out";
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  cli::parse(argc, argv,
+             "A character-level language model: an LSTM (or a GRU) reads a text one character at a time and "
+             "learns to predict the next one, printing samples as it learns. It logs every step to "
+             "OUT/metrics.csv, draws the loss curve in OUT/loss.svg, and exits 1 unless its loss went down.",
+             {{"--steps", &o.steps, "training steps"},
+              {"--batch", &o.batch, "windows per batch"},
+              {"--seq", &o.seq, "characters per window"},
+              {"--hidden", &o.hidden, "hidden size of the LSTM or GRU"},
+              {"--lr", &o.lr, "AdamW's learning rate, annealed to a tenth of it (cosine)"},
+              {"--temperature", &o.temperature, "sampling temperature"},
+              {"--sample-every", &o.sample_every, "steps between two samples"},
+              {"--gru", &o.gru, "a GRU instead of the LSTM"},
+              {"--data FILE", &o.data, "the training text"},
+              {"--seed", &o.seed, "random seed"},
+              {"--out DIR", &o.out, "where metrics.csv and loss.svg go"}});
+  if (o.steps < 1 || o.batch < 1 || o.seq < 1 || o.hidden < 1 || o.sample_every < 1)
+    cli::usage_error("--steps, --batch, --seq, --hidden and --sample-every must be positive");
+  if (!(o.temperature > 0)) cli::usage_error("--temperature must be positive, not {}", o.temperature);
+  return o;
+}
+
+int run(int argc, char** argv) {
+  const Options o = parse(argc, argv);
   heed::manual_seed(o.seed);
   Corpus corpus = load(o.data);
   const int64_t V = static_cast<int64_t>(corpus.chars.size()), N = corpus.data.size(0);
@@ -215,3 +201,7 @@ int main(int argc, char** argv) {
   fmt::print("loss: {:.3f} -> {:.3f}\n", first_loss, recent);
   return recent < first_loss ? 0 : 1;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return cli::run_main(argc, argv, run); }

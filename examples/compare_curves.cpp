@@ -14,6 +14,8 @@
 // fell below each of a few levels, so a comparison can be read without opening the picture.
 #include <heed.hpp>
 
+#include "common.hpp"
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -22,14 +24,6 @@ namespace plot = heed::plot;
 
 namespace {
 
-int usage(const std::string& why) {
-  fmt::print(stderr,
-             "compare_curves: {}\nusage: compare_curves OUT.svg COLUMN NAME=FILE.csv [NAME=FILE.csv ...] [--x COLUMN] "
-             "[--log-y] [--title TEXT] [--x-max X] [--y-max Y]\n",
-             why);
-  return 2;
-}
-
 // The first x at which y (skipping NaN) is below `level`, or NaN if it never is.
 double first_below(const plot::Series& s, double level) {
   for (size_t i = 0; i < s.y.size(); ++i)
@@ -37,65 +31,45 @@ double first_below(const plot::Series& s, double level) {
   return NAN;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::vector<std::string> positional;
-  std::string x_column = "step";
+int run(int argc, char** argv) {
+  std::string out, column, x_column = "step";
+  std::vector<std::string> specs;
   plot::LineChartOptions chart;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const bool takes_value = a == "--x" || a == "--title" || a == "--x-max" || a == "--y-max";
-    if (takes_value && i + 1 >= argc) return usage(a + " needs a value");
-    try {
-      if (a == "--x")
-        x_column = argv[++i];
-      else if (a == "--title")
-        chart.title = argv[++i];
-      else if (a == "--x-max")
-        chart.x_max = std::stod(argv[++i]);
-      else if (a == "--y-max")
-        chart.y_max = std::stod(argv[++i]);
-      else if (a == "--log-y")
-        chart.log_y = true;
-      else if (a.rfind("--", 0) == 0)
-        return usage("unknown option " + a);
-      else
-        positional.push_back(a);
-    } catch (const std::exception&) {  // std::stod
-      return usage(a + " needs a number, got " + argv[i]);
-    }
-  }
-  if (positional.size() < 3) return usage("need OUT.svg, COLUMN and at least one NAME=FILE.csv");
-  const std::string out = positional[0], column = positional[1];
+  cli::parse(argc, argv,
+             "Draws the same column of several metrics CSVs (the files heed::MetricsLogger writes) on one chart, "
+             "one series per NAME=FILE.csv, and prints for each its last value and the step where the column "
+             "first fell below a few levels.",
+             {{"OUT.svg", &out, "where the chart goes"},
+              {"COLUMN", &column, "the column drawn"},
+              {"NAME=FILE.csv", &specs, "a series: its name in the legend, and its metrics file"},
+              {"--x COLUMN", &x_column, "the column on the x axis"},
+              {"--log-y", &chart.log_y, "a logarithmic y axis"},
+              {"--title", &chart.title, "the chart's title"},
+              {"--x-max", &chart.x_max, "the right end of the x axis"},
+              {"--y-max", &chart.y_max, "the top of the y axis"}});
+  if (specs.empty()) cli::usage_error("need OUT.svg, COLUMN and at least one NAME=FILE.csv");
   chart.x_label = x_column;
   chart.y_label = column;
   chart.markers = plot::Markers::Never;
 
   std::vector<plot::Series> series;
-  try {
-    for (size_t i = 2; i < positional.size(); ++i) {
-      const std::string& spec = positional[i];
-      const size_t eq = spec.find('=');
-      if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
-        return usage("expected NAME=FILE.csv, got " + spec);
-      plot::Table table = plot::read_csv(spec.substr(eq + 1));
-      plot::Series s = plot::csv_series(table, x_column, {column}).at(0);
-      s.name = spec.substr(0, eq);
-      // Keep only the measured rows, so that a sparse column (a validation loss) is a line, not dots.
-      plot::Series kept{s.name, {}, {}};
-      for (size_t r = 0; r < s.y.size(); ++r)
-        if (!std::isnan(s.y[r])) {
-          kept.x.push_back(s.x[r]);
-          kept.y.push_back(s.y[r]);
-        }
-      series.push_back(std::move(kept));
-    }
-    plot::save(out, plot::line_chart(series, chart));
-  } catch (const heed::Error& e) {
-    fmt::print(stderr, "compare_curves: {}\n", e.what());
-    return 1;
+  for (const std::string& spec : specs) {
+    const size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+      cli::usage_error("expected NAME=FILE.csv, got '{}'", spec);
+    plot::Table table = plot::read_csv(spec.substr(eq + 1));
+    plot::Series s = plot::csv_series(table, x_column, {column}).at(0);
+    s.name = spec.substr(0, eq);
+    // Keep only the measured rows, so that a sparse column (a validation loss) is a line, not dots.
+    plot::Series kept{s.name, {}, {}};
+    for (size_t r = 0; r < s.y.size(); ++r)
+      if (!std::isnan(s.y[r])) {
+        kept.x.push_back(s.x[r]);
+        kept.y.push_back(s.y[r]);
+      }
+    series.push_back(std::move(kept));
   }
+  plot::save(out, plot::line_chart(series, chart));
 
   const std::vector<double> levels = {2.0, 1.5, 1.0, 0.5};
   fmt::print("{:<16} {:>8} {:>12}", "series", "points", "last value");
@@ -112,3 +86,7 @@ int main(int argc, char** argv) {
   fmt::print("chart in {}\n", out);
   return 0;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return cli::run_main(argc, argv, run); }

@@ -2,8 +2,10 @@
 //   nn::Sequential(Linear(2, 128), GELU, Linear(128, 128), GELU, Linear(128, 3)), AdamW, cosine
 //   learning-rate schedule, mini-batches, a held-out test set.
 // It prints one progress line per epoch and writes the decision regions as an SVG picture
-// (spirals.svg, or the path given as the first argument) that any browser opens.
+// (spirals.svg, or the path given as its argument) that any browser opens.
 #include <heed.hpp>
+
+#include "common.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -47,10 +49,13 @@ void write_svg(nn::Module& model, const Data& test, double test_acc, const std::
   heed::plot::save(path, heed::plot::decision_regions(cls, heed::plot::points(test.x, test.y), opt));
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  const std::string svg_path = argc > 1 ? argv[1] : "spirals.svg";
+int run(int argc, char** argv) {
+  std::string svg_path = "spirals.svg";
+  cli::parse(argc, argv,
+             "An MLP (nn::Sequential, AdamW, a cosine schedule) learns to separate three interleaved spirals; "
+             "it draws its decision regions as an SVG picture and exits 1 unless it classifies 97% of the "
+             "held-out points right.",
+             {{"SVG", &svg_path, "where the picture goes"}});
   fmt::print("heed: an MLP on three spirals\n{}\n\n", heed::to_string(heed::blas_info()));
   heed::manual_seed(0);
   heed::Generator data_gen(1);
@@ -95,3 +100,7 @@ int main(int argc, char** argv) {
   fmt::print("\nwrote the decision regions to {}\ntest accuracy: {:.4f}\n", svg_path, test_acc);
   return test_acc >= 0.97 ? 0 : 1;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return cli::run_main(argc, argv, run); }

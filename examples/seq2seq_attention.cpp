@@ -38,13 +38,10 @@
 // of a few inputs (--input TEXT adds yours), and writes their attention matrices as SVG heatmaps to
 // --out DIR (default attention_maps), with the training metrics (train.csv: every step's loss and
 // learning rate; eval.csv: each evaluation) and their curves (training.svg). Its last line is
-// "exact-match: <held-out accuracy>".
-//
-// Options: --score S, --quick (about a minute), --steps N, --batch B, --hidden H, --embed E, --lr X,
-//          --eval-every N, --held-out N, --seed S, --out DIR, --input TEXT (repeatable),
-//          --require X (exit 1 when the held-out exact match is below X: the test suite uses it).
+// "exact-match: <held-out accuracy>". Run it with --help for its options.
 #include <heed.hpp>
 
+#include "common.hpp"
 #include "dates.hpp"
 
 #include <algorithm>
@@ -61,66 +58,6 @@ namespace nn = heed::nn;
 namespace optim = heed::optim;
 
 namespace {
-
-// ---- options -------------------------------------------------------------------------------------
-
-struct Options {
-  std::string score = "additive";
-  int steps = 3000, batch = 64, hidden = 128, embed = 32, eval_every = 250, warmup = 100, held_out = 2000;
-  double lr = 3e-3, require = 0.0;
-  uint64_t seed = 0;
-  std::string out = "attention_maps";
-  std::vector<std::string> inputs;
-  bool quick = false;
-};
-
-Options parse(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i)
-    if (std::string_view(argv[i]) == "--quick") o.quick = true, o.steps = 1000, o.eval_every = 200;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw heed::ValueError("seq2seq_attention: " + a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--score")
-      o.score = next();
-    else if (a == "--steps")
-      o.steps = std::stoi(next());
-    else if (a == "--batch")
-      o.batch = std::stoi(next());
-    else if (a == "--hidden")
-      o.hidden = std::stoi(next());
-    else if (a == "--embed")
-      o.embed = std::stoi(next());
-    else if (a == "--lr")
-      o.lr = std::stod(next());
-    else if (a == "--eval-every")
-      o.eval_every = std::stoi(next());
-    else if (a == "--held-out")
-      o.held_out = std::stoi(next());
-    else if (a == "--seed")
-      o.seed = std::stoull(next());
-    else if (a == "--out")
-      o.out = next();
-    else if (a == "--input")
-      o.inputs.push_back(next());
-    else if (a == "--require")
-      o.require = std::stod(next());
-    else if (a != "--quick")
-      throw heed::ValueError("seq2seq_attention: unknown option " + a);
-  }
-  const std::vector<std::string> scores = {"additive", "dot", "scaled", "general", "concat", "none"};
-  if (std::find(scores.begin(), scores.end(), o.score) == scores.end())
-    throw heed::ValueError("seq2seq_attention: --score must be additive, dot, scaled, general, concat or none, not " +
-                           o.score);
-  if (o.hidden < 2 || o.hidden % 2 != 0)
-    throw heed::ValueError("seq2seq_attention: --hidden must be even (each encoder direction has H/2)");
-  if (o.steps < 1 || o.batch < 1 || o.embed < 1 || o.eval_every < 1 || o.held_out < 1)
-    throw heed::ValueError("seq2seq_attention: --steps, --batch, --embed, --eval-every, --held-out must be positive");
-  return o;
-}
 
 using namespace dates;  // Rng, Date, date_from_index, render, ... (examples/dates.hpp)
 
@@ -361,9 +298,50 @@ std::string file_name(size_t i, const std::string& source) {
   return s + ".svg";
 }
 
-}  // namespace
+// ---- the program ---------------------------------------------------------------------------------
 
-int main(int argc, char** argv) {
+struct Options {
+  std::string score = "additive";
+  int steps = 3000, batch = 64, hidden = 128, embed = 32, eval_every = 250, warmup = 100, held_out = 2000;
+  double lr = 3e-3, require = 0.0;
+  uint64_t seed = 0;
+  std::string out = "attention_maps";
+  std::vector<std::string> inputs;
+  bool quick = false;
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  cli::parse(argc, argv,
+             "An encoder-decoder with attention (Bahdanau et al., 2015: a bidirectional GRU encoder, a GRU "
+             "decoder) learns to rewrite dates as people write them (\"3rd of May 1979\", \"05/03/79\") as ISO "
+             "dates (1979-05-03). It prints its progress and the held-out exact match, and writes the attention "
+             "of a few translations as SVG heatmaps, with its training metrics, to --out.",
+             {{"--score NAME", &o.score, "the attention's score: additive, dot, scaled, general, concat, or none"},
+              {"--quick", &o.quick, "a short run: 1000 steps, an evaluation every 200",
+               [&o] { o.steps = 1000, o.eval_every = 200; }},
+              {"--steps", &o.steps, "training steps"},
+              {"--batch", &o.batch, "examples per batch"},
+              {"--hidden", &o.hidden, "hidden size H (even: each encoder direction has H/2)"},
+              {"--embed", &o.embed, "character embedding size"},
+              {"--lr", &o.lr, "AdamW's peak learning rate (linear warmup, then cosine)"},
+              {"--eval-every", &o.eval_every, "steps between two evaluations on the held-out dates"},
+              {"--held-out", &o.held_out, "held-out examples evaluated"},
+              {"--seed", &o.seed, "random seed"},
+              {"--out DIR", &o.out, "where the heatmaps and the metrics go"},
+              {"--input", &o.inputs, "a date of your own to translate (repeatable)"},
+              {"--require", &o.require, "exit 1 when the held-out exact match is below this"}});
+  const std::vector<std::string> scores = {"additive", "dot", "scaled", "general", "concat", "none"};
+  if (std::find(scores.begin(), scores.end(), o.score) == scores.end())
+    cli::usage_error("--score must be additive, dot, scaled, general, concat or none, not '{}'", o.score);
+  if (o.hidden < 2 || o.hidden % 2 != 0)
+    cli::usage_error("--hidden must be even (each encoder direction has H/2), not {}", o.hidden);
+  if (o.steps < 1 || o.batch < 1 || o.embed < 1 || o.eval_every < 1 || o.held_out < 1)
+    cli::usage_error("--steps, --batch, --embed, --eval-every, --held-out must be positive");
+  return o;
+}
+
+int run(int argc, char** argv) {
   const Options o = parse(argc, argv);
   fmt::print("heed: an encoder-decoder with {} attention learns to write dates as ISO dates{}\n{}\n", o.score,
              o.quick ? " (--quick)" : "", heed::to_string(heed::blas_info()));
@@ -483,3 +461,7 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return cli::run_main(argc, argv, run); }

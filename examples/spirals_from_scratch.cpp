@@ -6,6 +6,8 @@
 // Loss:   cross-entropy, mean over the batch of  logsumexp(z_i) - z_i[y_i]
 #include <heed.hpp>
 
+#include "common.hpp"
+
 #include <chrono>
 #include <cmath>
 #include <string>
@@ -38,7 +40,12 @@ Tensor init_weight(int64_t fan_in, int64_t fan_out, heed::Generator& gen) {
 
 }  // namespace
 
-int main() {
+int run(int argc, char** argv) {
+  cli::parse(argc, argv,
+             "A 2-64-64-3 network learns three interleaved spirals with nothing but tensors and autograd: "
+             "plain tensors that require grad, a forward pass of a few ops, and the update written out by "
+             "hand. It exits 1 unless it classifies 95% of the points right.",
+             {});
   fmt::print("heed: training a 2-64-64-3 network on spirals, from scratch\n{}\n\n", heed::to_string(heed::blas_info()));
   heed::Generator gen(0);
   auto [x, y] = make_spirals(200, gen);
@@ -98,3 +105,5 @@ int main() {
   fmt::print("\naccuracy: {:.4f}\n", acc);
   return acc > 0.95 ? 0 : 1;
 }
+
+int main(int argc, char** argv) { return cli::run_main(argc, argv, run); }

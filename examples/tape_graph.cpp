@@ -13,6 +13,8 @@
 // well-formed graph (every edge joins two declared nodes) with the ops it should hold.
 #include <heed.hpp>
 
+#include "common.hpp"
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -129,22 +131,15 @@ void profile_training() {
   prof.print();
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   std::string out = ".";
   bool profile = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--out" && i + 1 < argc) {
-      out = argv[++i];
-    } else if (a == "--profile") {
-      profile = true;
-    } else {
-      fmt::print(stderr, "usage: {} [--out DIR] [--profile]\n", argv[0]);
-      return 2;
-    }
-  }
+  cli::parse(argc, argv,
+             "The tape as a picture: writes the graphs recorded by one LSTM step and by one self-attention block "
+             "as Graphviz DOT files (render them with dot -Tsvg), and exits 1 unless each is a well-formed graph "
+             "with the ops it should hold.",
+             {{"--out DIR", &out, "where lstm_step.dot and attention_block.dot go"},
+              {"--profile", &profile, "also train a tiny model for 10 steps under heed::Profiler, print its table"}});
   std::filesystem::create_directories(out);
   heed::manual_seed(0);
 
@@ -182,3 +177,7 @@ int main(int argc, char** argv) {
   if (profile) profile_training();
   return ok && same ? 0 : 1;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return cli::run_main(argc, argv, run); }

@@ -8,6 +8,8 @@
 // the chain rule written out by hand, and shows what a second backward() without retain_graph does.
 #include <heed.hpp>
 
+#include "common.hpp"
+
 #include "heed/autograd/node.hpp"
 
 #include <algorithm>
@@ -52,7 +54,13 @@ std::vector<const Node*> tape(const Node* root) {
 
 }  // namespace
 
-int main() {
+int run(int argc, char** argv) {
+  cli::parse(argc, argv,
+             "The tape, traced by hand: builds y = sum(tanh(w * x + b)), prints each intermediate value, the "
+             "tape and the gradients, checks them against the chain rule written out by hand (exit 1 if they "
+             "differ), and shows what a second backward() without retain_graph does. docs/autograd.md walks "
+             "through its output.",
+             {});
   using heed::kFloat64;
   fmt::print("heed tape walkthrough: y = sum(tanh(w * x + b))\n\n");
 
@@ -122,3 +130,5 @@ int main() {
   }
   return ok ? 0 : 1;
 }
+
+int main(int argc, char** argv) { return cli::run_main(argc, argv, run); }

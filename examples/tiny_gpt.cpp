@@ -27,24 +27,20 @@
 // validation loss keeps falling with the training loss (0.260 without dropout, 0.282 with 0.1); a
 // longer run (or a bigger model) wants --dropout 0.1.
 //
-// Options: --steps N (default 1000), --batch B, --seq T, --d-model D, --heads H, --layers L,
-//          --ff F (0: 4 D), --dropout X, --lr X, --warmup N, --eval-every N, --sample-every N,
-//          --sample-length N, --temperature X, --top-k K, --quick (a short run, about 20 s),
-//          --out DIR, --data FILE, --seed S.
+// Run it with --help for its options.
 #include <heed.hpp>
+
+#include "common.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
-#include <string_view>
 #include <vector>
 
 using heed::Tensor;
@@ -52,76 +48,6 @@ namespace nn = heed::nn;
 namespace optim = heed::optim;
 
 namespace {
-
-struct Options {
-  int steps = 1000, batch = 32, seq = 64, d_model = 128, heads = 4, layers = 3, ff = 0, warmup = 100;
-  int eval_every = 100, sample_every = 250, sample_length = 240, top_k = 10;
-  double lr = 2e-3, dropout = 0.0, temperature = 0.8;
-  bool quick = false;
-  uint64_t seed = 0;
-  std::string out = "tiny_gpt_out";
-  std::string data = HEED_EXAMPLES_DATA_DIR "/stories.txt";
-};
-
-Options parse(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i)
-    if (std::string_view(argv[i]) == "--quick")
-      o.quick = true, o.steps = 300, o.batch = 16, o.layers = 2, o.eval_every = 50, o.sample_every = 150, o.warmup = 30;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw heed::ValueError("tiny_gpt: " + a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--steps")
-      o.steps = std::stoi(next());
-    else if (a == "--batch")
-      o.batch = std::stoi(next());
-    else if (a == "--seq")
-      o.seq = std::stoi(next());
-    else if (a == "--d-model")
-      o.d_model = std::stoi(next());
-    else if (a == "--heads")
-      o.heads = std::stoi(next());
-    else if (a == "--layers")
-      o.layers = std::stoi(next());
-    else if (a == "--ff")
-      o.ff = std::stoi(next());
-    else if (a == "--dropout")
-      o.dropout = std::stod(next());
-    else if (a == "--lr")
-      o.lr = std::stod(next());
-    else if (a == "--warmup")
-      o.warmup = std::stoi(next());
-    else if (a == "--eval-every")
-      o.eval_every = std::stoi(next());
-    else if (a == "--sample-every")
-      o.sample_every = std::stoi(next());
-    else if (a == "--sample-length")
-      o.sample_length = std::stoi(next());
-    else if (a == "--temperature")
-      o.temperature = std::stod(next());
-    else if (a == "--top-k")
-      o.top_k = std::stoi(next());
-    else if (a == "--out")
-      o.out = next();
-    else if (a == "--data")
-      o.data = next();
-    else if (a == "--seed")
-      o.seed = std::stoull(next());
-    else if (a != "--quick")
-      throw heed::ValueError("tiny_gpt: unknown option " + a);
-  }
-  if (o.steps < 1 || o.batch < 1 || o.seq < 2 || o.d_model < 1 || o.heads < 1 || o.layers < 1 || o.eval_every < 1 ||
-      o.sample_every < 1 || o.warmup < 0 || o.ff < 0)
-    throw heed::ValueError(
-        "tiny_gpt: --steps, --batch, --seq (>= 2), --d-model, --heads, --layers, --eval-every, "
-        "--sample-every must be positive");
-  if (o.d_model % o.heads != 0)
-    throw heed::ValueError(fmt::format("tiny_gpt: --heads {} must divide --d-model {}", o.heads, o.d_model));
-  return o;
-}
 
 // The text as character ids, and the alphabet.
 struct Corpus {
@@ -132,7 +58,7 @@ struct Corpus {
 
 Corpus load(const std::string& path, int64_t min_valid) {
   std::ifstream f(path);
-  if (!f) throw heed::IOError("tiny_gpt: cannot read " + path);
+  if (!f) throw heed::IOError("cannot read " + path);
   std::stringstream ss;
   ss << f.rdbuf();
   const std::string text = ss.str();
@@ -147,8 +73,7 @@ Corpus load(const std::string& path, int64_t min_valid) {
   for (char ch : text) v.push_back(c.ids[ch]);
   const auto n = static_cast<int64_t>(v.size()), n_train = n - std::max(n / 10, min_valid);
   if (n_train < min_valid)
-    throw heed::ValueError(
-        fmt::format("tiny_gpt: {} holds {} characters, too few for windows of {}", path, n, min_valid));
+    throw heed::ValueError(fmt::format("{} holds {} characters, too few for windows of {}", path, n, min_valid));
   Tensor all = heed::from_vector(v, {n});
   c.train = all.narrow(0, 0, n_train).contiguous();
   c.valid = all.narrow(0, n_train, n - n_train).contiguous();
@@ -211,6 +136,54 @@ std::string sample(nn::TransformerLM& lm, const Corpus& corpus, const std::strin
   }
   lm.train();
   return out;
+}
+
+// ---- the program ---------------------------------------------------------------------------------
+
+struct Options {
+  int steps = 1000, batch = 32, seq = 64, d_model = 128, heads = 4, layers = 3, ff = 0, warmup = 100;
+  int eval_every = 100, sample_every = 250, sample_length = 240, top_k = 10;
+  double lr = 2e-3, dropout = 0.0, temperature = 0.8;
+  bool quick = false;
+  uint64_t seed = 0;
+  std::string out = "tiny_gpt_out";
+  std::string data = HEED_EXAMPLES_DATA_DIR "/stories.txt";
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  cli::parse(
+      argc, argv,
+      "A tiny GPT (nn::TransformerLM, a decoder-only Transformer) learns the characters of a text, the same "
+      "as char_lm's LSTM, and prints samples as it learns. It logs every step to OUT/metrics.csv, draws the "
+      "curves in OUT/loss.svg, and exits 1 unless its validation loss falls below 3/4 of a unigram model's.",
+      {{"--steps", &o.steps, "training steps"},
+       {"--batch", &o.batch, "windows per batch"},
+       {"--seq", &o.seq, "characters per window (at least 2)"},
+       {"--d-model", &o.d_model, "width of the model"},
+       {"--heads", &o.heads, "attention heads (they divide --d-model)"},
+       {"--layers", &o.layers, "Transformer blocks"},
+       {"--ff", &o.ff, "feed-forward width (0: 4 d-model)"},
+       {"--dropout", &o.dropout, "dropout probability"},
+       {"--lr", &o.lr, "AdamW's peak learning rate (linear warmup, then cosine)"},
+       {"--warmup", &o.warmup, "warmup steps"},
+       {"--eval-every", &o.eval_every, "steps between two validation losses"},
+       {"--sample-every", &o.sample_every, "steps between two samples"},
+       {"--sample-length", &o.sample_length, "characters per sample"},
+       {"--temperature", &o.temperature, "sampling temperature"},
+       {"--top-k", &o.top_k, "sample from the k likeliest characters"},
+       {"--quick", &o.quick, "a short run: 300 steps, batch 16, 2 layers, 30 warmup steps",
+        [&o] { o.steps = 300, o.batch = 16, o.layers = 2, o.eval_every = 50, o.sample_every = 150, o.warmup = 30; }},
+       {"--out DIR", &o.out, "where metrics.csv and loss.svg go"},
+       {"--data FILE", &o.data, "the training text"},
+       {"--seed", &o.seed, "random seed"}});
+  if (o.steps < 1 || o.batch < 1 || o.seq < 2 || o.d_model < 1 || o.heads < 1 || o.layers < 1 || o.eval_every < 1 ||
+      o.sample_every < 1 || o.warmup < 0 || o.ff < 0)
+    cli::usage_error(
+        "--steps, --batch, --seq (>= 2), --d-model, --heads, --layers, --eval-every, --sample-every must be "
+        "positive, --warmup and --ff not negative");
+  if (o.d_model % o.heads != 0) cli::usage_error("--heads {} must divide --d-model {}", o.heads, o.d_model);
+  return o;
 }
 
 int run(int argc, char** argv) {
@@ -331,11 +304,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {  // a bad option, a missing file: the message, not an abort
-    fmt::print(stderr, "{}\n", e.what());
-    return 2;
-  }
-}
+int main(int argc, char** argv) { return cli::run_main(argc, argv, run); }

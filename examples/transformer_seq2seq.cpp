@@ -34,22 +34,17 @@
 // It prints progress (loss and held-out exact match), the accuracy by source length, the outputs for a
 // few inputs (--input TEXT adds yours), and writes, for each, SVG heatmaps of every head of the last
 // encoder layer's self-attention and of the last decoder layer's cross-attention to --out DIR (default
-// transformer_maps). Its last line is "exact-match: <held-out accuracy>".
-//
-// Options: --task dates|reverse|sort, --quick (about a minute), --steps N, --batch B, --d-model D,
-//          --heads H, --enc-layers N, --dec-layers N, --ff F, --dropout X, --positional sinusoidal|learned,
-//          --post-ln, --lr X, --warmup N, --schedule cosine|inverse-sqrt, --beam N, --eval-every N,
-//          --held-out N, --seed S, --out DIR, --input TEXT (repeatable),
-//          --require X (exit 1 when the held-out exact match is below X: the test suite uses it).
+// transformer_maps). Its last line is "exact-match: <held-out accuracy>". Run it with --help for its
+// options.
 #include <heed.hpp>
 
+#include "common.hpp"
 #include "dates.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <exception>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -63,7 +58,7 @@ namespace plot = heed::plot;
 
 namespace {
 
-// ---- options -------------------------------------------------------------------------------------
+// ---- the options (the model's sizes, the training's schedule) ------------------------------------
 
 constexpr size_t kMaxInput = 200;  // characters of an --input (positions go up to 256)
 
@@ -77,81 +72,6 @@ struct Options {
   std::string out = "transformer_maps";
   std::vector<std::string> inputs;
 };
-
-Options parse(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i)
-    if (std::string_view(argv[i]) == "--quick") o.quick = true, o.steps = 400, o.eval_every = 100;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw heed::ValueError("transformer_seq2seq: " + a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--task")
-      o.task = next();
-    else if (a == "--steps")
-      o.steps = std::stoi(next());
-    else if (a == "--batch")
-      o.batch = std::stoi(next());
-    else if (a == "--d-model")
-      o.d_model = std::stoi(next());
-    else if (a == "--heads")
-      o.heads = std::stoi(next());
-    else if (a == "--enc-layers")
-      o.enc_layers = std::stoi(next());
-    else if (a == "--dec-layers")
-      o.dec_layers = std::stoi(next());
-    else if (a == "--ff")
-      o.ff = std::stoi(next());
-    else if (a == "--dropout")
-      o.dropout = std::stod(next());
-    else if (a == "--positional")
-      o.positional = next();
-    else if (a == "--post-ln")
-      o.post_ln = true;
-    else if (a == "--lr")
-      o.lr = std::stod(next());
-    else if (a == "--warmup")
-      o.warmup = std::stoi(next());
-    else if (a == "--schedule")
-      o.schedule = next();
-    else if (a == "--beam")
-      o.beam = std::stoi(next());
-    else if (a == "--eval-every")
-      o.eval_every = std::stoi(next());
-    else if (a == "--held-out")
-      o.held_out = std::stoi(next());
-    else if (a == "--seed")
-      o.seed = std::stoull(next());
-    else if (a == "--out")
-      o.out = next();
-    else if (a == "--input")
-      o.inputs.push_back(next());
-    else if (a == "--require")
-      o.require = std::stod(next());
-    else if (a != "--quick")
-      throw heed::ValueError("transformer_seq2seq: unknown option " + a);
-  }
-  if (o.task != "dates" && o.task != "reverse" && o.task != "sort")
-    throw heed::ValueError("transformer_seq2seq: --task must be dates, reverse or sort, not " + o.task);
-  if (o.positional != "sinusoidal" && o.positional != "learned")
-    throw heed::ValueError("transformer_seq2seq: --positional must be sinusoidal or learned, not " + o.positional);
-  if (o.schedule != "cosine" && o.schedule != "inverse-sqrt")
-    throw heed::ValueError("transformer_seq2seq: --schedule must be cosine or inverse-sqrt, not " + o.schedule);
-  if (o.steps < 1 || o.batch < 1 || o.d_model < 1 || o.heads < 1 || o.enc_layers < 1 || o.dec_layers < 1 || o.ff < 1 ||
-      o.warmup < 1 || o.eval_every < 1 || o.held_out < 1 || o.beam < 1)
-    throw heed::ValueError(
-        "transformer_seq2seq: --steps, --batch, --d-model, --heads, --enc-layers, --dec-layers, --ff, --warmup, "
-        "--eval-every, --held-out and --beam must be positive");
-  if (o.d_model % o.heads != 0)
-    throw heed::ValueError(fmt::format("transformer_seq2seq: --heads {} must divide --d-model {}", o.heads, o.d_model));
-  for (const std::string& s : o.inputs)
-    if (s.size() > kMaxInput)
-      throw heed::ValueError(
-          fmt::format("transformer_seq2seq: --input has {} characters, more than {}", s.size(), kMaxInput));
-  return o;
-}
 
 using namespace dates;  // Rng, Date, date_from_index, render, ... (examples/dates.hpp)
 
@@ -464,6 +384,56 @@ double lr_at(const Options& o, int step) {
   return o.lr / 20 + (o.lr - o.lr / 20) * 0.5 * (1 + std::cos(M_PI * p));
 }
 
+// ---- the program ---------------------------------------------------------------------------------
+
+Options parse(int argc, char** argv) {
+  Options o;
+  cli::parse(
+      argc, argv,
+      "An encoder-decoder Transformer (nn::Transformer) learns to rewrite dates as ISO dates, or to reverse or "
+      "sort strings of digits and letters. It prints its progress and the held-out exact match, and writes "
+      "SVG heatmaps of the attention of its last encoder and decoder layers for a few inputs to --out.",
+      {{"--task NAME", &o.task, "dates, reverse or sort"},
+       {"--quick", &o.quick, "a short run: 400 steps, an evaluation every 100",
+        [&o] { o.steps = 400, o.eval_every = 100; }},
+       {"--steps", &o.steps, "training steps"},
+       {"--batch", &o.batch, "examples per batch"},
+       {"--d-model", &o.d_model, "width of the model"},
+       {"--heads", &o.heads, "attention heads (they divide --d-model)"},
+       {"--enc-layers", &o.enc_layers, "encoder layers"},
+       {"--dec-layers", &o.dec_layers, "decoder layers"},
+       {"--ff", &o.ff, "feed-forward width"},
+       {"--dropout", &o.dropout, "dropout probability"},
+       {"--positional NAME", &o.positional, "positions: sinusoidal or learned"},
+       {"--post-ln", &o.post_ln, "the paper's LayerNorm(x + f(x)) instead of pre-LN"},
+       {"--lr", &o.lr, "AdamW's peak learning rate"},
+       {"--warmup", &o.warmup, "warmup steps"},
+       {"--schedule NAME", &o.schedule, "after the warmup: cosine or inverse-sqrt"},
+       {"--beam", &o.beam, "beam width of the decoding (1: greedy)"},
+       {"--eval-every", &o.eval_every, "steps between two evaluations on the held-out examples"},
+       {"--held-out", &o.held_out, "held-out examples evaluated"},
+       {"--seed", &o.seed, "random seed"},
+       {"--out DIR", &o.out, "where the heatmaps go"},
+       {"--input", &o.inputs, fmt::format("a source of your own to translate, at most {} characters (repeatable)",
+                                          kMaxInput)},
+       {"--require", &o.require, "exit 1 when the held-out exact match is below this"}});
+  if (o.task != "dates" && o.task != "reverse" && o.task != "sort")
+    cli::usage_error("--task must be dates, reverse or sort, not '{}'", o.task);
+  if (o.positional != "sinusoidal" && o.positional != "learned")
+    cli::usage_error("--positional must be sinusoidal or learned, not '{}'", o.positional);
+  if (o.schedule != "cosine" && o.schedule != "inverse-sqrt")
+    cli::usage_error("--schedule must be cosine or inverse-sqrt, not '{}'", o.schedule);
+  if (o.steps < 1 || o.batch < 1 || o.d_model < 1 || o.heads < 1 || o.enc_layers < 1 || o.dec_layers < 1 || o.ff < 1 ||
+      o.warmup < 1 || o.eval_every < 1 || o.held_out < 1 || o.beam < 1)
+    cli::usage_error(
+        "--steps, --batch, --d-model, --heads, --enc-layers, --dec-layers, --ff, --warmup, --eval-every, "
+        "--held-out and --beam must be positive");
+  if (o.d_model % o.heads != 0) cli::usage_error("--heads {} must divide --d-model {}", o.heads, o.d_model);
+  for (const std::string& s : o.inputs)
+    if (s.size() > kMaxInput) cli::usage_error("--input has {} characters, more than {}", s.size(), kMaxInput);
+  return o;
+}
+
 int run(int argc, char** argv) {
   const Options o = parse(argc, argv);
   const std::string what = o.task == "dates"     ? "to write dates as ISO dates"
@@ -614,11 +584,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {  // a bad option, a missing file: the message, not an abort
-    fmt::print(stderr, "{}\n", e.what());
-    return 2;
-  }
-}
+int main(int argc, char** argv) { return cli::run_main(argc, argv, run); }
