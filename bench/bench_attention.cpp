@@ -15,8 +15,12 @@
 using heed::Tensor;
 namespace bench = heed::bench;
 
-int main(int argc, char** argv) {
-  bench::Options opt = bench::init(argc, argv);
+int run(int argc, char** argv) {
+  bench::Options opt =
+      bench::init(argc, argv,
+                  "Attention over long sequences: forward + backward of scaled dot-product attention, materialized "
+                  "(the (L, L) scores and weights are tensors) against memory-efficient (the tiled kernel, which "
+                  "never holds them), in ms and in peak memory.");
   const int threads = heed::get_num_threads();
   const heed::BlasInfo info = heed::blas_info();
   fmt::print(
@@ -63,3 +67,5 @@ int main(int argc, char** argv) {
   bench::write_json(opt, "attention", info, threads, rows);
   return 0;
 }
+
+int main(int argc, char** argv) { return cli::run_main(argc, argv, run); }

@@ -46,8 +46,11 @@ struct OpRow {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  bench::Options opt = bench::init(argc, argv);
+int run(int argc, char** argv) {
+  bench::Options opt =
+      bench::init(argc, argv,
+                  "Forward + backward of single memory-bound ops (softmax, masked softmax, attention dropout, "
+                  "layer_norm, cross_entropy, gelu, ...) on large float32 inputs, the sizes a Transformer feeds them.");
   heed::BlasInfo info = heed::blas_info();
   const int threads = heed::get_num_threads();
   fmt::print("heed large ops, forward + backward, float32, {}\n", heed::to_string(info));
@@ -120,3 +123,5 @@ int main(int argc, char** argv) {
   bench::write_json(opt, "ops", info, threads, rows);
   return 0;
 }
+
+int main(int argc, char** argv) { return cli::run_main(argc, argv, run); }

@@ -114,8 +114,11 @@ struct Workload {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  bench::Options opt = bench::init(argc, argv);
+int run(int argc, char** argv) {
+  bench::Options opt =
+      bench::init(argc, argv,
+                  "One training step (zero_grad, forward, loss, backward, optimizer step) of small models: MLPs, LSTM "
+                  "and GRU language models, the seq2seq model with attention, Transformer layers.");
   heed::BlasInfo info = heed::blas_info();
   const int threads = heed::get_num_threads();
   fmt::print("heed training steps, float32, {}\n", heed::to_string(info));
@@ -237,3 +240,5 @@ int main(int argc, char** argv) {
   bench::write_json(opt, "train", info, threads, rows);
   return 0;
 }
+
+int main(int argc, char** argv) { return cli::run_main(argc, argv, run); }

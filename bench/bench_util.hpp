@@ -1,12 +1,16 @@
 #pragma once
 // What every heed benchmark shares: a steady-clock harness (warm-up, calibrated blocks, median of
-// repeats, A/B interleaving), command-line options, and the JSON file bench/run.sh merges.
+// repeats, A/B interleaving), command-line options (examples/common.hpp), and the JSON file bench/run.sh
+// merges.
 //
 // A measurement is the median, over `repeats` blocks, of the time per call within a block; a block
 // runs the function enough times to last about `block_seconds`. Comparing two functions runs their
 // blocks alternately (A B A B ...) so that drift of the machine (frequency, other load) hits both.
+#include "heed/core/error.hpp"
 #include "heed/core/linalg.hpp"
 #include "heed/core/parallel.hpp"
+
+#include "../examples/common.hpp"  // the command line, read as the examples read theirs
 
 #include <fmt/format.h>
 
@@ -36,46 +40,24 @@ struct Options {
   bool selected(std::string_view name) const { return filter.empty() || name.find(filter) != std::string_view::npos; }
 };
 
-// Parses the command line and sets heed's thread count. Options: --threads N, --block-seconds S,
-// --repeats R, --json PATH, --filter TEXT, --quick (shorter blocks, 3 repeats), --profile STEPS (bench_train:
-// that many more steps of each row under heed::Profiler, its table printed), and --info, which
-// prints the OpenBLAS kernel in use (with a WARNING line when the CPU supports a faster one) and exits.
-inline Options init(int argc, char** argv) {
+// Reads the command line (`description` is what --help says the bench measures) and sets heed's
+// thread count. --info prints the OpenBLAS kernel in use (with a WARNING line when the CPU supports a
+// faster one) and exits.
+inline Options init(int argc, char** argv, std::string_view description) {
   Options o;
-  bool info = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view a = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc) {
-        fmt::print(stderr, "{}: {} needs a value\n", argv[0], a);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--threads")
-      o.threads = std::atoi(value());
-    else if (a == "--block-seconds")
-      o.block_seconds = std::atof(value());
-    else if (a == "--repeats")
-      o.repeats = std::max(1, std::atoi(value()));
-    else if (a == "--json")
-      o.json = value();
-    else if (a == "--filter")
-      o.filter = value();
-    else if (a == "--profile")
-      o.profile = std::max(0, std::atoi(value()));
-    else if (a == "--quick")
-      o.block_seconds = 0.01, o.repeats = 3;
-    else if (a == "--info")
-      info = true;
-    else {
-      fmt::print(stderr,
-                 "usage: {} [--threads N] [--block-seconds S] [--repeats R] [--json PATH] [--filter TEXT] [--quick] "
-                 "[--info] [--profile STEPS]\n",
-                 argv[0]);
-      std::exit(2);
-    }
-  }
+  bool quick = false, info = false;
+  cli::parse(argc, argv, description,
+             {{"--threads", &o.threads, "threads (0: OMP_NUM_THREADS, else all cores)"},
+              {"--block-seconds", &o.block_seconds, "seconds of one timed block (at least one call)"},
+              {"--repeats", &o.repeats, "timed blocks per row; the median is reported"},
+              {"--json PATH", &o.json, "write the results there, for bench/run.sh"},
+              {"--filter", &o.filter, "run only the rows whose name contains this"},
+              {"--quick", &quick, "blocks of 0.01 s, 3 repeats (over --block-seconds and --repeats)"},
+              {"--profile STEPS", &o.profile, "bench_train: after each row, this many more steps under heed::Profiler"},
+              {"--info", &info, "print the OpenBLAS kernel in use, and exit"}});
+  if (quick) o.block_seconds = 0.01, o.repeats = 3;
+  if (o.threads < 0 || o.repeats < 1 || o.profile < 0 || !(o.block_seconds > 0))
+    cli::usage_error("--threads and --profile must not be negative, --repeats and --block-seconds must be positive");
   if (o.threads > 0) set_num_threads(o.threads);
   if (info) {
     BlasInfo b = blas_info();
@@ -168,10 +150,7 @@ inline void write_json(const Options& o, std::string_view bench, const BlasInfo&
                        const std::vector<Row>& rows) {
   if (o.json.empty()) return;
   std::FILE* f = std::fopen(o.json.c_str(), "w");
-  if (!f) {
-    fmt::print(stderr, "cannot write {}\n", o.json);
-    std::exit(1);
-  }
+  if (!f) throw_error<IOError>("cannot write {}", o.json);
   fmt::print(f,
              "{{\"bench\": {}, \"framework\": \"heed\", \"blas_core\": {}, \"blas_advice\": {}, \"threads\": {}, "
              "\"rows\": [\n",

@@ -59,8 +59,8 @@ template <class... Args>
 // What a flag sets. bool: a switch (no value); std::optional<double>: a number with no default;
 // std::vector<std::string>: a flag given several times appends, a positional argument takes all the
 // remaining ones.
-using Target = std::variant<bool*, int*, uint64_t*, double*, std::optional<double>*, std::string*,
-                            std::vector<std::string>*>;
+using Target =
+    std::variant<bool*, int*, uint64_t*, double*, std::optional<double>*, std::string*, std::vector<std::string>*>;
 
 // One row of the table. `name` is "--steps", or "--out DIR" (DIR names the value in the usage; the
 // default is N, X or TEXT by type), or without dashes ("OUT.svg") a positional argument, filled in
@@ -228,12 +228,12 @@ inline void parse(int argc, char** argv, std::string_view description, const std
       }
       const size_t eq = arg.find('=');
       const std::string name = arg.substr(0, eq);
-      auto it = std::find_if(flags.begin(), flags.end(), [&](const Flag& f) {
-        return !detail::is_positional(f) && detail::flag_name(f) == name;
-      });
+      auto it = std::find_if(flags.begin(), flags.end(),
+                             [&](const Flag& f) { return !detail::is_positional(f) && detail::flag_name(f) == name; });
       if (it == flags.end()) throw UsageError(fmt::format("unknown flag '{}'", name));
       if (detail::is_switch(*it)) {
-        if (eq != std::string::npos) throw UsageError(fmt::format("{} takes no value, got '{}'", name, arg.substr(eq + 1)));
+        if (eq != std::string::npos)
+          throw UsageError(fmt::format("{} takes no value, got '{}'", name, arg.substr(eq + 1)));
         (it->preset ? presets : assignments).push_back(detail::assignment(*it, name, ""));
         if (it->preset) presets.push_back(it->preset);
         continue;

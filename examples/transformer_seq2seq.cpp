@@ -388,35 +388,34 @@ double lr_at(const Options& o, int step) {
 
 Options parse(int argc, char** argv) {
   Options o;
-  cli::parse(
-      argc, argv,
-      "An encoder-decoder Transformer (nn::Transformer) learns to rewrite dates as ISO dates, or to reverse or "
-      "sort strings of digits and letters. It prints its progress and the held-out exact match, and writes "
-      "SVG heatmaps of the attention of its last encoder and decoder layers for a few inputs to --out.",
-      {{"--task NAME", &o.task, "dates, reverse or sort"},
-       {"--quick", &o.quick, "a short run: 400 steps, an evaluation every 100",
-        [&o] { o.steps = 400, o.eval_every = 100; }},
-       {"--steps", &o.steps, "training steps"},
-       {"--batch", &o.batch, "examples per batch"},
-       {"--d-model", &o.d_model, "width of the model"},
-       {"--heads", &o.heads, "attention heads (they divide --d-model)"},
-       {"--enc-layers", &o.enc_layers, "encoder layers"},
-       {"--dec-layers", &o.dec_layers, "decoder layers"},
-       {"--ff", &o.ff, "feed-forward width"},
-       {"--dropout", &o.dropout, "dropout probability"},
-       {"--positional NAME", &o.positional, "positions: sinusoidal or learned"},
-       {"--post-ln", &o.post_ln, "the paper's LayerNorm(x + f(x)) instead of pre-LN"},
-       {"--lr", &o.lr, "AdamW's peak learning rate"},
-       {"--warmup", &o.warmup, "warmup steps"},
-       {"--schedule NAME", &o.schedule, "after the warmup: cosine or inverse-sqrt"},
-       {"--beam", &o.beam, "beam width of the decoding (1: greedy)"},
-       {"--eval-every", &o.eval_every, "steps between two evaluations on the held-out examples"},
-       {"--held-out", &o.held_out, "held-out examples evaluated"},
-       {"--seed", &o.seed, "random seed"},
-       {"--out DIR", &o.out, "where the heatmaps go"},
-       {"--input", &o.inputs, fmt::format("a source of your own to translate, at most {} characters (repeatable)",
-                                          kMaxInput)},
-       {"--require", &o.require, "exit 1 when the held-out exact match is below this"}});
+  cli::parse(argc, argv,
+             "An encoder-decoder Transformer (nn::Transformer) learns to rewrite dates as ISO dates, or to reverse or "
+             "sort strings of digits and letters. It prints its progress and the held-out exact match, and writes "
+             "SVG heatmaps of the attention of its last encoder and decoder layers for a few inputs to --out.",
+             {{"--task NAME", &o.task, "dates, reverse or sort"},
+              {"--quick", &o.quick, "a short run: 400 steps, an evaluation every 100",
+               [&o] { o.steps = 400, o.eval_every = 100; }},
+              {"--steps", &o.steps, "training steps"},
+              {"--batch", &o.batch, "examples per batch"},
+              {"--d-model", &o.d_model, "width of the model"},
+              {"--heads", &o.heads, "attention heads (they divide --d-model)"},
+              {"--enc-layers", &o.enc_layers, "encoder layers"},
+              {"--dec-layers", &o.dec_layers, "decoder layers"},
+              {"--ff", &o.ff, "feed-forward width"},
+              {"--dropout", &o.dropout, "dropout probability"},
+              {"--positional NAME", &o.positional, "positions: sinusoidal or learned"},
+              {"--post-ln", &o.post_ln, "the paper's LayerNorm(x + f(x)) instead of pre-LN"},
+              {"--lr", &o.lr, "AdamW's peak learning rate"},
+              {"--warmup", &o.warmup, "warmup steps"},
+              {"--schedule NAME", &o.schedule, "after the warmup: cosine or inverse-sqrt"},
+              {"--beam", &o.beam, "beam width of the decoding (1: greedy)"},
+              {"--eval-every", &o.eval_every, "steps between two evaluations on the held-out examples"},
+              {"--held-out", &o.held_out, "held-out examples evaluated"},
+              {"--seed", &o.seed, "random seed"},
+              {"--out DIR", &o.out, "where the heatmaps go"},
+              {"--input", &o.inputs,
+               fmt::format("a source of your own to translate, at most {} characters (repeatable)", kMaxInput)},
+              {"--require", &o.require, "exit 1 when the held-out exact match is below this"}});
   if (o.task != "dates" && o.task != "reverse" && o.task != "sort")
     cli::usage_error("--task must be dates, reverse or sort, not '{}'", o.task);
   if (o.positional != "sinusoidal" && o.positional != "learned")
