@@ -354,7 +354,8 @@ int run(int argc, char** argv) {
   const std::vector<Example> test = make_examples(test_days, static_cast<size_t>(o.held_out), rng);
   fmt::print("data: {} training days, {} held-out days ({} held-out examples); for example\n", train_days.size(),
              test_days.size(), test.size());
-  for (size_t i = 0; i < 6; ++i) fmt::print("  {:<34} -> {}\n", "\"" + test[i].source + "\"", test[i].target);
+  for (size_t i = 0; i < 6 && i < test.size(); ++i)
+    fmt::print("  {:<34} -> {}\n", "\"" + test[i].source + "\"", test[i].target);
 
   Seq2Seq model(o.embed, o.hidden, o.score);
   fmt::print("\n{}\n{} parameters\n\n", model.to_string(), model.num_parameters());
