@@ -37,7 +37,7 @@ deps:
 	  echo "heed: installing failed. Run:"; echo "  sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; }
 
 configure: deps
-	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS) >/dev/null
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
 
 build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
@@ -82,8 +82,9 @@ test-all: build
 	ctest --test-dir $(BUILD_DIR) -j $(JOBS) --output-on-failure
 
 # The showcase: a GRU encoder-decoder with attention learns to rewrite dates; its attention maps (SVG) go to
-# $(BUILD_DIR)/attention_maps.
-demo: build
+# $(BUILD_DIR)/attention_maps. It builds the libraries and that one program, not the tests and benchmarks.
+demo: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target seq2seq_attention
 	$(BUILD_DIR)/examples/seq2seq_attention --quick --out $(BUILD_DIR)/attention_maps
 
 bench: build
