@@ -1,7 +1,8 @@
 # heed's front door.
 #   make            build everything (installs missing Debian packages first)
 #   make test       build, then run the fast test suite (what CI runs)
-#   make demo       build, then train the showcase (seq2seq with attention on dates, ~1 minute, SVG heatmaps)
+#   make demo       build heed and the showcase only (3-4 min from a fresh clone on 2 cores), then train it
+#                   (seq2seq with attention on dates, under a minute, SVG heatmaps)
 #   make bench      build, then run the benchmarks (side by side with PyTorch when it is installed)
 #   make test-asan  the fast suite again, built with AddressSanitizer and UndefinedBehaviorSanitizer
 #   make fuzz       build the libFuzzer targets with clang and run each for FUZZ_SECONDS (60) (docs/reliability.md)
@@ -13,6 +14,8 @@ BUILD_TYPE ?= Release
 CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+# CMake's build runs make again underneath: without this, every step of it says "Entering directory".
+MAKEFLAGS += --no-print-directory
 DEB_PACKAGES := libopenblas-openmp-dev catch2 libfmt-dev cmake g++ pkg-config
 
 .PHONY: all deps configure build test test-slow test-all test-asan fuzz demo bench install clean format
