@@ -70,14 +70,19 @@ void adam_update(const AdamBuffers<T>& b, int64_t i0, int64_t i1, const AdamScal
 
 }  // namespace
 
-Adam::Adam(std::vector<Tensor> params, AdamOptions options) : Adam(std::move(params), options, false, "Adam") {}
+Adam::Adam(std::vector<Tensor> params, AdamOptions options) : Adam(std::move(params), {}, options, false, "Adam") {}
+Adam::Adam(const OrderedDict<Tensor>& named_params, AdamOptions options)
+    : Adam(named_params.values(), named_params.keys(), options, false, "Adam") {}
 
-Adam::Adam(std::vector<Tensor> params, AdamOptions options, bool decoupled, const char* name)
+Adam::Adam(std::vector<Tensor> params, std::vector<std::string> names, AdamOptions options, bool decoupled,
+           const char* name)
     : OptimizerWith(name), decoupled_weight_decay_(decoupled) {
-  add_param_group(std::move(params), options);
+  add_param_group(std::move(params), options, std::move(names));
 }
 
-AdamW::AdamW(std::vector<Tensor> params, AdamWOptions options) : Adam(std::move(params), options, true, "AdamW") {}
+AdamW::AdamW(std::vector<Tensor> params, AdamWOptions options) : Adam(std::move(params), {}, options, true, "AdamW") {}
+AdamW::AdamW(const OrderedDict<Tensor>& named_params, AdamWOptions options)
+    : Adam(named_params.values(), named_params.keys(), options, true, "AdamW") {}
 
 void Adam::validate(const AdamOptions& o) const {
   if (!(o.lr >= 0)) throw_error<ValueError>("{}: lr must be non-negative, got {}", name_, o.lr);
@@ -89,6 +94,7 @@ void Adam::validate(const AdamOptions& o) const {
 }
 
 void Adam::step() {
+  check_step();
   NoGradGuard no_grad;
   for (size_t g = 0; g < options_.size(); ++g) {
     const AdamOptions& o = options_[g];

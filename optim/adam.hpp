@@ -37,10 +37,12 @@ struct AdamState {
 class Adam : public OptimizerWith<AdamOptions, AdamState> {
  public:
   explicit Adam(std::vector<Tensor> params, AdamOptions options = {});
+  explicit Adam(const OrderedDict<Tensor>& named_params, AdamOptions options = {});
   void step() override;
 
  protected:
-  Adam(std::vector<Tensor> params, AdamOptions options, bool decoupled, const char* name);
+  Adam(std::vector<Tensor> params, std::vector<std::string> names, AdamOptions options, bool decoupled,
+       const char* name);
   void validate(const AdamOptions& o) const override;
   bool initialized(const AdamState& s) const override { return s.exp_avg.defined(); }
 
@@ -65,8 +67,12 @@ struct AdamWOptions {
 class AdamW : public Adam {
  public:
   explicit AdamW(std::vector<Tensor> params, AdamWOptions options = {});
+  explicit AdamW(const OrderedDict<Tensor>& named_params, AdamWOptions options = {});
   void add_param_group(std::vector<Tensor> params, AdamWOptions options) {
     Adam::add_param_group(std::move(params), options);
+  }
+  void add_param_group(const OrderedDict<Tensor>& named_params, AdamWOptions options) {
+    Adam::add_param_group(named_params, options);
   }
 };
 

@@ -17,25 +17,40 @@ const std::vector<Tensor>& Optimizer::params(size_t group) const {
   return group_params_[group];
 }
 
+const std::vector<std::string>& Optimizer::param_names(size_t group) const {
+  params(group);  // the range check
+  return group_names_[group];
+}
+
+std::string Optimizer::describe_param(size_t group, size_t index) const {
+  const std::string& name = group_names_[group][index];
+  return name.empty() ? fmt::format("group {}, parameter {}", group, index)
+                      : fmt::format("group {}, parameter {} ('{}')", group, index, name);
+}
+
 void Optimizer::set_lr(double lr) {
   for (size_t g = 0; g < num_param_groups(); ++g) set_lr(lr, g);
 }
 
-void Optimizer::add_group_params(std::vector<Tensor> params, const char* optimizer) {
+void Optimizer::add_group_params(std::vector<Tensor> params, const char* optimizer, std::vector<std::string> names) {
   std::unordered_set<const TensorImpl*> seen;
   for (const auto& group : group_params_)
     for (const Tensor& p : group) seen.insert(&p.impl());
+  names.resize(params.size());
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
-    if (!p.defined()) throw_error<ValueError>("{}: parameter {} of the new group is undefined", optimizer, i);
+    const std::string which =
+        names[i].empty() ? fmt::format("parameter {}", i) : fmt::format("parameter {} ('{}')", i, names[i]);
+    if (!p.defined()) throw_error<ValueError>("{}: {} of the new group is undefined", optimizer, which);
     if (!p.is_floating_point() || !p.is_leaf() || !p.requires_grad())
-      throw_error<ValueError>("{}: parameter {} ({}) must be a floating leaf tensor that requires grad", optimizer, i,
+      throw_error<ValueError>("{}: {} ({}) must be a floating leaf tensor that requires grad", optimizer, which,
                               describe(p));
     if (!seen.insert(&p.impl()).second)
-      throw_error<ValueError>("{}: parameter {} ({}) appears twice (in this group or an earlier one)", optimizer, i,
+      throw_error<ValueError>("{}: {} ({}) appears twice (in this group or an earlier one)", optimizer, which,
                               describe(p));
   }
   group_params_.push_back(std::move(params));
+  group_names_.push_back(std::move(names));
 }
 
 namespace detail {

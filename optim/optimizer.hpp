@@ -5,6 +5,9 @@
 //   heed::optim::AdamW opt(model.parameters(), {.lr = 3e-4, .weight_decay = 0.01});
 //   for (...) { opt.zero_grad(); loss = ...; loss.backward(); opt.step(); }
 //
+// Given model.named_parameters() instead, an optimizer also knows the parameters' names, and its
+// error messages use them.
+//
 // Updates run without recording (under NoGradGuard) and in place, so a module's parameters and the
 // optimizer's references stay the same tensors. state_dict()/load_state_dict() capture the options
 // and every per-parameter buffer (momentum, Adam moments, step counts), so training resumes exactly.
@@ -27,6 +30,8 @@ class Optimizer {
 
   size_t num_param_groups() const { return group_params_.size(); }
   const std::vector<Tensor>& params(size_t group = 0) const;
+  // The names of a group's parameters ("" for each when the group was given without names).
+  const std::vector<std::string>& param_names(size_t group = 0) const;
   // The learning rate of a group; schedulers set it before each step.
   virtual double lr(size_t group = 0) const = 0;
   virtual void set_lr(double lr, size_t group) = 0;
@@ -41,10 +46,13 @@ class Optimizer {
   virtual void load_state_dict(const StateDict& state) = 0;
 
  protected:
-  // Registers a group's parameters: each must be a floating leaf that requires grad, and not in
-  // another group.
-  void add_group_params(std::vector<Tensor> params, const char* optimizer);
+  // Registers a group's parameters (and their names, or none): each must be a floating leaf that
+  // requires grad, and not in another group.
+  void add_group_params(std::vector<Tensor> params, const char* optimizer, std::vector<std::string> names = {});
+  // "group 1, parameter 0 ('fc.weight')", for error messages.
+  std::string describe_param(size_t group, size_t index) const;
   std::vector<std::vector<Tensor>> group_params_;
+  std::vector<std::vector<std::string>> group_names_;
 };
 
 // Reading and writing the flat state dict (helpers for the optimizers).

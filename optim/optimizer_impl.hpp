@@ -24,11 +24,15 @@ class OptimizerWith : public Optimizer {
   const Options& options(size_t group = 0) const { return group_options(group); }
   Options& options(size_t group = 0) { return group_options(group); }
 
-  void add_param_group(std::vector<Tensor> params, Options options) {
+  void add_param_group(std::vector<Tensor> params, Options options, std::vector<std::string> names = {}) {
     validate(options);
-    add_group_params(std::move(params), name_);
+    add_group_params(std::move(params), name_, std::move(names));
     options_.push_back(options);
     state_.emplace_back(group_params_.back().size());
+  }
+  // The same with names, from Module::named_parameters().
+  void add_param_group(const OrderedDict<Tensor>& named_params, Options options) {
+    add_param_group(named_params.values(), options, named_params.keys());
   }
 
   StateDict state_dict() const override {
@@ -98,6 +102,34 @@ class OptimizerWith : public Optimizer {
 
  protected:
   explicit OptimizerWith(const char* name) : name_(name) {}
+
+  // Before a step changes anything: every parameter that has a gradient, its gradient and its state
+  // fit together (same shape, the gradient in the parameter's dtype). A parameter can change shape
+  // behind the optimizer's back (Tensor::set_data); its old state must then not be used.
+  void check_step() const {
+    for (size_t g = 0; g < options_.size(); ++g)
+      for (size_t i = 0; i < group_params_[g].size(); ++i) {
+        const Tensor& p = group_params_[g][i];
+        const Tensor& grad = p.grad();
+        if (!grad.defined()) continue;
+        if (!(grad.shape() == p.shape()))
+          throw_error<ShapeError>("{} step: {} has shape {} but its gradient has shape {}", name_, describe_param(g, i),
+                                  p.shape(), grad.shape());
+        if (grad.dtype() != p.dtype())
+          throw_error<DTypeError>("{} step: {} is {} but its gradient is {}", name_, describe_param(g, i), p.dtype(),
+                                  grad.dtype());
+        State s = state_[g][i];
+        s.visit([&](const char* name, auto& v) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(v)>, Tensor>) {
+            if (v.defined() && !(v.shape() == p.shape()))
+              throw_error<ShapeError>(
+                  "{} step: {} has shape {} but its state '{}' has shape {} (the parameter changed "
+                  "shape after its state was made; load a state that fits or make a new optimizer)",
+                  name_, describe_param(g, i), p.shape(), name, v.shape());
+          }
+        });
+      }
+  }
 
   // Range checks of the options (lr >= 0, ...): a ValueError naming the optimizer.
   virtual void validate(const Options& options) const = 0;

@@ -58,6 +58,10 @@ SGD::SGD(std::vector<Tensor> params, SGDOptions options) : OptimizerWith("SGD") 
   add_param_group(std::move(params), options);
 }
 
+SGD::SGD(const OrderedDict<Tensor>& named_params, SGDOptions options) : OptimizerWith("SGD") {
+  add_param_group(named_params, options);
+}
+
 void SGD::validate(const SGDOptions& o) const {
   if (!(o.lr >= 0)) throw_error<ValueError>("SGD: lr must be non-negative, got {}", o.lr);
   if (!(o.momentum >= 0)) throw_error<ValueError>("SGD: momentum must be non-negative, got {}", o.momentum);
@@ -68,6 +72,7 @@ void SGD::validate(const SGDOptions& o) const {
 }
 
 void SGD::step() {
+  check_step();
   NoGradGuard no_grad;
   for (size_t g = 0; g < options_.size(); ++g) {
     const SGDOptions& o = options_[g];

@@ -34,6 +34,7 @@ struct SGDState {
 class SGD : public OptimizerWith<SGDOptions, SGDState> {
  public:
   explicit SGD(std::vector<Tensor> params, SGDOptions options = {});
+  explicit SGD(const OrderedDict<Tensor>& named_params, SGDOptions options = {});
   void step() override;
 
  protected:
