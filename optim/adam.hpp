@@ -45,6 +45,10 @@ class Adam : public OptimizerWith<AdamOptions, AdamState> {
        const char* name);
   void validate(const AdamOptions& o) const override;
   bool initialized(const AdamState& s) const override { return s.exp_avg.defined(); }
+  std::vector<const char*> required_state(const AdamOptions& o) const override {
+    if (o.amsgrad) return {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+    return {"step", "exp_avg", "exp_avg_sq"};
+  }
 
  private:
   bool decoupled_weight_decay_;

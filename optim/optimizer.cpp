@@ -1,5 +1,6 @@
 #include "heed/optim/optimizer.hpp"
 
+#include "heed/autograd/format.hpp"
 #include "heed/core/factory.hpp"
 
 #include <unordered_set>
@@ -57,19 +58,45 @@ namespace detail {
 
 Tensor scalar(double v) { return scalar_tensor(v, kFloat64); }
 
-double scalar_at(const StateDict& state, const std::string& key) {
-  const Tensor* t = state.find(key);
+double StateReader::scalar(const std::string& key) {
+  const Tensor* t = state_.find(key);
   if (!t || !t->defined() || t->numel() != 1)
-    throw_error<StateError>("optimizer load_state_dict: expected a one-element entry '{}'", key);
+    fail("expected a one-element entry '{}', got {}", key, t ? describe(*t) : std::string("nothing"));
+  used_.insert(key);
   return t->item();
 }
 
-const Tensor& tensor_at(const StateDict& state, const std::string& key, const Tensor& like) {
-  const Tensor* t = state.find(key);
+Tensor StateReader::tensor(const std::string& key, const Tensor& like) {
+  const Tensor* t = state_.find(key);
   if (!t || !t->defined() || !(t->shape() == like.shape()) || !t->is_floating_point())
-    throw_error<StateError>("optimizer load_state_dict: entry '{}' must be a floating tensor of shape {}, got {}", key,
-                            like.shape(), t ? describe(*t) : std::string("nothing"));
-  return *t;
+    fail("entry '{}' must be a floating tensor of shape {}, got {}", key, like.shape(),
+         t ? describe(*t) : std::string("nothing"));
+  used_.insert(key);
+  return t->to(like.dtype()).clone();
+}
+
+void StateReader::indices(const std::string& key, int64_t first, int64_t n) {
+  const Tensor* t = state_.find(key);
+  bool ok = t && t->defined() && t->dtype() == kInt64 && t->dim() == 1 && t->numel() == n;
+  if (ok) {
+    const std::vector<int64_t> v = t->contiguous().to_vector<int64_t>();
+    for (int64_t i = 0; i < n && ok; ++i) ok = v[static_cast<size_t>(i)] == first + i;
+  }
+  if (!ok)
+    fail("entry '{}' must number the group's {} parameters from {} (an int64 [{}]), got {}", key, n, first, n,
+         !t                                 ? std::string("nothing")
+         : t->defined() && t->numel() <= 16 ? to_string(*t)
+                                            : describe(*t));
+  used_.insert(key);
+}
+
+void StateReader::check_all_used() const {
+  for (const auto& [key, t] : state_)
+    if (!used_.count(key))
+      fail(
+          "unexpected entry '{}' (not a group, parameter or buffer of this optimizer: is the state dict another "
+          "optimizer's?)",
+          key);
 }
 
 }  // namespace detail

@@ -15,6 +15,7 @@
 #include "heed/core/tensor.hpp"
 
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace heed::optim {
@@ -58,8 +59,31 @@ class Optimizer {
 // Reading and writing the flat state dict (helpers for the optimizers).
 namespace detail {
 Tensor scalar(double v);
-double scalar_at(const StateDict& state, const std::string& key);
-const Tensor& tensor_at(const StateDict& state, const std::string& key, const Tensor& like);
+
+// Reads a flat state dict entry by entry and remembers which entries it used, so that whatever is
+// left over can be refused. Every error is a StateError naming the optimizer and the entry.
+class StateReader {
+ public:
+  StateReader(const StateDict& state, const char* optimizer) : state_(state), optimizer_(optimizer) {}
+  bool contains(const std::string& key) const { return state_.contains(key); }
+  // The value of a one-element entry.
+  double scalar(const std::string& key);
+  // A floating entry of like's shape, copied into like's dtype (the optimizer's own buffer).
+  Tensor tensor(const std::string& key, const Tensor& like);
+  // An int64 entry holding first, first + 1, ..., first + n - 1 (a group's parameter numbers).
+  void indices(const std::string& key, int64_t first, int64_t n);
+  // Refuses any entry that was not read: another optimizer's state, or more groups or parameters.
+  void check_all_used() const;
+  template <class... Args>
+  [[noreturn]] void fail(fmt::format_string<Args...> problem, Args&&... args) const {
+    throw_error<StateError>("{} load_state_dict: {}", optimizer_, fmt::format(problem, std::forward<Args>(args)...));
+  }
+
+ private:
+  const StateDict& state_;
+  const char* optimizer_;
+  std::unordered_set<std::string> used_;
+};
 }  // namespace detail
 
 }  // namespace heed::optim

@@ -8,6 +8,7 @@
 #include "heed/core/factory.hpp"
 #include "heed/optim/optimizer.hpp"
 
+#include <algorithm>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -61,41 +62,43 @@ class OptimizerWith : public Optimizer {
   }
 
   void load_state_dict(const StateDict& d) override {
-    // Read everything into new options and state first; only then replace ours.
+    // Read and check everything into new options and state first; only then replace ours.
+    detail::StateReader in(d, name_);
     std::vector<Options> options = options_;
     std::vector<std::vector<State>> state(options_.size());
     int64_t index = 0;
     for (size_t g = 0; g < options_.size(); ++g) {
       const std::string group = "param_groups." + std::to_string(g) + ".";
-      options[g].visit([&](const char* name, auto& v) {
-        v = static_cast<std::decay_t<decltype(v)>>(detail::scalar_at(d, group + name));
-      });
+      options[g].visit(
+          [&](const char* name, auto& v) { v = static_cast<std::decay_t<decltype(v)>>(in.scalar(group + name)); });
       validate(options[g]);
-      const Tensor* ids = d.find(group + "params");
       const auto n = static_cast<int64_t>(group_params_[g].size());
-      if (!ids || ids->dtype() != kInt64 || ids->numel() != n)
-        throw_error<StateError>("{} load_state_dict: group {} has {} parameters, the state dict {}", name_, g, n,
-                                ids ? describe(*ids) : std::string("has no entry '" + group + "params'"));
+      in.indices(group + "params", index, n);
       for (int64_t i = 0; i < n; ++i, ++index) {
         const Tensor& p = group_params_[g][static_cast<size_t>(i)];
         const std::string prefix = "state." + std::to_string(index) + ".";
         State s;
-        bool any = false;
+        std::vector<std::string> present, absent;
         s.visit([&](const char* name, auto& v) {
           const std::string key = prefix + name;
-          if (!d.contains(key)) return;
-          any = true;
+          if (!in.contains(key)) return absent.push_back(name);
+          present.push_back(name);
           if constexpr (std::is_same_v<std::decay_t<decltype(v)>, Tensor>)
-            v = detail::tensor_at(d, key, p).to(p.dtype()).clone();  // our own copy, in p's dtype
+            v = in.tensor(key, p);
           else
-            v = detail::scalar_at(d, key);
+            v = in.scalar(key);
         });
-        state[g].push_back(any ? s : State{});
+        // A parameter has no state (it has not stepped yet) or all of it.
+        std::vector<std::string> missing;
+        for (const char* name : required_state(options[g]))
+          if (std::find(absent.begin(), absent.end(), name) != absent.end()) missing.push_back(name);
+        if (!present.empty() && !missing.empty())
+          in.fail("'{}{}' is missing: {} has {} but not {}", prefix, missing[0], describe_param(g, size_t(i)),
+                  fmt::join(present, ", "), fmt::join(missing, ", "));
+        state[g].push_back(present.empty() ? State{} : s);
       }
     }
-    if (d.contains("param_groups." + std::to_string(options_.size()) + ".lr"))
-      throw_error<StateError>("{} load_state_dict: the state dict has more than {} parameter groups", name_,
-                              options_.size());
+    in.check_all_used();
     options_ = std::move(options);
     state_ = std::move(state);
   }
@@ -135,6 +138,8 @@ class OptimizerWith : public Optimizer {
   virtual void validate(const Options& options) const = 0;
   // Whether a parameter's state has been created (by its first step).
   virtual bool initialized(const State& s) const = 0;
+  // The state entries a parameter that has stepped must have, with these options.
+  virtual std::vector<const char*> required_state(const Options& options) const = 0;
 
   Options& group_options(size_t group) const {
     if (group >= options_.size())

@@ -40,6 +40,7 @@ class SGD : public OptimizerWith<SGDOptions, SGDState> {
  protected:
   void validate(const SGDOptions& o) const override;
   bool initialized(const SGDState& s) const override { return s.momentum_buffer.defined(); }
+  std::vector<const char*> required_state(const SGDOptions&) const override { return {"momentum_buffer"}; }
 };
 
 }  // namespace heed::optim

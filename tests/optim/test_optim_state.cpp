@@ -34,6 +34,56 @@ bool same_bytes(const Tensor& a, const Tensor& b) {
   return n == 0 || std::memcmp(ca.raw_data(), cb.raw_data(), n) == 0;
 }
 
+StateDict snapshot(const StateDict& sd) {
+  StateDict out;
+  for (const auto& [name, t] : sd) out.insert(name, t.detach().clone());
+  return out;
+}
+
+void check_same_state(const StateDict& now, const StateDict& before) {
+  REQUIRE(now.keys() == before.keys());
+  for (const auto& [name, t] : now) {
+    INFO(name);
+    CHECK(same_bytes(t, before.at(name)));
+  }
+}
+
+// Three parameters that have each taken two steps with `opt`, and a copy of everything.
+struct Trained {
+  std::vector<Tensor> params{randn({3, 2}).requires_grad_(), randn({4}).requires_grad_(), randn({2}).requires_grad_()};
+  std::unique_ptr<optim::Optimizer> opt;
+  std::vector<Tensor> params_before;
+  StateDict state_before;
+  explicit Trained(const MakeOptimizer& make) : opt(make(params)) {
+    for (int k = 0; k < 2; ++k) {
+      for (const Tensor& p : params) p.set_grad(randn(p.shape()));
+      opt->step();
+    }
+    for (const Tensor& p : params) params_before.push_back(p.detach().clone());
+    state_before = snapshot(opt->state_dict());
+  }
+  void check_unchanged() const {
+    for (size_t i = 0; i < params.size(); ++i) {
+      INFO("parameter " << i);
+      CHECK(same_bytes(params[i].detach(), params_before[i]));
+    }
+    check_same_state(opt->state_dict(), state_before);
+  }
+};
+
+// `sd` without the entry `key`, or with `key` set to `value`.
+StateDict without(const StateDict& sd, const std::string& key) {
+  StateDict out;
+  for (const auto& [name, t] : sd)
+    if (name != key) out.insert(name, t);
+  return out;
+}
+StateDict with(const StateDict& sd, const std::string& key, const Tensor& value) {
+  StateDict out = snapshot(sd);
+  out.insert_or_assign(key, value);
+  return out;
+}
+
 }  // namespace
 
 // set_data gave a parameter a larger shape after its state was made: the update ran over the new size against
@@ -89,4 +139,53 @@ TEST_CASE("an optimizer given named parameters names them in its errors", "[opti
   CHECK(sgd.param_names(1) == std::vector<std::string>{""});
   CHECK_THROWS_WITH(optim::SGD(fc.named_parameters()).add_param_group(fc.named_parameters(), {}),
                     Catch::Contains("parameter 0 ('weight')") && Catch::Contains("appears twice"));
+}
+
+// A checkpoint missing one state.N.exp_avg_sq was accepted, and the next step() threw after updating the
+// parameters before N. A load now checks the whole dict (every group, every parameter's complete state, no
+// entry it does not use) before it changes anything.
+TEST_CASE("an optimizer load is all or nothing: an incomplete or foreign state dict changes nothing", "[optim]") {
+  for (const auto& [kind, make] : optimizers()) {
+    INFO(kind);
+    Trained t(make);
+    const StateDict good = snapshot(t.opt->state_dict());
+    std::vector<std::pair<std::string, StateDict>> bad = {
+        {"state.2.exp_avgg", with(good, "state.2.exp_avgg", zeros({2}))},               // an entry no optimizer has
+        {"state.3.", with(good, "state.3.exp_avg", zeros({2}))},                        // a parameter it does not have
+        {"param_groups.1.", with(good, "param_groups.1.lr", full({}, 0.1, kFloat64))},  // a group it does not have
+        {"param_groups.0.params", with(good, "param_groups.0.params", from_vector<int64_t>({0, 2, 1}, {3}))},
+    };
+    if (kind == "SGD") {
+      bad.push_back({"state.1.momentum_buffer", with(good, "state.1.momentum_buffer", zeros({3}))});
+    } else {
+      bad.push_back({"state.1.exp_avg_sq", without(good, "state.1.exp_avg_sq")});
+      bad.push_back({"state.0.exp_avg", without(good, "state.0.exp_avg")});
+      bad.push_back({"state.2.step", without(good, "state.2.step")});
+    }
+    if (kind == "AdamW") bad.push_back({"state.2.max_exp_avg_sq", without(good, "state.2.max_exp_avg_sq")});
+    for (const auto& [needle, sd] : bad) {
+      INFO(needle);
+      CHECK_THROWS_AS(t.opt->load_state_dict(sd), StateError);
+      CHECK_THROWS_WITH(t.opt->load_state_dict(sd),
+                        Catch::Contains(kind + " load_state_dict") && Catch::Contains(needle));
+      t.check_unchanged();
+    }
+    // and the good one still loads, and steps
+    t.opt->load_state_dict(good);
+    for (const Tensor& p : t.params) p.set_grad(ones(p.shape()));
+    t.opt->step();
+  }
+}
+
+TEST_CASE("an optimizer step is all or nothing: a parameter that does not fit changes no other", "[optim]") {
+  for (const auto& [kind, make] : optimizers()) {
+    INFO(kind);
+    Trained t(make);
+    for (const Tensor& p : t.params) p.set_grad(ones(p.shape()));
+    t.params[2].set_data(t.params_before[2].expand({3, 2}).contiguous());  // the last parameter changes shape
+    t.params[2].set_grad(ones({3, 2}));
+    CHECK_THROWS_AS(t.opt->step(), ShapeError);
+    t.params[2].set_data(t.params_before[2].clone());
+    t.check_unchanged();
+  }
 }
