@@ -84,15 +84,6 @@ AdamW::AdamW(std::vector<Tensor> params, AdamWOptions options) : Adam(std::move(
 AdamW::AdamW(const OrderedDict<Tensor>& named_params, AdamWOptions options)
     : Adam(named_params.values(), named_params.keys(), options, true, "AdamW") {}
 
-void Adam::validate(const AdamOptions& o) const {
-  if (!(o.lr >= 0)) throw_error<ValueError>("{}: lr must be non-negative, got {}", name_, o.lr);
-  if (!(o.eps >= 0)) throw_error<ValueError>("{}: eps must be non-negative, got {}", name_, o.eps);
-  if (!(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1))
-    throw_error<ValueError>("{}: betas must be in [0, 1), got ({}, {})", name_, o.beta1, o.beta2);
-  if (!(o.weight_decay >= 0))
-    throw_error<ValueError>("{}: weight_decay must be non-negative, got {}", name_, o.weight_decay);
-}
-
 void Adam::step() {
   check_step();
   NoGradGuard no_grad;

@@ -20,8 +20,9 @@ struct AdamOptions {
 
   template <class F>
   void visit(F&& f) {
-    f("lr", lr), f("beta1", beta1), f("beta2", beta2), f("eps", eps), f("weight_decay", weight_decay);
-    f("amsgrad", amsgrad), f("maximize", maximize);
+    f("lr", lr, Range::NonNegative), f("beta1", beta1, Range::Beta), f("beta2", beta2, Range::Beta);
+    f("eps", eps, Range::Positive), f("weight_decay", weight_decay, Range::NonNegative);
+    f("amsgrad", amsgrad, Range::Flag), f("maximize", maximize, Range::Flag);
   }
 };
 
@@ -30,7 +31,8 @@ struct AdamState {
   Tensor exp_avg, exp_avg_sq, max_exp_avg_sq;
   template <class F>
   void visit(F&& f) {
-    f("step", step), f("exp_avg", exp_avg), f("exp_avg_sq", exp_avg_sq), f("max_exp_avg_sq", max_exp_avg_sq);
+    f("step", step, Range::Count), f("exp_avg", exp_avg, Range::Finite);
+    f("exp_avg_sq", exp_avg_sq, Range::NonNegative), f("max_exp_avg_sq", max_exp_avg_sq, Range::NonNegative);
   }
 };
 
@@ -43,7 +45,7 @@ class Adam : public OptimizerWith<AdamOptions, AdamState> {
  protected:
   Adam(std::vector<Tensor> params, std::vector<std::string> names, AdamOptions options, bool decoupled,
        const char* name);
-  void validate(const AdamOptions& o) const override;
+  std::string validate(const AdamOptions&) const override { return {}; }
   bool initialized(const AdamState& s) const override { return s.exp_avg.defined(); }
   std::vector<const char*> required_state(const AdamOptions& o) const override {
     if (o.amsgrad) return {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"};

@@ -3,6 +3,7 @@
 #include "heed/autograd/format.hpp"
 #include "heed/core/factory.hpp"
 
+#include <cmath>
 #include <unordered_set>
 
 namespace heed::optim {
@@ -57,6 +58,63 @@ void Optimizer::add_group_params(std::vector<Tensor> params, const char* optimiz
 namespace detail {
 
 Tensor scalar(double v) { return scalar_tensor(v, kFloat64); }
+
+namespace {
+// Whether v is in the range, and the range in words.
+bool in_range(double v, Range r) {
+  switch (r) {
+    case Range::Finite:
+      return std::isfinite(v);
+    case Range::NonNegative:
+      return std::isfinite(v) && v >= 0;
+    case Range::Positive:
+      return std::isfinite(v) && v > 0;
+    case Range::Fraction:
+      return v >= 0 && v <= 1;
+    case Range::Beta:
+      return v >= 0 && v < 1;
+    case Range::Flag:
+      return v == 0 || v == 1;
+    case Range::Count:
+      return v >= 0 && v <= 9007199254740992.0 && v == std::floor(v);
+  }
+  return false;
+}
+const char* range_words(Range r) {
+  switch (r) {
+    case Range::Finite:
+      return "be finite";
+    case Range::NonNegative:
+      return "be finite and non-negative";
+    case Range::Positive:
+      return "be finite and positive";
+    case Range::Fraction:
+      return "be in [0, 1]";
+    case Range::Beta:
+      return "be in [0, 1)";
+    case Range::Flag:
+      return "be 0 or 1 (a flag)";
+    case Range::Count:
+      return "be a whole number in [0, 2^53]";
+  }
+  return "?";
+}
+}  // namespace
+
+std::string out_of_range(double v, Range range) {
+  return in_range(v, range) ? std::string() : fmt::format("must {}, got {}", range_words(range), v);
+}
+
+std::string out_of_range(const Tensor& t, Range range) {
+  const Tensor c = t.contiguous();
+  return dispatch_floating(c.dtype(), "optimizer state", [&]<class T>() -> std::string {
+    const T* v = c.data_ptr<T>();
+    for (int64_t k = 0; k < c.numel(); ++k)
+      if (!in_range(double(v[k]), range))
+        return fmt::format("element {} is {}, it must {}", k, double(v[k]), range_words(range));
+    return {};
+  });
+}
 
 double StateReader::scalar(const std::string& key) {
   const Tensor* t = state_.find(key);

@@ -20,6 +20,18 @@
 
 namespace heed::optim {
 
+// The values an option or a state entry may take. Options and state structs give one per field in
+// their visit(); constructors, add_param_group, set_lr, set_options and loads check them all.
+enum class Range {
+  Finite,       // any finite number (a momentum buffer, Adam's exp_avg)
+  NonNegative,  // finite and >= 0 (lr, weight_decay, exp_avg_sq)
+  Positive,     // finite and > 0 (eps)
+  Fraction,     // in [0, 1] (dampening)
+  Beta,         // in [0, 1) (Adam's betas)
+  Flag,         // 0 or 1 (a bool)
+  Count,        // a whole number in [0, 2^53] (Adam's step)
+};
+
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
@@ -59,6 +71,10 @@ class Optimizer {
 // Reading and writing the flat state dict (helpers for the optimizers).
 namespace detail {
 Tensor scalar(double v);
+// "" when v is in the range, else what is wrong with it: "must be finite and positive, got 0".
+std::string out_of_range(double v, Range range);
+// The same for every element of a floating tensor: "element 3 is -1, it must be finite and non-negative".
+std::string out_of_range(const Tensor& t, Range range);
 
 // Reads a flat state dict entry by entry and remembers which entries it used, so that whatever is
 // left over can be refused. Every error is a StateError naming the optimizer and the entry.

@@ -1,9 +1,11 @@
 #pragma once
 // The machinery every optimizer shares: groups with typed options, per-parameter state, and the
 // flat state dict. An optimizer supplies
-//   Options: a struct with `double lr` and a visit(f) listing its fields (f(name, field&));
-//   State:   a struct of per-parameter buffers with a visit(f) listing them (f(name, double&) for
-//            counters such as "step", f(name, Tensor&) for buffers, undefined until first used);
+//   Options: a struct with `double lr` and a visit(f) listing its fields and their ranges
+//            (f(name, field&, Range));
+//   State:   a struct of per-parameter buffers with a visit(f) listing them (f(name, double&, Range)
+//            for counters such as "step", f(name, Tensor&, Range) for buffers, undefined until first
+//            used; the range applies to every element);
 // and its step(). See sgd.hpp and adam.hpp.
 #include "heed/core/factory.hpp"
 #include "heed/optim/optimizer.hpp"
@@ -19,14 +21,25 @@ template <class Options, class State>
 class OptimizerWith : public Optimizer {
  public:
   double lr(size_t group = 0) const override { return group_options(group).lr; }
-  void set_lr(double lr, size_t group) override { group_options(group).lr = lr; }
+  void set_lr(double lr, size_t group) override {
+    Options o = group_options(group);
+    o.lr = lr;
+    set_options(o, group, "set_lr");
+  }
   using Optimizer::set_lr;
 
   const Options& options(size_t group = 0) const { return group_options(group); }
-  Options& options(size_t group = 0) { return group_options(group); }
+  // Replaces a group's options (PyTorch's param_groups[g][...] = ...), checked first: a ValueError
+  // changes nothing.
+  void set_options(const Options& options, size_t group, const char* op = "set_options") {
+    Options& o = group_options(group);
+    if (std::string problem = invalid(options); !problem.empty())
+      throw_error<ValueError>("{} {}: group {}: {}", name_, op, group, problem);
+    o = options;
+  }
 
   void add_param_group(std::vector<Tensor> params, Options options, std::vector<std::string> names = {}) {
-    validate(options);
+    if (std::string problem = invalid(options); !problem.empty()) throw_error<ValueError>("{}: {}", name_, problem);
     add_group_params(std::move(params), name_, std::move(names));
     options_.push_back(options);
     state_.emplace_back(group_params_.back().size());
@@ -42,14 +55,15 @@ class OptimizerWith : public Optimizer {
     for (size_t g = 0; g < options_.size(); ++g) {
       const std::string group = "param_groups." + std::to_string(g) + ".";
       Options o = options_[g];
-      o.visit([&](const char* name, auto& v) { d.insert(group + name, detail::scalar(static_cast<double>(v))); });
+      o.visit(
+          [&](const char* name, auto& v, Range) { d.insert(group + name, detail::scalar(static_cast<double>(v))); });
       const auto n = static_cast<int64_t>(group_params_[g].size());
       d.insert(group + "params", arange(static_cast<double>(index), static_cast<double>(index + n), 1.0, kInt64));
       for (int64_t i = 0; i < n; ++i, ++index) {
         State s = state_[g][static_cast<size_t>(i)];
         if (!initialized(s)) continue;
         const std::string prefix = "state." + std::to_string(index) + ".";
-        s.visit([&](const char* name, auto& v) {
+        s.visit([&](const char* name, auto& v, Range) {
           if constexpr (std::is_same_v<std::decay_t<decltype(v)>, Tensor>) {
             if (v.defined()) d.insert(prefix + name, v);
           } else {
@@ -69,9 +83,13 @@ class OptimizerWith : public Optimizer {
     int64_t index = 0;
     for (size_t g = 0; g < options_.size(); ++g) {
       const std::string group = "param_groups." + std::to_string(g) + ".";
-      options[g].visit(
-          [&](const char* name, auto& v) { v = static_cast<std::decay_t<decltype(v)>>(in.scalar(group + name)); });
-      validate(options[g]);
+      options[g].visit([&](const char* name, auto& v, Range range) {
+        const double x = in.scalar(group + name);  // checked before the cast: a flag must be 0 or 1
+        if (std::string problem = detail::out_of_range(x, range); !problem.empty())
+          in.fail("'{}{}' {}", group, name, problem);
+        v = static_cast<std::decay_t<decltype(v)>>(x);
+      });
+      if (std::string problem = validate(options[g]); !problem.empty()) in.fail("'{}*': {}", group, problem);
       const auto n = static_cast<int64_t>(group_params_[g].size());
       in.indices(group + "params", index, n);
       for (int64_t i = 0; i < n; ++i, ++index) {
@@ -79,14 +97,15 @@ class OptimizerWith : public Optimizer {
         const std::string prefix = "state." + std::to_string(index) + ".";
         State s;
         std::vector<std::string> present, absent;
-        s.visit([&](const char* name, auto& v) {
+        s.visit([&](const char* name, auto& v, Range range) {
           const std::string key = prefix + name;
           if (!in.contains(key)) return absent.push_back(name);
           present.push_back(name);
           if constexpr (std::is_same_v<std::decay_t<decltype(v)>, Tensor>)
-            v = in.tensor(key, p);
+            v = in.tensor(key, p);  // checked in the parameter's dtype: 1e300 is not finite in float32
           else
             v = in.scalar(key);
+          if (std::string problem = detail::out_of_range(v, range); !problem.empty()) in.fail("'{}' {}", key, problem);
         });
         // A parameter has no state (it has not stepped yet) or all of it.
         std::vector<std::string> missing;
@@ -121,8 +140,7 @@ class OptimizerWith : public Optimizer {
         if (grad.dtype() != p.dtype())
           throw_error<DTypeError>("{} step: {} is {} but its gradient is {}", name_, describe_param(g, i), p.dtype(),
                                   grad.dtype());
-        State s = state_[g][i];
-        s.visit([&](const char* name, auto& v) {
+        const_cast<State&>(state_[g][i]).visit([&](const char* name, auto& v, Range) {  // reads only
           if constexpr (std::is_same_v<std::decay_t<decltype(v)>, Tensor>) {
             if (v.defined() && !(v.shape() == p.shape()))
               throw_error<ShapeError>(
@@ -134,8 +152,19 @@ class OptimizerWith : public Optimizer {
       }
   }
 
-  // Range checks of the options (lr >= 0, ...): a ValueError naming the optimizer.
-  virtual void validate(const Options& options) const = 0;
+  // What is wrong with options, or "": each field in its range, then validate().
+  std::string invalid(const Options& options) const {
+    std::string problem;
+    Options o = options;
+    o.visit([&](const char* name, auto& v, Range range) {
+      if (problem.empty() && !(problem = detail::out_of_range(static_cast<double>(v), range)).empty())
+        problem = fmt::format("{} {}", name, problem);
+    });
+    return problem.empty() ? validate(options) : problem;
+  }
+  // Rules that tie options together (SGD's nesterov needs momentum), beyond each field's range: what
+  // is wrong, or "".
+  virtual std::string validate(const Options& options) const = 0;
   // Whether a parameter's state has been created (by its first step).
   virtual bool initialized(const State& s) const = 0;
   // The state entries a parameter that has stepped must have, with these options.

@@ -62,13 +62,10 @@ SGD::SGD(const OrderedDict<Tensor>& named_params, SGDOptions options) : Optimize
   add_param_group(named_params, options);
 }
 
-void SGD::validate(const SGDOptions& o) const {
-  if (!(o.lr >= 0)) throw_error<ValueError>("SGD: lr must be non-negative, got {}", o.lr);
-  if (!(o.momentum >= 0)) throw_error<ValueError>("SGD: momentum must be non-negative, got {}", o.momentum);
-  if (!(o.weight_decay >= 0)) throw_error<ValueError>("SGD: weight_decay must be non-negative, got {}", o.weight_decay);
+std::string SGD::validate(const SGDOptions& o) const {
   if (o.nesterov && (o.momentum <= 0 || o.dampening != 0))
-    throw_error<ValueError>("SGD: nesterov needs momentum > 0 and dampening 0 (got {} and {})", o.momentum,
-                            o.dampening);
+    return fmt::format("nesterov needs momentum > 0 and dampening 0 (got {} and {})", o.momentum, o.dampening);
+  return {};
 }
 
 void SGD::step() {

@@ -18,8 +18,9 @@ struct SGDOptions {
 
   template <class F>
   void visit(F&& f) {
-    f("lr", lr), f("momentum", momentum), f("dampening", dampening), f("weight_decay", weight_decay);
-    f("nesterov", nesterov), f("maximize", maximize);
+    f("lr", lr, Range::NonNegative), f("momentum", momentum, Range::NonNegative);
+    f("dampening", dampening, Range::Fraction), f("weight_decay", weight_decay, Range::NonNegative);
+    f("nesterov", nesterov, Range::Flag), f("maximize", maximize, Range::Flag);
   }
 };
 
@@ -27,7 +28,7 @@ struct SGDState {
   Tensor momentum_buffer;
   template <class F>
   void visit(F&& f) {
-    f("momentum_buffer", momentum_buffer);
+    f("momentum_buffer", momentum_buffer, Range::Finite);
   }
 };
 
@@ -38,7 +39,7 @@ class SGD : public OptimizerWith<SGDOptions, SGDState> {
   void step() override;
 
  protected:
-  void validate(const SGDOptions& o) const override;
+  std::string validate(const SGDOptions& o) const override;
   bool initialized(const SGDState& s) const override { return s.momentum_buffer.defined(); }
   std::vector<const char*> required_state(const SGDOptions&) const override { return {"momentum_buffer"}; }
 };

@@ -4,6 +4,7 @@
 #include "../bad_input.hpp"
 
 #include <functional>
+#include <limits>
 #include <string>
 
 using namespace heed;
@@ -104,6 +105,75 @@ TEST_CASE("bad input: incomplete or foreign optimizer state dicts", "[optim][bad
        [] {
          Tensor a = ones({2}).requires_grad_(), b = ones({3}).requires_grad_();
          load_into_adam(optim::SGD({a, b}, {.momentum = 0.9}).state_dict())();
+       }},
+  });
+}
+
+TEST_CASE("bad input: optimizer options out of range, wherever they are set", "[optim][bad_input]") {
+  constexpr double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  Tensor w = ones({2}).requires_grad_();
+  check_all({
+      {"SGD lr = inf", "SGD", "ValueError", [w] { optim::SGD({w}, {.lr = inf}); }},
+      {"SGD lr = -0.1", "SGD", "ValueError", [w] { optim::SGD({w}, {.lr = -0.1}); }},
+      {"SGD momentum = nan", "SGD", "ValueError", [w] { optim::SGD({w}, {.momentum = nan}); }},
+      {"SGD dampening = 1.5", "SGD", "ValueError", [w] { optim::SGD({w}, {.dampening = 1.5}); }},
+      {"SGD weight_decay = -1", "SGD", "ValueError", [w] { optim::SGD({w}, {.weight_decay = -1}); }},
+      {"SGD nesterov without momentum", "SGD", "ValueError", [w] { optim::SGD({w}, {.nesterov = true}); }},
+      {"Adam lr = nan", "Adam", "ValueError", [w] { optim::Adam({w}, {.lr = nan}); }},
+      {"Adam beta1 = 1", "Adam", "ValueError", [w] { optim::Adam({w}, {.beta1 = 1}); }},
+      {"Adam beta2 = -0.1", "Adam", "ValueError", [w] { optim::Adam({w}, {.beta2 = -0.1}); }},
+      {"Adam eps = 0", "Adam", "ValueError", [w] { optim::Adam({w}, {.eps = 0}); }},
+      {"Adam eps = inf", "Adam", "ValueError", [w] { optim::Adam({w}, {.eps = inf}); }},
+      {"AdamW lr = inf", "AdamW", "ValueError", [w] { optim::AdamW({w}, {.lr = inf}); }},
+      {"AdamW weight_decay = inf", "AdamW", "ValueError", [w] { optim::AdamW({w}, {.weight_decay = inf}); }},
+      {"AdamW add_param_group with lr = -1", "AdamW", "ValueError",
+       [w] { optim::AdamW({w}).add_param_group({ones({1}).requires_grad_()}, {.lr = -1}); }},
+      {"SGD set_lr(inf)", "SGD set_lr", "ValueError", [w] { optim::SGD({w}).set_lr(inf); }},
+      {"Adam set_lr(-1, 0)", "Adam set_lr", "ValueError", [w] { optim::Adam({w}).set_lr(-1, 0); }},
+      {"Adam set_options with eps = 0", "Adam set_options", "ValueError",
+       [w] {
+         optim::Adam opt({w});
+         opt.set_options({.eps = 0}, 0);
+       }},
+  });
+}
+
+TEST_CASE("bad input: optimizer state dicts with values out of range", "[optim][bad_input]") {
+  constexpr double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  auto set = [](const std::string& key, Tensor value) {
+    return [key, value](StateDict& sd) { sd.insert_or_assign(key, value); };
+  };
+  auto scalar = [](double v) { return full({}, v, kFloat64); };
+  auto load = [&](const std::string& key, Tensor value, bool amsgrad = false) {
+    return load_into_adam(adam_state(amsgrad, set(key, value)));
+  };
+  check_all({
+      {"Adam state.0.step = nan", "Adam load_state_dict", "StateError", load("state.0.step", scalar(nan))},
+      {"Adam state.0.step = -1", "Adam load_state_dict", "StateError", load("state.0.step", scalar(-1))},
+      {"Adam state.0.step = 1.5", "Adam load_state_dict", "StateError", load("state.0.step", scalar(1.5))},
+      {"Adam lr = inf", "Adam load_state_dict", "StateError", load("param_groups.0.lr", scalar(inf))},
+      {"Adam lr = -1", "Adam load_state_dict", "StateError", load("param_groups.0.lr", scalar(-1))},
+      {"Adam beta2 = 1", "Adam load_state_dict", "StateError", load("param_groups.0.beta2", scalar(1))},
+      {"Adam eps = 0", "Adam load_state_dict", "StateError", load("param_groups.0.eps", scalar(0))},
+      {"Adam amsgrad = 0.5", "Adam load_state_dict", "StateError", load("param_groups.0.amsgrad", scalar(0.5))},
+      {"Adam exp_avg_sq with a negative element", "Adam load_state_dict", "StateError",
+       load("state.1.exp_avg_sq", from_vector<float>({1, -1, 1}, {3}))},
+      {"Adam exp_avg with a NaN", "Adam load_state_dict", "StateError",
+       load("state.0.exp_avg", from_vector<float>({0, NAN}, {2}))},
+      {"Adam exp_avg of 1e300 (float64) for a float32 parameter", "Adam load_state_dict", "StateError",
+       load("state.0.exp_avg", full({2}, 1e300, kFloat64))},
+      {"amsgrad Adam max_exp_avg_sq = -inf", "Adam load_state_dict", "StateError",
+       load("state.1.max_exp_avg_sq", full({3}, -inf), true)},
+      {"SGD momentum_buffer with an inf", "SGD load_state_dict", "StateError",
+       [] {
+         Tensor a = ones({2}).requires_grad_();
+         optim::SGD opt({a}, {.momentum = 0.9});
+         a.set_grad(ones({2}));
+         opt.step();
+         StateDict sd;
+         for (const auto& [name, t] : opt.state_dict()) sd.insert(name, t.clone());
+         sd.insert_or_assign("state.0.momentum_buffer", from_vector<float>({1, INFINITY}, {2}));
+         opt.load_state_dict(sd);
        }},
   });
 }

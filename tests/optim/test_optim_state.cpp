@@ -2,8 +2,10 @@
 // gradients that do not fit, and steps and loads that must fail before they change anything.
 #include "../autograd/helpers.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <memory>
 
 using namespace heed;
@@ -188,4 +190,95 @@ TEST_CASE("an optimizer step is all or nothing: a parameter that does not fit ch
     t.params[2].set_data(t.params_before[2].clone());
     t.check_unchanged();
   }
+}
+
+// An AdamW checkpoint whose step was NaN or -1, whose lr was +inf or whose exp_avg_sq was negative loaded, and
+// the next step() turned every parameter into NaN. Every option and every state value is now range-checked.
+TEST_CASE("an optimizer load refuses non-finite or out-of-range options and state", "[optim]") {
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  for (const auto& [kind, make] : optimizers()) {
+    INFO(kind);
+    Trained t(make);
+    const StateDict good = snapshot(t.opt->state_dict());
+    auto scalar = [](double v) { return full({}, v, kFloat64); };
+    // The entry whose value is refused, and a bad value for it.
+    std::vector<std::pair<std::string, Tensor>> bad = {
+        {"param_groups.0.lr", scalar(inf)},       {"param_groups.0.lr", scalar(nan)},
+        {"param_groups.0.lr", scalar(-0.1)},      {"param_groups.0.weight_decay", scalar(-inf)},
+        {"param_groups.0.maximize", scalar(0.5)},
+    };
+    Tensor with_nan =
+        t.state_before.at("state.1." + std::string(kind == "SGD" ? "momentum_buffer" : "exp_avg")).clone();
+    with_nan.data_ptr<float>()[2] = NAN;
+    bad.push_back({kind == "SGD" ? "state.1.momentum_buffer" : "state.1.exp_avg", with_nan});
+    if (kind == "SGD") {
+      bad.push_back({"param_groups.0.momentum", scalar(inf)});
+      bad.push_back({"param_groups.0.dampening", scalar(1.5)});
+      bad.push_back({"param_groups.0.nesterov", scalar(2)});
+    } else {
+      for (double step : {nan, -1.0, 2.5, 1e300}) bad.push_back({"state.0.step", scalar(step)});
+      Tensor negative = t.state_before.at("state.2.exp_avg_sq").clone();
+      negative.data_ptr<float>()[1] = -1e-3f;
+      bad.push_back({"state.2.exp_avg_sq", negative});
+      bad.push_back({"param_groups.0.beta1", scalar(1.0)});
+      bad.push_back({"param_groups.0.beta2", scalar(-0.5)});
+      bad.push_back({"param_groups.0.eps", scalar(0.0)});
+      bad.push_back({"param_groups.0.eps", scalar(inf)});
+      bad.push_back({"param_groups.0.amsgrad", scalar(nan)});
+      bad.push_back({"state.0.exp_avg", full({3, 2}, 1e300, kFloat64)});  // infinite in the parameter's float32
+    }
+    if (kind == "AdamW") bad.push_back({"state.1.max_exp_avg_sq", full({4}, -1.0)});
+    for (const auto& [key, value] : bad) {
+      INFO(key << " = " << to_string(value));
+      const StateDict sd = with(good, key, value);
+      CHECK_THROWS_AS(t.opt->load_state_dict(sd), StateError);
+      CHECK_THROWS_WITH(t.opt->load_state_dict(sd), Catch::Contains(kind + " load_state_dict") && Catch::Contains(key));
+      t.check_unchanged();
+    }
+    // Nothing changed, so the next step keeps every parameter finite.
+    for (const Tensor& p : t.params) p.set_grad(ones(p.shape()));
+    t.opt->step();
+    for (const Tensor& p : t.params) CHECK(all(isfinite(p.detach())).item() == 1);
+  }
+}
+
+// PyTorch's constructors refuse a negative lr and betas outside [0, 1); heed refuses every option out of its
+// range, infinities and NaN included, wherever it is set: constructors, add_param_group, set_lr, set_options.
+TEST_CASE("optimizer options out of range are a ValueError wherever they are set, and change nothing", "[optim]") {
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  Tensor w = ones({3}).requires_grad_(), b = ones({2}).requires_grad_();
+  for (double lr : {inf, -inf, nan, -1e-3}) {
+    INFO(lr);
+    CHECK_THROWS_WITH(optim::SGD({w}, {.lr = lr}), Catch::Contains("SGD") && Catch::Contains("lr"));
+    CHECK_THROWS_WITH(optim::Adam({w}, {.lr = lr}), Catch::Contains("Adam") && Catch::Contains("lr"));
+    CHECK_THROWS_WITH(optim::AdamW({w}, {.lr = lr}), Catch::Contains("AdamW") && Catch::Contains("lr"));
+  }
+  CHECK_THROWS_AS(optim::SGD({w}, {.momentum = inf}), ValueError);
+  CHECK_THROWS_AS(optim::SGD({w}, {.dampening = nan}), ValueError);
+  CHECK_THROWS_AS(optim::SGD({w}, {.dampening = -0.5}), ValueError);
+  CHECK_THROWS_AS(optim::SGD({w}, {.weight_decay = inf}), ValueError);
+  CHECK_THROWS_AS(optim::Adam({w}, {.beta1 = nan}), ValueError);
+  CHECK_THROWS_AS(optim::Adam({w}, {.beta2 = 1.0}), ValueError);
+  CHECK_THROWS_AS(optim::Adam({w}, {.beta2 = -1e-9}), ValueError);
+  CHECK_THROWS_WITH(optim::Adam({w}, {.eps = 0}), Catch::Contains("Adam: eps must be finite and positive, got 0"));
+  CHECK_THROWS_AS(optim::AdamW({w}, {.eps = inf}), ValueError);
+  CHECK_THROWS_AS(optim::AdamW({w}, {.weight_decay = nan}), ValueError);
+
+  optim::Adam opt({w}, {.lr = 0.1});
+  CHECK_THROWS_AS(opt.add_param_group({b}, {.lr = inf}), ValueError);
+  CHECK(opt.num_param_groups() == 1);
+  opt.add_param_group({b}, {.lr = 0.2});
+  for (double lr : {inf, nan, -1.0}) {
+    CHECK_THROWS_WITH(opt.set_lr(lr), Catch::Contains("Adam set_lr: group 0: lr must be finite and non-negative"));
+    CHECK_THROWS_WITH(opt.set_lr(lr, 1), Catch::Contains("Adam set_lr: group 1"));
+  }
+  CHECK(opt.lr(0) == 0.1);
+  CHECK(opt.lr(1) == 0.2);
+  optim::AdamOptions o = opt.options(1);
+  o.beta1 = 1.5;
+  CHECK_THROWS_WITH(opt.set_options(o, 1), Catch::Contains("Adam set_options: group 1: beta1 must be in [0, 1)"));
+  CHECK(opt.options(1).beta1 == 0.9);
+  o.beta1 = 0.5;
+  opt.set_options(o, 1);
+  CHECK(opt.options(1).beta1 == 0.5);
 }
