@@ -360,6 +360,38 @@ struct Entry {
 
 using FilePtr = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
 
+// What kind of file a stat describes, when it is not a regular one.
+const char* file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "not a file";
+}
+
+// Opens a regular file for reading, and nothing else. Opening a FIFO blocks until a writer comes, so
+// the kind is checked before opening, and again on the descriptor (the name may have been replaced
+// in between), which is opened non-blocking so that even then the open returns at once.
+FilePtr open_regular_file(const std::string& path, uint64_t* size) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) fail_load(path, fmt::format("cannot open the file: {}", std::strerror(errno)));
+  if (!S_ISREG(st.st_mode)) fail_load(path, fmt::format("not a regular file ({})", file_kind(st.st_mode)));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) fail_load(path, fmt::format("cannot open the file: {}", std::strerror(errno)));
+  FilePtr file(::fdopen(fd, "rb"), &std::fclose);
+  if (!file) {
+    const int err = errno;
+    ::close(fd);
+    fail_load(path, fmt::format("cannot open the file: {}", std::strerror(err)));
+  }
+  if (::fstat(fd, &st) != 0) fail_load(path, fmt::format("cannot stat: {}", std::strerror(errno)));
+  if (!S_ISREG(st.st_mode)) fail_load(path, fmt::format("not a regular file ({})", file_kind(st.st_mode)));
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);  // reads of a regular file never block anyway
+  *size = static_cast<uint64_t>(st.st_size);
+  return file;
+}
+
 // Reads exactly n bytes; a short read is an IOError saying what was being read.
 void read_exactly(std::FILE* f, void* dst, size_t n, const std::string& path, std::string_view what) {
   if (n == 0) return;
@@ -578,12 +610,8 @@ void save_safetensors(const StateDict& tensors, const std::string& path, const M
 }
 
 StateDict load_safetensors(const std::string& path, Metadata* metadata) {
-  FilePtr file(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!file) fail_load(path, fmt::format("cannot open the file: {}", std::strerror(errno)));
-  struct stat st {};
-  if (::fstat(::fileno(file.get()), &st) != 0) fail_load(path, fmt::format("cannot stat: {}", std::strerror(errno)));
-  if (!S_ISREG(st.st_mode)) fail_load(path, "not a regular file");
-  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  uint64_t file_size = 0;
+  FilePtr file = open_regular_file(path, &file_size);
 
   // The header size, then the header, each checked against the file before it is read.
   if (file_size < 8)

@@ -14,10 +14,11 @@
 //
 // Saving is atomic: the file is written to "<path>.tmp.<pid>.<n>" in the same directory, flushed to
 // disk (fsync) and renamed over `path`, so a crash or a full disk mid-save never destroys the
-// previous checkpoint. Loading checks the whole header (sizes, JSON, dtypes, shapes, that the byte
-// ranges exactly tile the data section) before reading any data: a truncated or hostile file is an
-// IOError naming the file, the tensor and the numbers, never a crash or an allocation sized by an
-// unchecked number.
+// previous checkpoint. Loading reads regular files only (a FIFO or a device is an IOError, checked
+// before opening: opening a FIFO would wait for a writer) and checks the whole header (sizes, JSON,
+// dtypes, shapes, that the byte ranges exactly tile the data section) before reading any data: a
+// truncated or hostile file is an IOError naming the file, the tensor and the numbers, never a
+// crash or an allocation sized by an unchecked number.
 #include "heed/nn/module.hpp"
 
 #include <concepts>

@@ -4,11 +4,15 @@
 #include "../temp_dir.hpp"
 #include "heed/nn/serialize.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -16,6 +20,7 @@
 #include <fstream>
 #include <limits>
 #include <optional>
+#include <thread>
 
 using namespace heed;
 namespace fs = std::filesystem;
@@ -428,6 +433,39 @@ TEST_CASE("safetensors rejects missing files and directories", "[nn][serialize]"
   CHECK_THROWS_WITH(nn::load_safetensors(dir.file("absent.safetensors")),
                     Catch::Contains("absent.safetensors") && Catch::Contains(std::strerror(ENOENT)));
   CHECK_THROWS_WITH(nn::load_safetensors(dir.path.string()), Catch::Contains("not a regular file"));
+}
+
+// Loading from a FIFO blocked forever: fopen waits for a writer, and the regular-file check came after it. A guard
+// thread opens the FIFO for writing if the load has not returned after 5 s, which releases a blocked open, so a
+// regression fails this test instead of hanging the suite.
+TEST_CASE("loading a checkpoint from a FIFO is an IOError at once, not a hang", "[nn][serialize]") {
+  TempDir dir("heed_test_serialize");
+  const std::string path = dir.file("pipe.safetensors");
+  REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+  std::atomic<bool> done{false}, released{false};
+  std::thread guard([&] {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!done && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    while (!done) {  // a non-blocking open for writing succeeds only while a reader waits in open
+      int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+      if (fd >= 0) {
+        released = true;
+        ::close(fd);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  CHECK_THROWS_AS(nn::load_safetensors(path), IOError);
+  CHECK_THROWS_WITH(nn::load_safetensors(path),
+                    Catch::Contains("pipe.safetensors") && Catch::Contains("not a regular file (a FIFO)"));
+  Model model;
+  CHECK_THROWS_AS(nn::load(model, path), IOError);
+  done = true;
+  guard.join();
+  CHECK_FALSE(released);  // the guard had to release a blocked load
+  // and other files that are not regular
+  CHECK_THROWS_WITH(nn::load_safetensors("/dev/null"), Catch::Contains("not a regular file (a character device)"));
 }
 
 TEST_CASE("safetensors rejects malformed and hostile files with an IOError naming the problem", "[nn][serialize]") {
