@@ -11,6 +11,7 @@
 #include <atomic>
 #include <bit>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -478,13 +479,23 @@ Entry parse_entry(const std::string& path, const std::string& name, const Json& 
 
 // ---- saving ------------------------------------------------------------------------------------------
 
+// "<dir>/<name><suffix>" for the target "<dir>/<name>", with the name cut (at a UTF-8 character's
+// start) so that the whole stays within NAME_MAX bytes: a valid 250-byte name must still save.
+std::string temporary_name(const std::string& path, const std::string& suffix) {
+  const size_t slash = path.rfind('/');
+  const size_t start = slash == std::string::npos ? 0 : slash + 1;
+  size_t keep = std::min(path.size() - start, size_t{NAME_MAX} - suffix.size());
+  while (keep > 0 && (static_cast<unsigned char>(path[start + keep]) & 0xC0) == 0x80) --keep;
+  return path.substr(0, start + keep) + suffix;
+}
+
 // A file written under a temporary name and renamed over the target on commit(); removed if never
 // committed (an exception on the way), so the target is either the old file or the complete new one.
 class AtomicFile {
  public:
   explicit AtomicFile(const std::string& path) : path_(path) {
     static std::atomic<uint64_t> counter{0};
-    tmp_ = fmt::format("{}.tmp.{}.{}", path, ::getpid(), counter++);
+    tmp_ = temporary_name(path, fmt::format(".tmp.{}.{}", ::getpid(), counter++));
     fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0) fail("cannot create the temporary file '{}'", tmp_);
   }

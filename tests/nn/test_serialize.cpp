@@ -425,6 +425,36 @@ TEST_CASE("a save into a missing, read-only or occupied place is an IOError nami
   }
 }
 
+// The temporary file was "<name>.tmp.<pid>.<n>": for a valid name of 250 bytes that is longer than NAME_MAX (255),
+// and the save failed with ENAMETOOLONG.
+TEST_CASE("a checkpoint with a 250-byte file name saves, and a failed save of one leaves no temporary",
+          "[nn][serialize]") {
+  TempDir dir("heed_test_serialize");
+  const std::string name = std::string(250 - std::string(".safetensors").size(), 'w') + ".safetensors";
+  REQUIRE(name.size() == 250);
+  const std::string path = dir.file(name);
+  StateDict sd;
+  sd.insert("w", arange(6.0));
+  nn::save_safetensors(sd, path);
+  CHECK(nn::load_safetensors(path).at("w").to_vector<float>() == std::vector<float>{0, 1, 2, 3, 4, 5});
+  CHECK(dir.listing() == std::vector<std::string>{name});
+  // the same with a name of multi-byte characters, cut anywhere: 125 two-byte characters
+  std::string wide;
+  for (int i = 0; i < 125; ++i) wide += "\xc3\xa9";  // U+00E9
+  nn::save_safetensors(sd, dir.file(wide));
+  CHECK(nn::load_safetensors(dir.file(wide)).at("w").numel() == 6);
+  fs::remove(dir.file(wide));
+
+  StateDict big;
+  big.insert("w", zeros({64 * 1024}));
+  {
+    FileSizeLimit limit(16 * 1024);
+    CHECK_THROWS_AS(nn::save_safetensors(big, path), IOError);
+  }
+  CHECK(dir.listing() == std::vector<std::string>{name});
+  CHECK(nn::load_safetensors(path).at("w").numel() == 6);
+}
+
 // ---- hostile and truncated files ----------------------------------------------------------------------
 
 TEST_CASE("safetensors rejects missing files and directories", "[nn][serialize]") {
