@@ -4,6 +4,7 @@
 #include "heed/core/view.hpp"
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <atomic>
 #include <bit>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -489,20 +491,45 @@ std::string temporary_name(const std::string& path, const std::string& suffix) {
   return path.substr(0, start + keep) + suffix;
 }
 
+// 64 random bits for a temporary file's name: from the kernel, or mixed from the time, the process and
+// a counter when that fails (O_EXCL keeps the file safe either way; the randomness only makes its name
+// hard to occupy in advance).
+uint64_t random_bits() {
+  uint64_t r = 0;
+  if (::getrandom(&r, sizeof r, GRND_NONBLOCK) == static_cast<ssize_t>(sizeof r)) return r;
+  static std::atomic<uint64_t> counter{0};
+  r = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+      (uint64_t(::getpid()) << 40) ^ (counter++ * 0x9E3779B97F4A7C15ull);
+  r = (r ^ (r >> 30)) * 0xBF58476D1CE4E5B9ull;  // splitmix64's finalizer
+  r = (r ^ (r >> 27)) * 0x94D049BB133111EBull;
+  return r ^ (r >> 31);
+}
+
 // A file written under a temporary name and renamed over the target on commit(); removed if never
 // committed (an exception on the way), so the target is either the old file or the complete new one.
+// The temporary is created as mkstemp does (a random name, O_EXCL: never an existing file or a
+// symlink planted there), with mode 0666 less the umask, or the permissions of the regular file it
+// will replace.
 class AtomicFile {
  public:
   explicit AtomicFile(const std::string& path) : path_(path) {
-    static std::atomic<uint64_t> counter{0};
-    tmp_ = temporary_name(path, fmt::format(".tmp.{}.{}", ::getpid(), counter++));
-    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) fail("cannot create the temporary file '{}'", tmp_);
+    static constexpr char kLetters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    for (int attempt = 0; fd_ < 0; ++attempt) {
+      std::string suffix = ".tmp.";
+      for (uint64_t r = random_bits(), k = 0; k < 10; ++k, r /= 62) suffix += kLetters[r % 62];
+      tmp_ = temporary_name(path, suffix);
+      fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+      if (fd_ < 0 && (errno != EEXIST || attempt == 100)) fail("cannot create the temporary file '{}'", tmp_);
+    }
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::fchmod(fd_, st.st_mode & 0777) != 0) {
+      const int err = errno;
+      discard();  // a constructor that throws gets no destructor call
+      errno = err;
+      fail("cannot give the temporary file '{}' the permissions of the file it replaces", tmp_);
+    }
   }
-  ~AtomicFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(tmp_.c_str());
-  }
+  ~AtomicFile() { discard(); }
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
 
@@ -536,6 +563,12 @@ class AtomicFile {
   }
 
  private:
+  // Closes the temporary file, and removes it unless it was committed.
+  void discard() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    if (!committed_) ::unlink(tmp_.c_str());
+  }
   // "what failed: strerror(errno)", errno read before anything else can change it
   template <class... Args>
   [[noreturn]] void fail(fmt::format_string<Args...> what, Args&&... args) const {

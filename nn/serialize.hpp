@@ -12,8 +12,9 @@
 // "data_offsets": [begin, end]} (byte offsets into the data section, which follows the header), plus
 // an optional "__metadata__": {string: string}. Data is contiguous, row-major, little-endian.
 //
-// Saving is atomic: the file is written to "<path>.tmp.<pid>.<n>" in the same directory, flushed to
-// disk (fsync) and renamed over `path`, so a crash or a full disk mid-save never destroys the
+// Saving is atomic: the file is written to a new temporary file in the same directory (a random
+// name, created with O_EXCL as mkstemp does, with the permissions of the file it replaces), flushed
+// to disk (fsync) and renamed over `path`, so a crash or a full disk mid-save never destroys the
 // previous checkpoint. Loading reads regular files only (a FIFO or a device is an IOError, checked
 // before opening: opening a FIFO would wait for a writer) and checks the whole header (sizes, JSON,
 // dtypes, shapes, that the byte ranges exactly tile the data section) before reading any data: a

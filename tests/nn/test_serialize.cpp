@@ -455,6 +455,66 @@ TEST_CASE("a checkpoint with a 250-byte file name saves, and a failed save of on
   CHECK(nn::load_safetensors(path).at("w").numel() == 6);
 }
 
+namespace {
+// Sets the process's umask, and restores it on the way out.
+struct Umask {
+  mode_t old;
+  explicit Umask(mode_t mask) : old(::umask(mask)) {}
+  ~Umask() { ::umask(old); }
+};
+mode_t mode_of(const std::string& path) {
+  struct stat st {};
+  REQUIRE(::lstat(path.c_str(), &st) == 0);
+  return st.st_mode;
+}
+}  // namespace
+
+// The temporary file's name was predictable ("<name>.tmp.<pid>.<n>") and it was opened without O_EXCL: a symlink
+// planted under that name made save() write through it, overwriting the symlink's target.
+TEST_CASE("a save does not follow a symlink planted where its temporary file goes", "[nn][serialize]") {
+  TempDir dir("heed_test_serialize");
+  const std::string victim = dir.file("victim"), path = dir.file("ckpt.safetensors");
+  write_bytes(victim, "precious");
+  for (int n = 0; n < 1000; ++n)  // every name the old scheme gives the first 1000 saves of this process
+    fs::create_symlink(victim, fmt::format("{}.tmp.{}.{}", path, ::getpid(), n));
+  StateDict sd;
+  sd.insert("w", arange(3.0));
+  nn::save_safetensors(sd, path);
+  CHECK(read_bytes(victim) == "precious");
+  CHECK(S_ISREG(mode_of(path)));
+  CHECK(nn::load_safetensors(path).at("w").numel() == 3);
+  CHECK(dir.listing().size() == 1002);  // no temporary left
+
+  // A symlink at the target itself is replaced, not written through.
+  fs::create_symlink(victim, dir.file("link.safetensors"));
+  nn::save_safetensors(sd, dir.file("link.safetensors"));
+  CHECK(read_bytes(victim) == "precious");
+  CHECK(S_ISREG(mode_of(dir.file("link.safetensors"))));
+}
+
+TEST_CASE("a save keeps the permissions of the file it replaces, and a new file gets 0666 less the umask",
+          "[nn][serialize]") {
+  TempDir dir("heed_test_serialize");
+  StateDict sd;
+  sd.insert("w", arange(3.0));
+  for (mode_t mode : {mode_t{0600}, mode_t{0640}, mode_t{0444}, mode_t{0664}}) {
+    INFO(fmt::format("{:o}", mode));
+    const std::string path = dir.file(fmt::format("ckpt_{:o}.safetensors", mode));
+    nn::save_safetensors(sd, path);
+    fs::permissions(path, static_cast<fs::perms>(mode));
+    Umask mask(022);
+    nn::save_safetensors(sd, path);
+    CHECK((mode_of(path) & 07777) == mode);
+  }
+  for (mode_t mask : {mode_t{0}, mode_t{022}, mode_t{077}}) {
+    INFO(fmt::format("umask {:o}", mask));
+    const std::string path = dir.file(fmt::format("new_{:o}.safetensors", mask));
+    Umask set(mask);
+    nn::save_safetensors(sd, path);
+    CHECK((mode_of(path) & 07777) == (0666 & ~mask));
+  }
+}
+
 // ---- hostile and truncated files ----------------------------------------------------------------------
 
 TEST_CASE("safetensors rejects missing files and directories", "[nn][serialize]") {
