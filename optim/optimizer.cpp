@@ -30,6 +30,14 @@ std::string Optimizer::describe_param(size_t group, size_t index) const {
                       : fmt::format("group {}, parameter {} ('{}')", group, index, name);
 }
 
+void Optimizer::check_schedulers(const char* optimizer) const {
+  if (schedulers_without_rates_ > 0)
+    throw_error<StateError>(
+        "{} step: a learning-rate scheduler built on this optimizer has not set its first rates: "
+        "a scheduler's constructor must end with apply() (docs/optim.md)",
+        optimizer);
+}
+
 void Optimizer::set_lr(double lr) {
   for (size_t g = 0; g < num_param_groups(); ++g) set_lr(lr, g);
 }

@@ -59,13 +59,23 @@ class Optimizer {
   virtual void load_state_dict(const StateDict& state) = 0;
 
  protected:
+  friend class LRScheduler;
+
   // Registers a group's parameters (and their names, or none): each must be a floating leaf that
   // requires grad, and not in another group.
   void add_group_params(std::vector<Tensor> params, const char* optimizer, std::vector<std::string> names = {});
   // "group 1, parameter 0 ('fc.weight')", for error messages.
   std::string describe_param(size_t group, size_t index) const;
+  // A StateError naming the optimizer if a scheduler built on it has not set its first rates yet.
+  void check_schedulers(const char* optimizer) const;
   std::vector<std::vector<Tensor>> group_params_;
   std::vector<std::vector<std::string>> group_names_;
+
+ private:
+  // Kept for the schedulers (optim/scheduler.hpp): each group's rate when the first scheduler was
+  // built (PyTorch's initial_lr), and how many schedulers have not set their first rates yet.
+  std::vector<double> initial_lrs_;
+  int schedulers_without_rates_ = 0;
 };
 
 // Reading and writing the flat state dict (helpers for the optimizers).

@@ -125,10 +125,12 @@ class OptimizerWith : public Optimizer {
  protected:
   explicit OptimizerWith(const char* name) : name_(name) {}
 
-  // Before a step changes anything: every parameter that has a gradient, its gradient and its state
-  // fit together (same shape, the gradient in the parameter's dtype). A parameter can change shape
-  // behind the optimizer's back (Tensor::set_data); its old state must then not be used.
+  // Before a step changes anything: every scheduler has set its rates, and every parameter that has a
+  // gradient, its gradient and its state fit together (same shape, the gradient in the parameter's
+  // dtype). A parameter can change shape behind the optimizer's back (Tensor::set_data); its old
+  // state must then not be used.
   void check_step() const {
+    check_schedulers(name_);
     for (size_t g = 0; g < options_.size(); ++g)
       for (size_t i = 0; i < group_params_[g].size(); ++i) {
         const Tensor& p = group_params_[g][i];

@@ -334,7 +334,7 @@ TEST_CASE("a scheduler checkpoint with a NaN, huge, negative or fractional epoch
     INFO(epoch);
     write(epoch, 0.1);
     CHECK_THROWS_AS(nn::load(sched, path), StateError);
-    CHECK_THROWS_WITH(nn::load(sched, path), Catch::Contains("scheduler") && Catch::Contains("epoch"));
+    CHECK_THROWS_WITH(nn::load(sched, path), Catch::Contains("StepLR load_state_dict") && Catch::Contains("epoch"));
   }
   for (double lr : {std::nan(""), -0.5, std::numeric_limits<double>::infinity()}) {
     write(3, lr);
