@@ -159,8 +159,29 @@ int main() {
     check(heed::allclose(causal_weights, heed_causal, 1e-12, 1e-15), "causal_mask by hand equals is_causal");
   }
 
+  // [tutorial:projections]
+  // With projections (random here; learned in a model), token i's query is not its key.
+  heed::Generator gen(5);
+  Tensor w_q = heed::randn({3, 3}, heed::kFloat64, &gen), w_k = heed::randn({3, 3}, heed::kFloat64, &gen);
+  Tensor plain = heed::matmul(x, x.t());                                            // x_i · x_j
+  Tensor projected = heed::matmul(heed::matmul(x, w_q), heed::matmul(x, w_k).t());  // (x_i W_Q) · (x_j W_K)
+  fmt::print("scores x xᵀ symmetric: {}\n", heed::allclose(plain, plain.t()));
+  fmt::print("scores (x W_Q)(x W_K)ᵀ symmetric: {}\n", heed::allclose(projected, projected.t()));
+  // [tutorial:end]
+  {
+    check(heed::allclose(plain, plain.t()) && !heed::allclose(projected, projected.t()),
+          "x xᵀ is symmetric, the projected scores are not");
+    // Each token scores itself at least as high as any token no longer than itself (Cauchy-Schwarz).
+    std::vector<double> sc = plain.to_vector<double>();
+    bool self_wins = true;
+    for (size_t i = 0; i < 4; ++i)
+      for (size_t j = 0; j < 4; ++j)
+        if (sc[j * 4 + j] <= sc[i * 4 + i]) self_wins = self_wins && sc[i * 4 + j] <= sc[i * 4 + i];
+    check(self_wins, "x_i · x_j <= |x_i|^2 when |x_j| <= |x_i|");
+  }
+
   // [tutorial:sanity]
-  // An article's example: the scores (0.04, 0.10, 0.28, 0.58) have the weights (0.16, 0.25, 0.42, 0.17)?
+  // A made-up example: do the scores (0.04, 0.10, 0.28, 0.58) have the weights (0.16, 0.25, 0.42, 0.17)?
   Tensor scores = heed::tensor({0.04, 0.10, 0.28, 0.58}, heed::kFloat64);
   fmt::print("softmax of the scores:");
   print_matrix(heed::softmax(scores, 0).reshape({1, 4}));
