@@ -1,7 +1,7 @@
-// Tutorial, chapter 4: an Elman RNN written by hand from differentiable ops, unrolled over a
+// Tutorial, chapter 5: an Elman RNN written by hand from differentiable ops, unrolled over a
 // sequence and checked against nn::RNN; backpropagation through time by the chain rule and by the
 // tape; then nn::LSTM, nn::GRU and nn::RNN trained on a task that needs memory. The program exits
-// with status 1 if a check fails. docs/tutorial/04_an_rnn.md quotes the blocks between
+// with status 1 if a check fails. docs/tutorial/05_an_rnn.md quotes the blocks between
 // "// [tutorial:NAME]" and "// [tutorial:end]".
 #include <heed.hpp>
 

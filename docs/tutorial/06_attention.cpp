@@ -1,8 +1,8 @@
-// Tutorial, chapter 5: scaled dot-product attention written by hand and checked against
+// Tutorial, chapter 6: scaled dot-product attention written by hand and checked against
 // heed::scaled_dot_product_attention; a worked example with numbers to check by hand; what padding
 // and causal masks do to the weights; additive (Bahdanau) attention by hand and with
 // nn::AdditiveAttention. The program exits with status 1 if a check fails.
-// docs/tutorial/05_attention.md quotes the blocks between "// [tutorial:NAME]" and "// [tutorial:end]".
+// docs/tutorial/06_attention.md quotes the blocks between "// [tutorial:NAME]" and "// [tutorial:end]".
 #include <heed.hpp>
 
 #include "check.hpp"

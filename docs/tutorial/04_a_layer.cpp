@@ -1,6 +1,6 @@
-// Tutorial, chapter 3: a layer of our own, checked against nn::Linear, composed into an MLP and
+// Tutorial, chapter 4: a layer of our own, checked against nn::Linear, composed into an MLP and
 // trained with Adam on two interleaved spirals; then saved and loaded back. The program exits with
-// status 1 if a check fails. docs/tutorial/03_a_layer.md quotes the blocks between
+// status 1 if a check fails. docs/tutorial/04_a_layer.md quotes the blocks between
 // "// [tutorial:NAME]" and "// [tutorial:end]".
 #include <heed.hpp>
 
@@ -188,7 +188,7 @@ int main() {
 
   fmt::print("\n== saving and loading ==\n");
   // [tutorial:save_load]
-  std::string path = (std::filesystem::temp_directory_path() / "heed_tutorial_03_a_layer.safetensors").string();
+  std::string path = (std::filesystem::temp_directory_path() / "heed_tutorial_04_a_layer.safetensors").string();
   heed::nn::save(model, path);     // every parameter by its name: fc1.weight, fc1.bias, ...
   MLP restored(32);                // new random weights
   heed::nn::load(restored, path);  // checks every name and shape, then copies the values in

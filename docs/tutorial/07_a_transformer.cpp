@@ -1,8 +1,8 @@
-// Tutorial, chapter 6: a Transformer encoder layer assembled by hand from nn::MultiheadAttention,
+// Tutorial, chapter 7: a Transformer encoder layer assembled by hand from nn::MultiheadAttention,
 // nn::LayerNorm and nn::Linear, checked against nn::TransformerEncoderLayer (post-LN and pre-LN);
 // a causal mask tested by changing a future token; then nn::TransformerLM trained to reverse a
 // sequence of digits and decoded greedily. The program exits with status 1 if a check fails.
-// docs/tutorial/06_a_transformer.md quotes the blocks between "// [tutorial:NAME]" and "// [tutorial:end]".
+// docs/tutorial/07_a_transformer.md quotes the blocks between "// [tutorial:NAME]" and "// [tutorial:end]".
 #include <heed.hpp>
 
 #include "check.hpp"
