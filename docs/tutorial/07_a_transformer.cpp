@@ -2,10 +2,12 @@
 // nn::LayerNorm and nn::Linear, checked against nn::TransformerEncoderLayer (post-LN and pre-LN);
 // a causal mask tested by changing a future token; then nn::TransformerLM trained to reverse a
 // sequence of digits and decoded greedily. The program exits with status 1 if a check fails.
-// docs/tutorial/07_a_transformer.md quotes the blocks between "// [tutorial:NAME]" and "// [tutorial:end]".
+// docs/tutorial/07_a_transformer.md quotes the blocks between "// [tutorial:NAME]" and "// [tutorial:end]"
+// of this file and of reverse_task.hpp.
 #include <heed.hpp>
 
 #include "check.hpp"
+#include "reverse_task.hpp"
 
 #include <cmath>
 #include <string>
@@ -13,6 +15,10 @@
 
 using heed::Tensor;
 using tutorial::check;
+using tutorial::kSep;
+using tutorial::kVocab;
+using tutorial::make_sequences;
+using tutorial::train_reverser;
 namespace nn = heed::nn;
 
 namespace {
@@ -53,22 +59,6 @@ struct MyEncoderLayer : nn::Module {
   std::shared_ptr<nn::Linear> linear1, linear2;
   std::shared_ptr<nn::LayerNorm> norm1, norm2;
 };
-// [tutorial:end]
-
-// [tutorial:task]
-// Token ids: the digits 0 .. 9, and a separator.
-constexpr int64_t kSep = 10, kVocab = 11;
-
-// n random digits, the separator, the digits reversed:  3 1 4 1 5 9 2 6 | 6 2 9 5 1 4 1 3.   -> (B, 2n + 1)
-Tensor make_sequences(int64_t B, int64_t n, heed::Generator& gen) {
-  std::vector<int64_t> digits = heed::randint(0, 10, {B, n}, heed::kInt64, &gen).to_vector<int64_t>(), ids;
-  for (int64_t b = 0; b < B; ++b) {
-    for (int64_t i = 0; i < n; ++i) ids.push_back(digits[size_t(b * n + i)]);
-    ids.push_back(kSep);
-    for (int64_t i = n - 1; i >= 0; --i) ids.push_back(digits[size_t(b * n + i)]);
-  }
-  return heed::from_vector(ids, {B, 2 * n + 1});
-}
 // [tutorial:end]
 
 // "3 1 4 | 4 1 3": token ids as text.
@@ -141,15 +131,9 @@ int main() {
   }
 
   fmt::print("\n== a tiny language model learns to reverse ==\n");
-  // [tutorial:model]
+  // [tutorial:build]
   const int64_t n = 8, T = 2 * n;  // the model reads 2n tokens and predicts the next one at each position
-  nn::TransformerLM lm({.vocab_size = kVocab,
-                        .d_model = 32,
-                        .nhead = 4,
-                        .num_layers = 2,
-                        .dim_feedforward = 64,
-                        .dropout = 0.0,
-                        .max_len = T + 1});
+  nn::TransformerLM lm(tutorial::reverser_options(n));
   fmt::print("{} parameters\n", lm.num_parameters());
   // [tutorial:end]
   {
@@ -167,24 +151,9 @@ int main() {
     check(initial > std::log(11.0), fmt::format("the untrained loss {:.4f} is above ln 11", initial));
   }
 
-  // [tutorial:train]
+  // [tutorial:fit]
   heed::Generator gen(1);
-  heed::optim::AdamW opt(lm.parameters(), {.lr = 3e-3});
-  // Positions 0 .. n-1 predict more random digits (and the separator): nothing to learn there, so
-  // their targets are set to -100, the index cross_entropy ignores.
-  Tensor before_answer = heed::lt(heed::arange(0, T, 1, heed::kInt64), double(n)).reshape({1, T});  // (1, T)
-  for (int step = 1; step <= 300; ++step) {
-    Tensor seq = make_sequences(32, n, gen);                                      // (32, 2n + 1)
-    Tensor input = seq.narrow(1, 0, T);                                           // tokens 0 .. 2n-1
-    Tensor target = heed::masked_fill(seq.narrow(1, 1, T), before_answer, -100);  // tokens 1 .. 2n
-    Tensor logits = lm(input);                                                    // (32, T, kVocab)
-    Tensor loss = heed::cross_entropy(logits.reshape({-1, kVocab}), target.reshape({-1}));
-    opt.zero_grad();
-    loss.backward();
-    heed::optim::clip_grad_norm_(lm.parameters(), 1.0);
-    opt.step();
-    if (step % 50 == 0) fmt::print("step {:3d}  loss {:.4f}\n", step, loss.item());
-  }
+  train_reverser(lm, n, 300, gen);
   // [tutorial:end]
 
   // [tutorial:generate]
