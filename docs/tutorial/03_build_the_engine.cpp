@@ -49,18 +49,21 @@ Tensor heed_loss(const Tensor& w1, const Tensor& b1, const Tensor& w2, const Ten
 }
 // [tutorial:end]
 
+// A tensor's values as leaves of our engine, in row-major order.
 std::vector<tiny::Value> leaves_of(const Tensor& t) {
   std::vector<tiny::Value> v;
   for (double x : t.contiguous().to_vector<double>()) v.push_back(tiny::leaf(x));
   return v;
 }
 
+// The gradients our backward left in those leaves.
 std::vector<double> grads_of(const std::vector<tiny::Value>& v) {
   std::vector<double> g;
   for (const tiny::Value& n : v) g.push_back(n->grad);
   return g;
 }
 
+// The largest |a_i - b_i| (infinite when the sizes differ).
 double max_diff(const std::vector<double>& a, const std::vector<double>& b) {
   double worst = a.size() == b.size() ? 0 : INFINITY;
   for (size_t i = 0; i < a.size() && i < b.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]));
