@@ -7,6 +7,7 @@
 //   loss.backward();   // w.grad() now holds d loss / d w
 
 // core: tensors and kernels (no gradients)
+#include "heed/core/blas_info.hpp"
 #include "heed/core/dtype.hpp"
 #include "heed/core/elementwise.hpp"
 #include "heed/core/error.hpp"

@@ -6,8 +6,8 @@
 // A measurement is the median, over `repeats` blocks, of the time per call within a block; a block
 // runs the function enough times to last about `block_seconds`. Comparing two functions runs their
 // blocks alternately (A B A B ...) so that drift of the machine (frequency, other load) hits both.
+#include "heed/core/blas_info.hpp"
 #include "heed/core/error.hpp"
-#include "heed/core/linalg.hpp"
 #include "heed/core/parallel.hpp"
 
 #include "../examples/common.hpp"  // the command line, read as the examples read theirs

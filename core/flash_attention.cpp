@@ -1,10 +1,9 @@
 #include "heed/core/flash_attention.hpp"
 
 #include "heed/core/factory.hpp"
+#include "heed/core/gemm.hpp"
 #include "heed/core/parallel.hpp"
 #include "heed/core/vmath.hpp"
-
-#include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
@@ -16,20 +15,6 @@ namespace {
 
 constexpr const char* kOp = "flash_attention";
 constexpr int64_t kTile = 64;  // queries and keys per tile: two 64 × 64 score tiles fit in L1/L2
-
-// C (m, n) = alpha op(A) op(B) + beta C, row-major, on one thread (the caller is inside a parallel loop).
-template <class T>
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
-          T beta, T* c, int64_t ldc) {
-  auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
-  auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, alpha, a, static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta,
-                c, static_cast<blasint>(ldc));
-  else
-    cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, alpha, a, static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta,
-                c, static_cast<blasint>(ldc));
-}
 
 void check(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask) {
   if (q.dim() != 3 || k.dim() != 3 || v.dim() != 3)
@@ -126,7 +111,8 @@ FlashAttentionOut flash_attention(const Tensor& q, const Tensor& k, const Tensor
         for (int64_t j0 = 0; j0 < Lk; j0 += kTile) {
           if (masker.tile_hidden(i0, rows, j0)) break;  // so are all later tiles
           const int64_t cols = std::min(kTile, Lk - j0);
-          gemm<T>(false, true, rows, cols, E, s, q_blk, E, kp + (n * Lk + j0) * E, E, T(0), tile.data(), kTile);
+          blas_gemm<T>(rows, cols, E, s, {q_blk, E, false}, {kp + (n * Lk + j0) * E, E, true}, T(0), tile.data(),
+                       kTile);
           masker.apply(n, i0, rows, j0, cols, tile.data(), kTile);
           for (int64_t r = 0; r < rows; ++r) {
             T* p = tile.data() + r * kTile;
@@ -148,7 +134,8 @@ FlashAttentionOut flash_attention(const Tensor& q, const Tensor& k, const Tensor
             if (correction != T(1))
               for (int64_t e = 0; e < Ev; ++e) o_blk[r * Ev + e] *= correction;
           }
-          gemm<T>(false, false, rows, Ev, cols, T(1), tile.data(), kTile, vp + (n * Lk + j0) * Ev, Ev, T(1), o_blk, Ev);
+          blas_gemm<T>(rows, Ev, cols, T(1), {tile.data(), kTile, false}, {vp + (n * Lk + j0) * Ev, Ev, false}, T(1),
+                       o_blk, Ev);
         }
         for (int64_t r = 0; r < rows; ++r) {
           const T inv = l[r] > 0 ? T(1) / l[r] : T(0);  // a fully masked row: zeros
@@ -204,7 +191,7 @@ FlashAttentionGrads flash_attention_backward(const Tensor& dout, const Tensor& q
             const T* q_blk = qp + (n * Lq + i0) * E;
             const T* do_blk = dop + (n * Lq + i0) * Ev;
             // W = exp(s q kᵀ - lse), 0 where masked and in fully masked rows (lse = -inf)
-            gemm<T>(false, true, rows, cols, E, s, q_blk, E, k_blk, E, T(0), p.data(), kTile);
+            blas_gemm<T>(rows, cols, E, s, {q_blk, E, false}, {k_blk, E, true}, T(0), p.data(), kTile);
             masker.apply(n, i0, rows, j0, cols, p.data(), kTile);
             for (int64_t r = 0; r < rows; ++r) {
               const T L = lp[n * Lq + i0 + r];
@@ -215,16 +202,19 @@ FlashAttentionGrads flash_attention_backward(const Tensor& dout, const Tensor& q
                 for (int64_t c = 0; c < cols; ++c) pr[c] = vexp(pr[c] - L);
             }
             // dv += Wᵀ dO ;  dW = dO vᵀ
-            gemm<T>(true, false, cols, Ev, rows, T(1), p.data(), kTile, do_blk, Ev, T(1), dvp + (n * Lk + j0) * Ev, Ev);
-            gemm<T>(false, true, rows, cols, Ev, T(1), do_blk, Ev, v_blk, Ev, T(0), dp.data(), kTile);
+            blas_gemm<T>(cols, Ev, rows, T(1), {p.data(), kTile, true}, {do_blk, Ev, false}, T(1),
+                         dvp + (n * Lk + j0) * Ev, Ev);
+            blas_gemm<T>(rows, cols, Ev, T(1), {do_blk, Ev, false}, {v_blk, Ev, true}, T(0), dp.data(), kTile);
             // dS = W ⊙ (dW - D), in place of dW
             for (int64_t r = 0; r < rows; ++r) {
               const T d = D[i0 + r];
               for (int64_t c = 0; c < cols; ++c) dp[r * kTile + c] = p[r * kTile + c] * (dp[r * kTile + c] - d);
             }
             // dq += s dS k ;  dk += s dSᵀ q
-            gemm<T>(false, false, rows, E, cols, s, dp.data(), kTile, k_blk, E, T(1), dqp + (n * Lq + i0) * E, E);
-            gemm<T>(true, false, cols, E, rows, s, dp.data(), kTile, q_blk, E, T(1), dkp + (n * Lk + j0) * E, E);
+            blas_gemm<T>(rows, E, cols, s, {dp.data(), kTile, false}, {k_blk, E, false}, T(1), dqp + (n * Lq + i0) * E,
+                         E);
+            blas_gemm<T>(cols, E, rows, s, {dp.data(), kTile, true}, {q_blk, E, false}, T(1), dkp + (n * Lk + j0) * E,
+                         E);
           }
         }
       }

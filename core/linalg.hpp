@@ -1,8 +1,6 @@
 #pragma once
-// Matrix products on OpenBLAS (cblas_sgemm / cblas_dgemm), and what BLAS heed runs on.
+// Matrix products of tensors: shapes, strides, batches and broadcasting, over core/gemm.hpp.
 #include "heed/core/tensor.hpp"
-
-#include <string>
 
 namespace heed::kernel {
 
@@ -26,20 +24,3 @@ Tensor matmul_bias(const Tensor& a, const Tensor& b, const Tensor& bias, bool tr
 Tensor matmul_reference(const Tensor& a, const Tensor& b);
 
 }  // namespace heed::kernel
-
-namespace heed {
-
-// Which OpenBLAS kernel heed runs on. OpenBLAS 0.3.21 does not recognise the newest CPUs and
-// silently falls back to slower kernels; OPENBLAS_CORETYPE (set before the program starts)
-// selects the right ones.
-struct BlasInfo {
-  std::string core;    // openblas_get_corename(): "SkylakeX", "Haswell", "Prescott", ...
-  std::string config;  // openblas_get_config()
-  int threads = 1;
-  bool suboptimal = false;  // the CPU supports a faster kernel than the one in use
-  std::string advice;       // how to select it, when suboptimal
-};
-BlasInfo blas_info();
-std::string to_string(const BlasInfo& info);  // one line, with the advice when there is one
-
-}  // namespace heed

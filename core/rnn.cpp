@@ -3,12 +3,10 @@
 #include "heed/core/elementwise.hpp"
 #include "heed/core/error.hpp"
 #include "heed/core/factory.hpp"
-#include "heed/core/linalg.hpp"
+#include "heed/core/gemm.hpp"
 #include "heed/core/parallel.hpp"
 #include "heed/core/view.hpp"
 #include "heed/core/vmath.hpp"
-
-#include <cblas.h>
 
 #include <algorithm>
 #include <bit>
@@ -118,58 +116,6 @@ void for_rows(int64_t B, int64_t H, int64_t cost, F&& f) {
 
 // Work per element of a cell's element-wise kernel, in units of a simple element-wise op.
 constexpr int64_t cell_cost(RnnMode cell) { return cell == RnnMode::LSTM ? 32 : cell == RnnMode::GRU ? 24 : 8; }
-
-// ---- matrix products whose bits do not depend on the number of threads ----------------------------
-
-// OpenBLAS splits a product across its threads in a way that depends on their number, and some of
-// its kernels (Haswell's sgemm, for one) then round differently: the same product differs in the
-// last bits with 1 and 2 threads. So the products here are cut into fixed blocks of output rows
-// or columns (chosen from the shapes only), each block is one single-threaded BLAS call, and the
-// blocks are spread over heed's threads.
-constexpr int64_t kGemmBlock = 128;
-
-// A row-major matrix as BLAS reads it: data, leading dim, and whether the product uses its transpose.
-template <class T>
-struct Mat {
-  const T* p;
-  int64_t ld;
-  bool trans;
-};
-
-template <class T>
-void blas_gemm(int64_t M, int64_t N, int64_t K, Mat<T> a, Mat<T> b, T* c, int64_t ldc, T beta) {
-  auto ta = a.trans ? CblasTrans : CblasNoTrans, tb = b.trans ? CblasTrans : CblasNoTrans;
-  auto i = [](int64_t v) { return static_cast<blasint>(std::max<int64_t>(v, 1)); };
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, ta, tb, i(M), i(N), i(K), 1.0f, a.p, i(a.ld), b.p, i(b.ld), beta, c, i(ldc));
-  else
-    cblas_dgemm(CblasRowMajor, ta, tb, i(M), i(N), i(K), 1.0, a.p, i(a.ld), b.p, i(b.ld), beta, c, i(ldc));
-}
-
-// C (M, N) = beta C + op(A) op(B),  op(A) (M, K),  op(B) (K, N);  C row-major with leading dim ldc.
-// Blocks of kGemmBlock along the longer of M and N.
-template <class T>
-void gemm(int64_t M, int64_t N, int64_t K, Mat<T> a, Mat<T> b, T* c, int64_t ldc, T beta) {
-  if (M == 0 || N == 0) return;
-  if (K == 0) {
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t n = 0; n < N; ++n) c[m * ldc + n] = beta == T(0) ? T(0) : beta * c[m * ldc + n];
-    return;
-  }
-  const bool split_m = M > N;
-  const int64_t L = split_m ? M : N, nblocks = (L + kGemmBlock - 1) / kGemmBlock;
-  const int64_t cost = std::max<int64_t>(std::min(L, kGemmBlock) * (split_m ? N : M) * K / 64, 1);
-  parallel_for(nblocks, cost, [&](int64_t k0, int64_t k1) {
-    SerialBlasScope serial(true);
-    for (int64_t k = k0; k < k1; ++k) {
-      const int64_t o = k * kGemmBlock, n = std::min(kGemmBlock, L - o);
-      if (split_m)  // rows [o, o + n) of op(A) and of C
-        blas_gemm<T>(n, N, K, {a.trans ? a.p + o : a.p + o * a.ld, a.ld, a.trans}, b, c + o * ldc, ldc, beta);
-      else  // columns [o, o + n) of op(B) and of C
-        blas_gemm<T>(M, n, K, a, {b.trans ? b.p + o * b.ld : b.p + o, b.ld, b.trans}, c + o, ldc, beta);
-    }
-  });
-}
 
 // ---- the order of the steps ---------------------------------------------------------------------
 
@@ -285,7 +231,8 @@ void forward_loop(Fwd<T>& f, const T* w_hh, T* hp, const Steps& steps) {
   for (int64_t s = 0; s < f.steps; ++s) {
     const int64_t t = steps.time(s);
     // hp = h W_hhᵀ   (B, H) x (H, G H)
-    if (active_rows(steps.len, f.B, t) > 0) gemm<T>(f.B, GH, f.H, {f.h, f.H, false}, {w_hh, f.H, true}, hp, GH, T(0));
+    if (active_rows(steps.len, f.B, t) > 0)
+      gemm_blocked<T>(f.B, GH, f.H, {f.h, f.H, false}, {w_hh, f.H, true}, hp, GH, T(0));
     for_rows(f.B, f.H, cell_cost(C),
              [&](int64_t b, int64_t j0, int64_t j1) { forward_run<T, C, Save>(f, b, t, j0, j1, steps.real(b, t)); });
   }
@@ -454,16 +401,16 @@ void backward_chunk(const Bwd<T>& f, const Steps& steps, int64_t s0, int64_t s1)
       return p < 0 ? f.h0 + b * H : f.out + (b * f.steps + p) * H;
     });
     // dW_hh += dgates_hᵀ h_prev   (G H, R) x (R, H)
-    gemm<T>(GH, H, R, {f.dgh, GH, true}, {f.rows_h, H, false}, f.dw_hh, H, T(1));
+    gemm_blocked<T>(GH, H, R, {f.dgh, GH, true}, {f.rows_h, H, false}, f.dw_hh, H, T(1));
   }
   if (f.dw_ih) {
     gather(f.rows_x, I, [&](int64_t b, int64_t t) { return f.x + (b * f.steps + t) * I; });
     // dW_ih += dgates_xᵀ x   (G H, R) x (R, I)
-    gemm<T>(GH, I, R, {f.dgx, GH, true}, {f.rows_x, I, false}, f.dw_ih, I, T(1));
+    gemm_blocked<T>(GH, I, R, {f.dgx, GH, true}, {f.rows_x, I, false}, f.dw_ih, I, T(1));
   }
   if (f.dx) {
     // dx = dgates_x W_ih   (R, G H) x (G H, I), into the chunk's rows, then to their places in dx
-    gemm<T>(R, I, GH, {f.dgx, GH, false}, {f.w_ih, I, false}, f.rows_x, I, T(0));
+    gemm_blocked<T>(R, I, GH, {f.dgx, GH, false}, {f.w_ih, I, false}, f.rows_x, I, T(0));
     for_chunk_rows(steps, B, s0, s1, I, [&](int64_t b, int64_t t, int64_t r) {
       std::copy_n(f.rows_x + r * I, I, f.dx + (b * f.steps + t) * I);
     });
@@ -486,7 +433,7 @@ void backward_loop(const Bwd<T>& f, const Steps& steps, int64_t S) {
       // dh_prev = (the direct part, already in dh) + dgates_h W_hh   (B, G H) x (G H, H); a padded
       // row has zero dgates, so its dh goes through unchanged
       if (active_rows(steps.len, f.B, t) > 0)
-        gemm<T>(f.B, f.H, GH, {f.dgh + u * f.B * GH, GH, false}, {f.w_hh, f.H, false}, f.dh, f.H, T(1));
+        gemm_blocked<T>(f.B, f.H, GH, {f.dgh + u * f.B * GH, GH, false}, {f.w_hh, f.H, false}, f.dh, f.H, T(1));
     }
     backward_chunk(f, steps, s0, s1);
     s1 = s0;
@@ -554,8 +501,8 @@ RnnForward rnn_sequence(RnnMode cell, const Tensor& x, const Tensor& h0, const T
   Tensor b_hn = zeros({gru ? H : 0}, dt);
   dispatch_floating(dt, "rnn_sequence", [&]<class T_>() {
     // x W_ihᵀ for every step at once   (B T, I) x (I, G H)
-    gemm<T_>(B * T, GH, I, {x2.data_ptr<T_>(), I, false}, {w_ih_c.data_ptr<T_>(), I, true}, gates.data_ptr<T_>(), GH,
-             T_(0));
+    gemm_blocked<T_>(B * T, GH, I, {x2.data_ptr<T_>(), I, false}, {w_ih_c.data_ptr<T_>(), I, true},
+                     gates.data_ptr<T_>(), GH, T_(0));
   });
   // + b_ih + b_hh, except GRU's b_hn, which r multiplies
   if (b_ih.defined()) add_(gates, b_ih);

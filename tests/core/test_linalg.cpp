@@ -1,3 +1,4 @@
+#include "heed/core/blas_info.hpp"
 #include "heed/core/elementwise.hpp"
 #include "heed/core/factory.hpp"
 #include "heed/core/index.hpp"
@@ -60,7 +61,7 @@ TEST_CASE("large products (threaded BLAS, folded batch) match the reference", "[
   set_num_threads(threads);
 }
 
-// Batches of small products run on core/linalg.cpp's own kernel (a register tile of 6 rows by 16
+// Batches of small products run on core/gemm.cpp's own kernel (a register tile of 6 rows by 16
 // float or 8 double columns): every remainder of rows and columns, both trans flags, transposed and
 // strided views (attention's heads are (B, T, h, d) seen as (B, h, T, d)), against the naive loop.
 TEST_CASE("batches of small products (the register-tile kernel) match the reference", "[core][matmul]") {
