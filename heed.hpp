@@ -10,6 +10,7 @@
 #include "heed/core/blas_info.hpp"
 #include "heed/core/dtype.hpp"
 #include "heed/core/elementwise.hpp"
+#include "heed/core/epilogue.hpp"
 #include "heed/core/error.hpp"
 #include "heed/core/factory.hpp"
 #include "heed/core/index.hpp"

@@ -2,6 +2,7 @@
 
 #include "heed/autograd/record.hpp"
 #include "heed/core/elementwise.hpp"
+#include "heed/core/epilogue.hpp"
 #include "heed/core/factory.hpp"
 #include "heed/core/iter.hpp"
 #include "heed/core/vmath.hpp"

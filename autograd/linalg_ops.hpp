@@ -1,6 +1,6 @@
 #pragma once
 // Differentiable matrix product.
-#include "heed/core/elementwise.hpp"
+#include "heed/core/epilogue.hpp"
 #include "heed/core/tensor.hpp"
 
 namespace heed {

@@ -1,5 +1,6 @@
 #include "heed/core/elementwise.hpp"
 
+#include "heed/core/copy.hpp"
 #include "heed/core/iter.hpp"
 #include "heed/core/parallel.hpp"
 #include "heed/core/view.hpp"
@@ -111,67 +112,6 @@ Tensor unaliased(const Tensor& src, const Tensor& dst) {
   return clone(src);
 }
 
-// ---- copies that transpose ------------------------------------------------------------------------
-// A copy whose destination runs along a dim where the source has a large stride (x.t().contiguous(),
-// a permute) reads one element per cache line in the element-wise loop: (8192, 512) floats took ~8 ms.
-// When the source is contiguous along another dim, the two dims are copied in tiles of kTile x kTile
-// elements, each tile read along the source's unit dim and written along the destination's, both in
-// cache. Same dtype, same shape (no broadcasting); false when the layout is not of that kind.
-constexpr int64_t kTile = 32;
-
-template <class E>  // E: the element's C++ type
-void copy_tiles(const detail::Loop<2>& loop, int64_t d) {
-  const int64_t nd = loop.shape.size(), inner = nd - 1;
-  const int64_t rows = loop.shape[d], cols = loop.shape[inner];
-  const int64_t tiles_r = (rows + kTile - 1) / kTile, tiles_c = (cols + kTile - 1) / kTile;
-  const int64_t outer = loop.numel / (rows * cols);
-  // Destination strides along (d, inner) and source strides, in elements.
-  const int64_t dr = loop.strides[0][static_cast<size_t>(d)] / int64_t{sizeof(E)};
-  const int64_t dc = loop.strides[0][static_cast<size_t>(inner)] / int64_t{sizeof(E)};
-  const int64_t sr = loop.strides[1][static_cast<size_t>(d)] / int64_t{sizeof(E)};
-  const int64_t sc = loop.strides[1][static_cast<size_t>(inner)] / int64_t{sizeof(E)};
-  parallel_for(outer * tiles_r * tiles_c, kTile * kTile, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      int64_t o = t / (tiles_r * tiles_c), tile = t % (tiles_r * tiles_c);
-      // The byte offsets of outer index o over the dims other than d and inner.
-      int64_t off_dst = 0, off_src = 0;
-      for (int64_t k = inner - 1; k >= 0; --k) {
-        if (k == d) continue;
-        const int64_t i = o % loop.shape[k];
-        o /= loop.shape[k];
-        off_dst += i * loop.strides[0][static_cast<size_t>(k)];
-        off_src += i * loop.strides[1][static_cast<size_t>(k)];
-      }
-      E* dst = reinterpret_cast<E*>(loop.base[0] + off_dst);
-      const E* src = reinterpret_cast<const E*>(loop.base[1] + off_src);
-      const int64_t r0 = tile / tiles_c * kTile, c0 = tile % tiles_c * kTile;
-      const int64_t r1 = std::min(rows, r0 + kTile), c1 = std::min(cols, c0 + kTile);
-      // Through a buffer, so that each cache line is read whole and written whole: the lines of a tile
-      // are a power-of-two stride apart, they fall into the same cache sets, and a loop that wrote
-      // one element to each of the tile's rows in turn had them evicted between its writes.
-      E buf[kTile][kTile];
-      for (int64_t c = c0; c < c1; ++c)
-        for (int64_t r = r0; r < r1; ++r) buf[c - c0][r - r0] = src[r * sr + c * sc];
-      for (int64_t r = r0; r < r1; ++r)
-        for (int64_t c = c0; c < c1; ++c) dst[r * dr + c * dc] = buf[c - c0][r - r0];
-    }
-  });
-}
-
-bool copy_transposing(const Tensor& dst, const Tensor& src) {
-  if (dst.dtype() != src.dtype() || dst.shape() != src.shape() || dst.numel() < kTile * kTile) return false;
-  const auto loop = detail::make_loop<2>(dst.shape(), {&dst, &src});
-  const int64_t nd = loop.shape.size(), e = static_cast<int64_t>(dst.element_size());
-  if (nd < 2 || loop.strides[0][static_cast<size_t>(nd - 1)] != e || loop.strides[1][static_cast<size_t>(nd - 1)] == e)
-    return false;
-  int64_t d = -1;  // the source's unit-stride dim, if any
-  for (int64_t k = nd - 2; k >= 0 && d < 0; --k)
-    if (loop.strides[1][static_cast<size_t>(k)] == e) d = k;
-  if (d < 0 || loop.shape[d] < kTile / 4) return false;  // too few rows to gain from tiles
-  dispatch_all(dst.dtype(), [&]<class T>() { copy_tiles<T>(loop, d); });
-  return true;
-}
-
 // A bool result from one or two inputs of the same dtype.
 template <class F>
 Tensor compare(const char* op, const Tensor& a, const Tensor& b, F f) {
@@ -238,51 +178,6 @@ void inplace_unary(const char* op, const Tensor& dst, F f) {
   check_writable(dst, op);
   dispatch_numeric(dst.dtype(), op, [&]<class T>() { map_into<T, T>(dst, f, dst); });
   if (dst.storage()) dst.storage()->bump_version();
-}
-
-constexpr double kSqrt1_2 = 0.70710678118654752440;  // 1 / sqrt(2)
-constexpr double kSqrt2OverPi = 0.79788456080286535588;
-constexpr double kInvSqrt2Pi = 0.39894228040143267794;  // 1 / sqrt(2 pi)
-
-// GELU and its derivative at one value, exact or with the tanh approximation (always inlined, so that
-// the loops that call them vectorize; see core/vmath.hpp):
-//   exact:  y = x Phi(x)                       dy/dx = Phi(x) + x phi(x)
-//   tanh:   y = x/2 (1 + tanh u), u = c (x + 0.044715 x^3), c = sqrt(2/pi)
-//           dy/dx = 1/2 (1 + tanh u) + x/2 (1 - tanh^2 u) c (1 + 3 * 0.044715 x^2)
-template <bool Tanh, class T>
-HEED_VINLINE T gelu_at(T v) {
-  if constexpr (Tanh) {
-    T inner = T(kSqrt2OverPi) * (v + T(0.044715) * v * v * v);
-    return T(0.5) * v * (T(1) + vtanh(inner));
-  } else {
-    return T(0.5) * v * (T(1) + verf(v * T(kSqrt1_2)));
-  }
-}
-template <bool Tanh, class T>
-HEED_VINLINE T gelu_derivative_at(T v) {
-  if constexpr (Tanh) {
-    T t = vtanh(T(kSqrt2OverPi) * (v + T(0.044715) * v * v * v));
-    // Beyond |v| = 20, tanh is +-1 exactly and the second term 0; v itself there would make it
-    // 0 * inf = NaN once v² overflows. (NaN passes the clamp.)
-    T w = v > T(20) ? T(20) : (v < T(-20) ? T(-20) : v);
-    return T(0.5) * (1 + t) + T(0.5) * w * (1 - t * t) * T(kSqrt2OverPi) * (1 + T(3 * 0.044715) * w * w);
-  } else {
-    T gauss;  // e^(-v²/2)
-    T cdf = T(0.5) * (1 + verf(v * T(kSqrt1_2), gauss));
-    return cdf + v * T(kInvSqrt2Pi) * gauss;
-  }
-}
-
-// z += b (when b is given), then out = f(z), over one row of n; out may be z itself. Flattened, so
-// that f is inlined and the loops vectorize (see core/iter.hpp's apply_run).
-template <class T, class F>
-[[gnu::flatten]] void bias_activation_row(T* z, const T* __restrict b, T* out, int64_t n, F f) {
-  if (b) {
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) z[j] += b[j];
-  }
-#pragma omp simd
-  for (int64_t j = 0; j < n; ++j) out[j] = f(z[j]);
 }
 
 }  // namespace
@@ -533,7 +428,7 @@ void copy_(const Tensor& dst, const Tensor& src) {
   check_writable(dst, "copy_");
   check_broadcasts_to(src, dst, "copy_");
   const Tensor s = unaliased(src, dst);
-  if (copy_transposing(dst, s)) {
+  if (detail::copy_transposing(dst, s)) {
     if (dst.storage()) dst.storage()->bump_version();
     return;
   }
@@ -657,77 +552,5 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
 }
 
 bool equal(const Tensor& a, const Tensor& b) { return allclose(a, b, 0.0, 0.0); }
-
-// ---- a linear layer's epilogue ------------------------------------------------------------------
-const char* activation_name(Activation act) {
-  switch (act) {
-    case Activation::Identity:
-      return "identity";
-    case Activation::ReLU:
-      return "relu";
-    case Activation::GELU:
-      return "gelu";
-    case Activation::GELUTanh:
-      return "gelu_tanh";
-  }
-  return "?";
-}
-
-Tensor bias_activation_(const Tensor& z, const Tensor& bias, Activation act) {
-  constexpr const char* op = "bias_activation_";
-  check_writable(z, op);
-  if (!z.is_floating_point() || !z.is_contiguous() || z.dim() == 0)
-    throw_error<ValueError>("{}: expected a contiguous floating tensor (..., n), got {}", op, describe(z));
-  const int64_t n = z.size(-1);
-  if (bias.defined() && (bias.dtype() != z.dtype() || !(bias.shape() == Shape{n})))
-    throw_error<ShapeError>("{}: bias {} must be [{}] of {}'s dtype", op, describe(bias), n, describe(z));
-  const bool in_place = act == Activation::Identity || act == Activation::ReLU;
-  Tensor out = in_place ? z : make_tensor(z.shape(), z.dtype());
-  if (z.numel() == 0) return out;
-  dispatch_floating(z.dtype(), op, [&]<class T>() {
-    T* zp = z.data_ptr<T>();
-    T* outp = out.data_ptr<T>();
-    const Tensor bias_c = bias.defined() ? contiguous(bias) : Tensor{};
-    const T* bp = bias_c.defined() ? bias_c.data_ptr<T>() : nullptr;
-    const int64_t rows = z.numel() / n;
-    // One row at a time: z += b, then the activation into out, in one pass over the row.
-    auto run = [&](auto f) {
-      parallel_for(rows, 4 * n, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r)
-          bias_activation_row(zp + r * n, bp, in_place ? zp + r * n : outp + r * n, n, f);
-      });
-    };
-    switch (act) {
-      case Activation::Identity:
-        if (bp) run([](T v) { return v; });
-        break;
-      case Activation::ReLU:
-        run([](T v) { return (v > 0 || v != v) ? v : T(0); });
-        break;
-      case Activation::GELU:
-        run([](T v) { return gelu_at<false>(v); });
-        break;
-      case Activation::GELUTanh:
-        run([](T v) { return gelu_at<true>(v); });
-        break;
-    }
-  });
-  if (z.storage()) z.storage()->bump_version();
-  return out;
-}
-
-Tensor activation_backward(const Tensor& dy, const Tensor& saved, Activation act) {
-  switch (act) {
-    case Activation::Identity:
-      return dy;
-    case Activation::ReLU:
-      return map("relu_backward", dy, saved, [](auto g, auto y) { return g * static_cast<decltype(g)>(y > 0); });
-    case Activation::GELU:
-      return gelu_backward(dy, saved, false);
-    case Activation::GELUTanh:
-      return gelu_backward(dy, saved, true);
-  }
-  throw_error<ValueError>("activation_backward: unknown activation {}", static_cast<int>(act));
-}
 
 }  // namespace heed::kernel

@@ -11,13 +11,6 @@
 
 #include <optional>
 
-namespace heed {
-// The activations a linear op can apply to its output in the same pass as its bias
-// (heed::linear(x, w, b, act), autograd/linalg_ops.hpp; kernel::bias_activation_ below).
-// GELUTanh is GELU's tanh approximation.
-enum class Activation : uint8_t { Identity, ReLU, GELU, GELUTanh };
-}  // namespace heed
-
 namespace heed::kernel {
 
 // ---- unary --------------------------------------------------------------------------------------
@@ -118,14 +111,5 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol 
 bool equal(const Tensor& a, const Tensor& b);  // same shape, dtype and values
 // max |a - b| over all elements (as double); a and b broadcast together.
 double max_abs_diff(const Tensor& a, const Tensor& b);
-
-// ---- a linear layer's epilogue: bias + activation, fused ----------------------------------------
-const char* activation_name(Activation act);  // "identity", "relu", "gelu", "gelu_tanh"
-// z (..., n) contiguous floating, bias (n) or undefined: adds the bias to z in place and applies act
-// in the same pass over each row. Identity and ReLU work in place and return z; GELU leaves the
-// pre-activation in z (what its backward needs) and returns a new tensor. Bumps z's version.
-Tensor bias_activation_(const Tensor& z, const Tensor& bias, Activation act);
-// dy * act'(.), from what the forward kept: ReLU its output, GELU the pre-activation (Identity: dy).
-Tensor activation_backward(const Tensor& dy, const Tensor& saved, Activation act);
 
 }  // namespace heed::kernel

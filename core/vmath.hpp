@@ -192,4 +192,38 @@ inline double verf(double x, double& gauss) {
 }
 inline double verf(double x) { return std::erf(x); }
 
+// ---- GELU -----------------------------------------------------------------------------------------
+inline constexpr double kSqrt1_2 = 0.70710678118654752440;  // 1 / sqrt(2)
+inline constexpr double kSqrt2OverPi = 0.79788456080286535588;
+inline constexpr double kInvSqrt2Pi = 0.39894228040143267794;  // 1 / sqrt(2 pi)
+
+// GELU and its derivative at one value, exact or with the tanh approximation (the element-wise
+// gelu and gelu_backward, and the linear epilogue, core/epilogue.cpp):
+//   exact:  y = x Phi(x)                       dy/dx = Phi(x) + x phi(x)
+//   tanh:   y = x/2 (1 + tanh u), u = c (x + 0.044715 x^3), c = sqrt(2/pi)
+//           dy/dx = 1/2 (1 + tanh u) + x/2 (1 - tanh^2 u) c (1 + 3 * 0.044715 x^2)
+template <bool Tanh, class T>
+HEED_VINLINE T gelu_at(T v) {
+  if constexpr (Tanh) {
+    T inner = T(kSqrt2OverPi) * (v + T(0.044715) * v * v * v);
+    return T(0.5) * v * (T(1) + vtanh(inner));
+  } else {
+    return T(0.5) * v * (T(1) + verf(v * T(kSqrt1_2)));
+  }
+}
+template <bool Tanh, class T>
+HEED_VINLINE T gelu_derivative_at(T v) {
+  if constexpr (Tanh) {
+    T t = vtanh(T(kSqrt2OverPi) * (v + T(0.044715) * v * v * v));
+    // Beyond |v| = 20, tanh is +-1 exactly and the second term 0; v itself there would make it
+    // 0 * inf = NaN once v² overflows. (NaN passes the clamp.)
+    T w = v > T(20) ? T(20) : (v < T(-20) ? T(-20) : v);
+    return T(0.5) * (1 + t) + T(0.5) * w * (1 - t * t) * T(kSqrt2OverPi) * (1 + T(3 * 0.044715) * w * w);
+  } else {
+    T gauss;  // e^(-v²/2)
+    T cdf = T(0.5) * (1 + verf(v * T(kSqrt1_2), gauss));
+    return cdf + v * T(kInvSqrt2Pi) * gauss;
+  }
+}
+
 }  // namespace heed::kernel

@@ -35,7 +35,7 @@ TEST_CASE("transpose and permute read the right elements", "[core][view]") {
 
 TEST_CASE("copies that transpose (tiled) read the right elements, every dtype and remainder", "[core][view]") {
   // contiguous() of a view whose last dim has a large stride in the source copies in 32 x 32 tiles
-  // (core/elementwise.cpp, copy_transposing): sizes that are not multiples of 32, a batch dim, every
+  // (core/copy.cpp, copy_transposing): sizes that are not multiples of 32, a batch dim, every
   // element size, against the index formula.
   for (DType dt : {kFloat32, kFloat64, kInt64, kBool}) {
     INFO(dtype_name(dt));
