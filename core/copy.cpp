@@ -9,10 +9,9 @@ namespace heed::kernel {
 namespace {
 
 // A copy whose destination runs along a dim where the source has a large stride (x.t().contiguous(),
-// a permute) reads one element per cache line in the element-wise loop: (8192, 512) floats took ~8 ms.
-// When the source is contiguous along another dim, the two dims are copied in tiles of kTile x kTile
-// elements, each tile read along the source's unit dim and written along the destination's, both in
-// cache. Same dtype, same shape (no broadcasting); false when the layout is not of that kind.
+// a permute) reads one element per cache line in the element-wise loop. When the source is contiguous
+// along another dim, the two dims are copied in tiles of kTile x kTile elements, each tile read along
+// the source's unit dim and written along the destination's, both in cache.
 constexpr int64_t kTile = 32;
 
 template <class E>  // E: the element's C++ type

@@ -23,10 +23,8 @@ void blas_gemm(int64_t M, int64_t N, int64_t K, T alpha, GemmOperand<T> a, GemmO
 
 namespace {
 
-// Up to this many multiply-adds a product runs on one thread: waking a second thread costs more than
+// Up to this many multiply-adds a product runs on one thread: below it a second thread costs more than
 // it saves (and on a busy machine it waits for a descheduled thread). Larger ones use BLAS's threads.
-// Measured with OpenBLAS's Zen kernels on 2 cores (GFLOP/s, 1 thread vs 2): 64³ 36 vs 36, 96³ 74
-// vs 73, 112³ 59 vs 86, 128³ 75 vs 122, 256x64x64 42 vs 68: the second thread pays from ~1M on.
 constexpr int64_t kSmallGemmFlops = int64_t{96} * 96 * 96;
 
 // A product too large for one thread, with at least this many rows of C per thread, runs as one
@@ -41,12 +39,11 @@ constexpr int64_t kSplitRowsPerThread = 64;
 
 // ---- small products without BLAS -------------------------------------------------------------------
 // Attention multiplies many small matrices, one (batch, head) at a time: 64 x 64 x 32 in a Transformer
-// LM's heads. OpenBLAS spends about as long packing and dispatching such a product as computing it
-// (30-45 GFLOP/s on one Zen 3 core, whose FMA peak is ~90). Below, a register tile of MR rows of C by
-// NR columns (12 AVX2 registers of accumulators for float) is summed over all of k, B's rows read in
-// place; a transposed B is first copied into a K x N panel on the stack. The same products ran at
-// 55-84 GFLOP/s. Each C entry is one running sum over k, in order: the naive loop's own rounding
-// (except in small_gemm_rows_dot, below, whose dot products are summed in vector lanes).
+// LM's heads, and OpenBLAS spends about as long packing and dispatching such a product as computing it.
+// Below, a register tile of MR rows of C by NR columns (12 AVX2 registers of accumulators for float) is
+// summed over all of k, B's rows read in place; a transposed B is first copied into a K x N panel on
+// the stack. Each C entry is one running sum over k, in order: the naive loop's own rounding (except in
+// small_gemm_rows_dot, below, whose dot products are summed in vector lanes).
 
 // A(i, k) of a row-major matrix, transposed or not.
 template <class T>
@@ -84,9 +81,8 @@ void small_tile_rows(int64_t rows, int64_t K, MatrixView<T> a, int64_t i0, const
 
 // C = A Bᵀ for a few rows of A (m small against k): each C entry a dot product of two rows read in
 // place, four columns of C at a time so that four sums are in flight. Copying Bᵀ to a panel would cost
-// about n k moves for m n k / 16 cycles of products: for one query row against 24 keys (additive
-// attention's step backward, 1 x 128 times 128 x 24) the copy and the kernel's scalar last columns
-// took 3.7 us of a product worth 0.1.
+// about n k moves for m n k / 16 cycles of products: far more than the product for one query row
+// against a few keys (additive attention's step backward).
 template <class T>
 void small_gemm_rows_dot(int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb, T* c,
                          int64_t ldc) {
@@ -125,10 +121,9 @@ void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, i
   if (!ta && tb && k >= 8 * m) return small_gemm_rows_dot(m, n, k, a, lda, b, ldb, c, ldc);
   alignas(64) T panel[kSmallPanel];
   if (tb) {  // B is stored (n x k): copy it to a (k x n) panel
-    // Eight of B's rows at a time, each read along k. Attention's keys are a head's slice of a wider
-    // row (ldb = 3 d_model = 768 in the encoder layer), and reading all n rows at each k needed more
-    // lines than the few cache sets such a stride maps them to hold: 64 x 64 x 64, one thread, best
-    // of 200 blocks, 54 -> 78 GFLOP/s (64 x 64 x 32 with ldb = 384: 64 -> 71).
+    // Eight of B's rows at a time, each read along k: attention's keys are a head's slice of a wider
+    // row (ldb = 3 d_model), and reading all n rows at each k needs more lines than the few cache sets
+    // such a stride maps them to can hold.
     constexpr int64_t kRows = 8;
     int64_t j0 = 0;
     for (; j0 + kRows <= n; j0 += kRows)

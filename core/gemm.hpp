@@ -42,9 +42,7 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, GemmOperand<T> a, GemmOperand
 
 // ---- small products without BLAS ----------------------------------------------------------------
 inline constexpr int64_t kSmallPanel = 128 * 128;  // the largest K x N panel (elements) the kernel takes
-// ... and the largest product, in multiply-adds. One thread, against a loop of cblas_sgemm calls (Zen 3):
-// 64x64x32 1.15-1.55x faster, 128x128x64 1.08-1.16x, 16x16x16 1.6-2x; at 128x128x128 BLAS wins
-// some (0.6-1.4x), so from there on it is BLAS's.
+// ... and the largest product, in multiply-adds: from 128 x 128 x 128 on, OpenBLAS's packing pays for itself.
 inline constexpr int64_t kSmallKernelFlops = int64_t{1} << 20;
 
 inline bool small_gemm_fits(int64_t m, int64_t n, int64_t k) {

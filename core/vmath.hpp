@@ -3,7 +3,7 @@
 //
 // Each is HEED_VINLINE, always inlined: a loop that calls one vectorizes only if the call is
 // inlined into it, and in a translation unit with many loops GCC's inliner stops inlining a body
-// this size on its own (verf stayed a call in core/elementwise.cpp: GELU ran scalar, 6x slower).
+// this size on its own (a call left in a loop keeps the loop scalar).
 #include <array>
 #include <bit>
 #include <cmath>
@@ -22,7 +22,7 @@ namespace heed::kernel {
 //   e^x = 2^k e^r,   k = round(x / ln2),   r = x - k ln2 in [-ln2/2, ln2/2],
 // with e^r from its Taylor series (degree 7 for float, 13 for double: truncation below half an ulp)
 // and 2^k built from its bits. Branch-free and without float-to-int conversions, so a loop over it
-// vectorizes (about 7x faster than std::exp). Measured within 1 ulp of the exact value over
+// vectorizes. Measured within 1 ulp of the exact value over
 // [kLo, kHi]; below kLo it gives 0 (e^kLo is within a factor 3 of the smallest normal number),
 // above kHi +inf, and NaN stays NaN.
 //   kRound = 1.5 * 2^(mantissa bits): adding it rounds to an integer k, left in the low bits.
@@ -111,7 +111,7 @@ HEED_VINLINE T vexp_full(T x) {
 }
 
 // ---- sigmoid and tanh on vexp's reduction: branch-free, so the loops over them vectorize ---------
-// (glibc's tanhf is a scalar call: it was half of a training step of the attention seq2seq).
+// (glibc's tanhf is a scalar call, and a loop that calls it does not vectorize.)
 
 // sigmoid(x) = 1 / (1 + e^-x). e^-x is +inf for very negative x, which gives 0 as it should; no
 // cancellation anywhere: measured within 3 ulp of the exact value wherever that is a normal number.
@@ -148,7 +148,7 @@ HEED_VINLINE T vtanh(T x) {
 }
 
 // ---- erf, for the exact GELU ---------------------------------------------------------------------
-// (glibc's erff is a scalar call: it was a quarter of a GELU Transformer's training step.)
+// (glibc's erff is a scalar call, and a loop that calls it does not vectorize.)
 // float, with a = |x|:
 //   a < 1:          erf(a) = a (1 + P(a²))            (erf(a)/a is even and smooth: 7 terms in a²)
 //   1 <= a < 3.92:  erf(a) = 1 - e^(-a²) Q(1/a)       (e^(a²) erfc(a) ~ 1/(a sqrt(pi)) (1 - 1/(2a²) + ...))
