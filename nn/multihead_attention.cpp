@@ -193,7 +193,7 @@ void MultiheadAttention::check_masks(int64_t B, int64_t L, int64_t S, const Tens
     check_mask_dtype(attn_mask, "attn_mask");
     if (attn_mask.shape() != Shape{L, S} && attn_mask.shape() != Shape{B * num_heads, L, S})
       throw_error<ShapeError>("{}: attn_mask must be (L, S) = [{}, {}] or (B num_heads, L, S) = [{}, {}, {}], got {}",
-                              kOp, L, S, L, S, B * num_heads, L, S, describe(attn_mask));
+                              kOp, L, S, B * num_heads, L, S, describe(attn_mask));
   }
 }
 

@@ -571,9 +571,9 @@ class AtomicFile {
   }
   // "what failed: strerror(errno)", errno read before anything else can change it
   template <class... Args>
-  [[noreturn]] void fail(fmt::format_string<Args...> what, Args&&... args) const {
+  [[noreturn]] void fail(format_string<Args...> what, Args&&... args) const {
     const int err = errno;
-    throw_error<IOError>("save_safetensors: '{}': {}: {}", path_, fmt::format(what, std::forward<Args>(args)...),
+    throw_error<IOError>("save_safetensors: '{}': {}: {}", path_, fmt::format(what.get(), std::forward<Args>(args)...),
                          err ? std::strerror(err) : "nothing was written");
   }
   std::string path_, tmp_;

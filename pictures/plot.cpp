@@ -26,8 +26,8 @@ namespace heed::plot {
 namespace {
 
 template <class... Args>
-void emit(std::string& out, fmt::format_string<Args...> f, Args&&... args) {
-  fmt::format_to(std::back_inserter(out), f, std::forward<Args>(args)...);
+void emit(std::string& out, format_string<Args...> f, Args&&... args) {
+  fmt::format_to(std::back_inserter(out), f.get(), std::forward<Args>(args)...);
 }
 
 // ---- text ---------------------------------------------------------------------------------------

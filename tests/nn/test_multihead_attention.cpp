@@ -432,6 +432,9 @@ TEST_CASE("MultiheadAttention rejects bad arguments with errors naming it", "[nn
   shape_error(q, k, v, {}, zeros({S}), "attn_mask");
   // The error names the shapes.
   CHECK_THROWS_WITH(mha.forward(randn({B, L, 7}), k, v), Contains("[2, 3, 7]") && Contains("embed_dim=8"));
+  // The attn_mask error names both shapes it takes ((L, S) and (B num_heads, L, S)) and the mask's.
+  CHECK_THROWS_WITH(mha.forward(q, k, v, {}, true, zeros({B, L, S}, kBool)),
+                    Contains("[3, 4] or") && Contains("[4, 3, 4], got") && Contains("[2, 3, 4]"));
 
   CHECK_THROWS_AS(mha.forward(q, k, v, zeros({B, S}, kInt64)), DTypeError);
   CHECK_THROWS_WITH(mha.forward(q, k, v, zeros({B, S}, kInt64)),
