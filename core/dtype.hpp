@@ -3,6 +3,7 @@
 // it; int64 holds indices; bool holds masks (true = masked, as in PyTorch).
 #include "heed/core/error.hpp"
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <ostream>
@@ -49,6 +50,28 @@ constexpr std::string_view dtype_name(DType t) {
 inline std::ostream& operator<<(std::ostream& os, DType t) { return os << dtype_name(t); }
 
 constexpr bool is_floating(DType t) { return t == DType::Float32 || t == DType::Float64; }
+
+// True when the float v converts to int64 without overflow: int64 holds [-2^63, 2^63), and a cast of
+// NaN, an infinity or anything beyond is undefined behaviour.
+template <class F>
+constexpr bool fits_int64(F v) {
+  return v >= F(-0x1p63) && v < F(0x1p63);
+}
+
+// A user's scalar as the C++ type T of a tensor: an int64 tensor takes only whole numbers in its range
+// (a DTypeError for 1.5, NaN or an infinity, a ValueError for 1e19, naming `op`).
+template <class T>
+T scalar_as(double v, const char* op) {
+  if constexpr (std::is_same_v<T, int64_t>) {
+    if (v != std::trunc(v) || !std::isfinite(v))
+      throw_error<DTypeError>(
+          "{}: the scalar {} is not an integer, but the tensor is int64; convert the tensor with .to(kFloat32) "
+          "first",
+          op, v);
+    if (!fits_int64(v)) throw_error<ValueError>("{}: the scalar {} does not fit in int64", op, v);
+  }
+  return static_cast<T>(v);
+}
 
 // The C++ type behind each dtype, and back.
 template <class T>

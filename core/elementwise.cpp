@@ -45,21 +45,6 @@ Tensor binary_numeric(const char* op, const Tensor& a, const Tensor& b, F f) {
   });
 }
 
-// The scalar as the tensor's C++ type; an int64 tensor only takes integral scalars in its range.
-template <class T>
-T scalar_as(double v, const char* op) {
-  if constexpr (std::is_same_v<T, int64_t>) {
-    if (v != std::trunc(v) || !std::isfinite(v))
-      throw_error<DTypeError>(
-          "{}: the scalar {} is not an integer, but the tensor is int64; convert the "
-          "tensor with .to(kFloat32) first",
-          op, v);
-    if (v < -9.2233720368547758e18 || v >= 9.2233720368547758e18)
-      throw_error<ValueError>("{}: the scalar {} does not fit in int64", op, v);
-  }
-  return static_cast<T>(v);
-}
-
 // int64 arithmetic wraps around on overflow, as in PyTorch, instead of being undefined behaviour: it
 // is done in uint64. Floating types use the plain operators.
 template <class T>
@@ -96,8 +81,7 @@ R convert(T v) {
     return v != T(0);
   } else if constexpr (std::is_same_v<R, int64_t> && std::is_floating_point_v<T>) {
     if (v != v) return 0;
-    if (v >= T(9.2233720368547758e18)) return std::numeric_limits<int64_t>::max();
-    if (v < T(-9.2233720368547758e18)) return std::numeric_limits<int64_t>::min();
+    if (!fits_int64(v)) return v > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
     return static_cast<int64_t>(v);
   } else {
     return static_cast<R>(v);

@@ -121,6 +121,7 @@ void check_values_fill(size_t nvalues, const Shape& shape, const char* op) {
 Tensor empty(const Shape& shape, DType dtype) { return make_tensor(shape, dtype); }
 
 Tensor full(const Shape& shape, double value, DType dtype) {
+  if (dtype == kInt64) (void)scalar_as<int64_t>(value, "full");
   Tensor t = make_tensor(shape, dtype);
   kernel::fill_(t, value);
   return t;
@@ -137,6 +138,10 @@ Tensor arange(double start, double end, double step, DType dtype) {
   double count = std::ceil((end - start) / step);
   if (count > 1e12) throw_error<ValueError>("arange: {} elements is too many", count);
   auto n = static_cast<int64_t>(std::max(0.0, count));
+  // The values are monotonic: if the first and the last are int64s, all are.
+  const double last = start + static_cast<double>(n - 1) * step;
+  if (dtype == kInt64 && n > 0 && !(fits_int64(start) && fits_int64(last)))
+    throw_error<ValueError>("arange: the values from {} to {} (step {}) do not fit in int64", start, last, step);
   Tensor t = make_tensor({n}, dtype);
   dispatch_numeric(dtype, "arange", [&]<class T>() {
     T* p = t.data_ptr<T>();
@@ -147,6 +152,9 @@ Tensor arange(double start, double end, double step, DType dtype) {
 
 Tensor linspace(double start, double end, int64_t steps, DType dtype) {
   if (steps < 0) throw_error<ValueError>("linspace: steps must be non-negative, got {}", steps);
+  // Every value lies between start and end.
+  if (dtype == kInt64 && steps > 0 && !(fits_int64(start) && (steps == 1 || fits_int64(end))))
+    throw_error<ValueError>("linspace: the values from {} to {} do not fit in int64", start, end);
   Tensor t = make_tensor({steps}, dtype);
   double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;  // one step: [start]
   dispatch_numeric(dtype, "linspace", [&]<class T>() {
@@ -180,7 +188,7 @@ Tensor tensor(std::initializer_list<double> values, const Shape& shape, DType dt
   std::copy(values.begin(), values.end(), src.data_ptr<double>());
   if (dtype == kInt64)
     for (double v : values)
-      if (v != std::trunc(v) || !(v >= -9.2233720368547758e18 && v < 9.2233720368547758e18))
+      if (v != std::trunc(v) || !fits_int64(v))
         throw_error<ValueError>("tensor: the value {} is not an int64", v);
   kernel::copy_(t, src);
   return t;

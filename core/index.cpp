@@ -231,13 +231,15 @@ std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim) {
   const int64_t d = indexed_dim("split", x, dim), size = x.shape()[d];
   int64_t total = 0;
+  bool over = false;  // the sum passed INT64_MAX
   for (int64_t s : sizes) {
     if (s < 0) throw_error<ValueError>("split: sizes must not be negative, got {}", fmt::join(sizes, ", "));
-    total += s;
+    over = over || s > INT64_MAX - total;
+    if (!over) total += s;
   }
-  if (total != size)
-    throw_error<ShapeError>("split: sizes [{}] sum to {}, but dim {} of {} has size {}", fmt::join(sizes, ", "), total,
-                            d, describe(x), size);
+  if (over || total != size)
+    throw_error<ShapeError>("split: sizes [{}] sum to {}, but dim {} of {} has size {}", fmt::join(sizes, ", "),
+                            over ? "more than INT64_MAX" : std::to_string(total), d, describe(x), size);
   std::vector<Tensor> out;
   out.reserve(sizes.size());
   int64_t start = 0;
@@ -255,8 +257,16 @@ std::vector<Tensor> split(const Tensor& x, std::initializer_list<int64_t> sizes,
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
   const int64_t d = indexed_dim("chunk", x, dim), size = x.shape()[d];
   if (chunks <= 0) throw_error<ValueError>("chunk: chunks must be positive, got {}", chunks);
-  if (size == 0) return split(x, std::vector<int64_t>(static_cast<size_t>(chunks), 0), d);  // as PyTorch
-  return split(x, (size + chunks - 1) / chunks, d);
+  if (size == 0) {
+    // `chunks` empty pieces, as PyTorch: each is a tensor, so a count beyond any use is refused, not
+    // left to exhaust memory.
+    constexpr int64_t kMaxEmptyPieces = int64_t{1} << 20;
+    if (chunks > kMaxEmptyPieces)
+      throw_error<ValueError>("chunk: {} empty pieces of dim {} of {} is too many (at most {})", chunks, d,
+                              describe(x), kMaxEmptyPieces);
+    return split(x, std::vector<int64_t>(static_cast<size_t>(chunks), 0), d);
+  }
+  return split(x, 1 + (size - 1) / chunks, d);  // ceil(size / chunks), which size + chunks - 1 could overflow
 }
 
 std::vector<Tensor> unbind(const Tensor& x, int64_t dim) {

@@ -123,7 +123,7 @@ T Tensor::item() const {
     const S v = *static_cast<const S*>(raw_data());
     // int64 holds [-2^63, 2^63): a plain cast of NaN, an infinity or anything beyond is undefined behaviour.
     if constexpr (std::is_same_v<T, int64_t> && std::is_floating_point_v<S>)
-      if (!(v >= S(-9.2233720368547758e18) && v < S(9.2233720368547758e18)))
+      if (!fits_int64(v))
         throw_error<ValueError>("item: the value {} of {} does not fit in int64", v, describe(*this));
     return static_cast<T>(v);
   });

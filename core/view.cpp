@@ -65,6 +65,7 @@ Tensor as_strided(const Tensor& t, const Shape& shape, const Strides& strides, i
       throw_error<IndexError>("as_strided: shape {} strides {} reach beyond any storage", shape, strides);
     if (shape[d] > 1) last += (shape[d] - 1) * strides[d];
   }
+  shape_numel(shape, "as_strided");  // a size beyond int64 (strides 0 read nothing out of bounds)
   int64_t capacity = t.storage() ? static_cast<int64_t>(t.storage()->nbytes() / t.element_size()) : 0;
   if (!empty && last >= capacity)
     throw_error<IndexError>("as_strided: shape {} strides {} offset {} reaches element {} of a storage of {}", shape,
@@ -244,6 +245,7 @@ Tensor expand(const Tensor& t, const Shape& shape) {
                               have);
     }
   }
+  shape_numel(out, "expand");  // not too large
   return make_view(t, out, strides, t.offset());
 }
 

@@ -337,7 +337,7 @@ SinusoidalPositionalEncoding::SinusoidalPositionalEncoding(int64_t d_model, int6
                             d_model, max_len);
   if (!(dropout >= 0 && dropout <= 1))
     throw_error<ValueError>("SinusoidalPositionalEncoding: dropout must be in [0, 1], got {}", dropout);
-  std::vector<double> table(static_cast<size_t>(max_len * d_model));
+  std::vector<double> table(static_cast<size_t>(shape_numel({max_len, d_model}, "SinusoidalPositionalEncoding")));
   for (int64_t t = 0; t < max_len; ++t)
     for (int64_t i = 0; 2 * i < d_model; ++i) {
       const double angle = static_cast<double>(t) * std::pow(10000.0, -2.0 * static_cast<double>(i) / d_model);

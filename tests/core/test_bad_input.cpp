@@ -8,6 +8,7 @@
 // run them by name or with `tests_core "[ub]"` (each aborts the binary under UBSan: run one at a time).
 #include "heed/core/elementwise.hpp"
 #include "heed/core/factory.hpp"
+#include "heed/core/index.hpp"
 #include "heed/core/linalg.hpp"
 #include "heed/core/parallel.hpp"
 #include "heed/core/reduce.hpp"
@@ -1183,6 +1184,65 @@ TEST_CASE("error messages name the op the user called", "[core][bad_input][messa
       {"expand to a size of -2", "expand", "ShapeError", [] { kernel::expand(ones({1}), {-2}); }},
       {"unsqueeze an 8-d tensor", "unsqueeze", "ShapeError", [eight] { kernel::unsqueeze(eight, 0); }},
   });
+}
+
+// ---- user values beyond int64, and sizes whose arithmetic overflows ---------------------------------
+// A double outside int64's [-2^63, 2^63) (or NaN) cast to int64 is undefined behaviour (UBSan's
+// float-cast-overflow: arange and linspace made INT64_MIN of it), and so is a signed add or multiply
+// of user-given sizes that overflows (chunk's (size + chunks - 1) / chunks said "split: split_size must
+// be positive, got -1" for chunk(x, INT64_MAX) of a dim of 3). Each is a heed error naming the op.
+TEST_CASE("bad input: values and sizes beyond int64", "[core][bad_input][factory][view]") {
+  const int64_t huge = std::numeric_limits<int64_t>::max(), tiny = std::numeric_limits<int64_t>::min();
+  Tensor x = ones({2, 3});
+  check_all({
+      {"arange int64 past 2^63", "arange", "ValueError", [] { arange(9.2e18, 9.3e18, 5e16, kInt64); }},
+      {"arange int64 below -2^63", "arange", "ValueError", [] { arange(-9.2e18, -9.3e18, -5e16, kInt64); }},
+      {"arange int64 whose last value passes 2^63", "arange", "ValueError", [] { arange(0, 1.1e19, 1e18, kInt64); }},
+      {"linspace int64 to 1e30", "linspace", "ValueError", [] { linspace(0, 1e30, 3, kInt64); }},
+      {"linspace int64 from -1e19", "linspace", "ValueError", [] { linspace(-1e19, 0, 2, kInt64); }},
+      {"linspace int64 to NaN", "linspace", "ValueError", [] { linspace(0, kNaN, 3, kInt64); }},
+      {"linspace int64 of one step from inf", "linspace", "ValueError", [] { linspace(kInf, 0, 1, kInt64); }},
+      {"full int64 with 2^63", "full", "ValueError", [] { full({2}, 0x1p63, kInt64); }},
+      {"full int64 with -inf", "full", "DTypeError", [] { full({2}, -kInf, kInt64); }},
+      {"tensor int64 with 2^63", "tensor", "ValueError", [] { tensor({1, 0x1p63}, kInt64); }},
+      {"chunk an empty dim into INT64_MAX pieces", "chunk", "ValueError",
+       [] { kernel::chunk(zeros({0, 2}), std::numeric_limits<int64_t>::max(), 0); }},
+      {"split by sizes whose sum overflows", "split", "ShapeError",
+       [x] { kernel::split(x, std::vector<int64_t>{std::numeric_limits<int64_t>::max(), 2, 1}, 1); }},
+      {"narrow from INT64_MAX", "narrow", "IndexError", [x, huge] { kernel::narrow(x, 1, huge, 1); }},
+      {"narrow from INT64_MIN", "narrow", "IndexError", [x, tiny] { kernel::narrow(x, 1, tiny, 1); }},
+      {"select INT64_MIN", "select", "IndexError", [x, tiny] { kernel::select(x, 1, tiny); }},
+      {"expand to INT64_MAX rows", "expand", "ShapeError", [huge] { kernel::expand(ones({1}), {huge, 1}); }},
+      {"expand to 2^40 x 2^40", "expand", "ShapeError",
+       [] { kernel::expand(ones({1, 1}), {int64_t{1} << 40, int64_t{1} << 40}); }},
+      {"as_strided to INT64_MAX elements of stride 0", "as_strided", "ShapeError",
+       [x, huge] { kernel::as_strided(x, {huge}, {0}, 0); }},
+      {"reshape an empty tensor to [INT64_MAX, 0]", "reshape", "ShapeError",
+       [huge] { kernel::reshape(zeros({0}), {huge, 0}); }},
+      {"view an empty tensor as [0, -1, INT64_MAX]", "view", "ShapeError",
+       [huge] { kernel::view(zeros({0}), {0, -1, huge}); }},
+      {"reshape [2, 3] to [2^62, 2^62]", "reshape", "ShapeError",
+       [x] { kernel::reshape(x, {int64_t{1} << 62, int64_t{1} << 62}); }},
+  });
+}
+
+TEST_CASE("edge input: huge but legal counts and bounds", "[core][bad_input][factory][view]") {
+  const int64_t huge = std::numeric_limits<int64_t>::max(), tiny = std::numeric_limits<int64_t>::min();
+  Tensor x = kernel::reshape(arange(0, 6), {2, 3});
+  // More chunks than elements: one element each, as PyTorch.
+  auto pieces = kernel::chunk(x, huge, 1);
+  REQUIRE(pieces.size() == 3);
+  CHECK(pieces[2].to_vector<float>() == std::vector<float>{2, 5});
+  CHECK(kernel::split(x, huge, 1).size() == 1);
+  CHECK(kernel::chunk(zeros({0, 2}), 3, 0).size() == 3);  // an empty dim still gives `chunks` pieces
+  // Slices clamp their bounds.
+  CHECK(kernel::slice(x, 1, tiny, huge, huge).to_vector<float>() == std::vector<float>{0, 3});
+  CHECK(kernel::slice(x, 1, huge, tiny).numel() == 0);
+  // The int64 values at the edges of the range are exact.
+  CHECK(arange(-0x1p63, -0x1p63 + 4096, 2048, kInt64).to_vector<int64_t>() == std::vector<int64_t>{tiny, tiny + 2048});
+  CHECK(linspace(-0x1p63, 0, 2, kInt64).to_vector<int64_t>() == std::vector<int64_t>{tiny, 0});
+  CHECK(linspace(0, 9.2233720368547748e18, 2, kInt64).to_vector<int64_t>()[1] == 9223372036854774784);
+  CHECK(full({1}, -0x1p63, kInt64).item<int64_t>() == tiny);
 }
 
 TEST_CASE("edge input: a failed random fill does not advance the generator", "[core][bad_input][factory]") {

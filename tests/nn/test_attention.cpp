@@ -649,5 +649,9 @@ TEST_CASE("positional encodings reject bad input, naming the module and max_len"
   CHECK_THROWS_WITH(pe(randn({2, 3, 4}, kFloat64)), Contains("SinusoidalPositionalEncoding") && Contains("float64"));
   CHECK_THROWS_AS(SinusoidalPositionalEncoding(0), ValueError);
   CHECK_THROWS_AS(SinusoidalPositionalEncoding(4, 10, 1.5), ValueError);
+  // d_model x max_len beyond int64 (it overflowed, and the table was written past its end).
+  CHECK_THROWS_AS(SinusoidalPositionalEncoding(int64_t{1} << 32, int64_t{1} << 32), ShapeError);
+  CHECK_THROWS_WITH(SinusoidalPositionalEncoding(int64_t{1} << 32, int64_t{1} << 32),
+                    Contains("SinusoidalPositionalEncoding") && Contains("too large"));
   CHECK_THROWS_WITH(LearnedPositionalEmbedding(0, 4), Contains("LearnedPositionalEmbedding"));
 }
