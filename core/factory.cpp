@@ -194,24 +194,27 @@ Tensor tensor(std::initializer_list<double> values, const Shape& shape, DType dt
   return t;
 }
 
+namespace detail {
+namespace {
 template <class T>
-Tensor from_vector(const std::vector<T>& values, const Shape& shape) {
-  check_values_fill(values.size(), shape, "from_vector");
+Tensor from_array(const T* values, size_t n, const Shape& shape) {
+  check_values_fill(n, shape, "from_vector");
   Tensor t = make_tensor(shape, dtype_of<T>());
-  std::copy(values.begin(), values.end(), t.data_ptr<T>());
+  std::copy(values, values + n, t.data_ptr<T>());
   return t;
 }
-template Tensor from_vector(const std::vector<float>&, const Shape&);
-template Tensor from_vector(const std::vector<double>&, const Shape&);
-template Tensor from_vector(const std::vector<int64_t>&, const Shape&);
-template <>
-Tensor from_vector(const std::vector<bool>& values, const Shape& shape) {
+}  // namespace
+Tensor from_values(const float* values, size_t n, const Shape& shape) { return from_array(values, n, shape); }
+Tensor from_values(const double* values, size_t n, const Shape& shape) { return from_array(values, n, shape); }
+Tensor from_values(const int64_t* values, size_t n, const Shape& shape) { return from_array(values, n, shape); }
+Tensor from_values(const std::vector<bool>& values, const Shape& shape) {
   check_values_fill(values.size(), shape, "from_vector");
   Tensor t = make_tensor(shape, kBool);
   bool* p = t.data_ptr<bool>();
   for (bool v : values) *p++ = v;
   return t;
 }
+}  // namespace detail
 
 // ---- random -------------------------------------------------------------------------------------
 Tensor randn(const Shape& shape, DType dtype, Generator* gen) {

@@ -4,7 +4,10 @@
 #include "heed/core/random.hpp"
 #include "heed/core/tensor.hpp"
 
+#include <cstddef>
+#include <cstdint>
 #include <initializer_list>
+#include <type_traits>
 #include <vector>
 
 namespace heed {
@@ -26,8 +29,46 @@ Tensor eye(int64_t n, int64_t m = -1, DType dtype = kFloat32);
 // Values given in row-major order: tensor({1, 2, 3, 4}, {2, 2}) is [[1, 2], [3, 4]].
 Tensor tensor(std::initializer_list<double> values, DType dtype = kFloat32);  // 1-d
 Tensor tensor(std::initializer_list<double> values, const Shape& shape, DType dtype = kFloat32);
+// from_vector: the values' C++ type gives the dtype: float -> float32, double -> float64, bool -> bool,
+// and every integer type (int, int8_t ... uint64_t, size_t, long long) -> int64 (a value above INT64_MAX
+// is a ValueError). Any other element type does not compile.
 template <class T>
 Tensor from_vector(const std::vector<T>& values, const Shape& shape);
+
+namespace detail {
+template <class T>
+inline constexpr bool is_char_type = std::is_same_v<T, char> || std::is_same_v<T, wchar_t> ||
+                                     std::is_same_v<T, char8_t> || std::is_same_v<T, char16_t> ||
+                                     std::is_same_v<T, char32_t>;
+Tensor from_values(const float* values, size_t n, const Shape& shape);
+Tensor from_values(const double* values, size_t n, const Shape& shape);
+Tensor from_values(const int64_t* values, size_t n, const Shape& shape);
+Tensor from_values(const std::vector<bool>& values, const Shape& shape);
+}  // namespace detail
+
+template <class T>
+Tensor from_vector(const std::vector<T>& values, const Shape& shape) {
+  constexpr bool integer = std::is_integral_v<T> && !std::is_same_v<T, bool> && !detail::is_char_type<T>;
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, bool> || integer,
+                "heed::from_vector takes a std::vector of float (float32), double (float64), bool (bool) or an "
+                "integer type such as int, int64_t, uint8_t or size_t (int64)");
+  if constexpr (std::is_same_v<T, bool>) {
+    return detail::from_values(values, shape);
+  } else if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, int64_t>) {
+    return detail::from_values(values.data(), values.size(), shape);
+  } else if constexpr (integer) {
+    std::vector<int64_t> wide(values.size());
+    for (size_t i = 0; i < values.size(); ++i) {
+      if constexpr (std::is_unsigned_v<T> && sizeof(T) >= sizeof(int64_t))
+        if (values[i] > static_cast<T>(INT64_MAX))
+          throw_error<ValueError>("from_vector: the value {} (element {}) does not fit in int64", values[i], i);
+      wide[i] = static_cast<int64_t>(values[i]);
+    }
+    return detail::from_values(wide.data(), wide.size(), shape);
+  } else {
+    return Tensor{};  // no other type gets past the static_assert
+  }
+}
 
 // Random tensors from `gen` (the default generator when null).
 Tensor randn(const Shape& shape, DType dtype = kFloat32, Generator* gen = nullptr);  // N(0, 1)

@@ -1205,6 +1205,8 @@ TEST_CASE("bad input: values and sizes beyond int64", "[core][bad_input][factory
       {"full int64 with 2^63", "full", "ValueError", [] { full({2}, 0x1p63, kInt64); }},
       {"full int64 with -inf", "full", "DTypeError", [] { full({2}, -kInf, kInt64); }},
       {"tensor int64 with 2^63", "tensor", "ValueError", [] { tensor({1, 0x1p63}, kInt64); }},
+      {"from_vector of a uint64 above INT64_MAX", "from_vector", "ValueError",
+       [] { from_vector(std::vector<uint64_t>{uint64_t{1} << 63}, {1}); }},
       {"chunk an empty dim into INT64_MAX pieces", "chunk", "ValueError",
        [] { kernel::chunk(zeros({0, 2}), std::numeric_limits<int64_t>::max(), 0); }},
       {"split by sizes whose sum overflows", "split", "ShapeError",

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 using namespace heed;
@@ -32,6 +33,32 @@ TEST_CASE("ranges", "[core][factory]") {
 TEST_CASE("tensor() and from_vector() check the value count", "[core][factory]") {
   CHECK(from_vector(std::vector<double>{1, 2, 3, 4, 5, 6}, {2, 3}).shape() == Shape{2, 3});
   CHECK_THROWS_WITH(tensor({1, 2, 3}, {2, 2}), Catch::Contains("3 values") && Catch::Contains("[2, 2]"));
+}
+
+TEST_CASE("from_vector takes any integer type as int64, float as float32, double as float64", "[core][factory]") {
+  using I = std::vector<int64_t>;
+  auto ints = [](const Tensor& t) {
+    CHECK(t.dtype() == kInt64);
+    return t.to_vector<int64_t>();
+  };
+  CHECK(ints(from_vector(std::vector<int>{1, -2, 3}, {3})) == I{1, -2, 3});
+  CHECK(ints(from_vector(std::vector<int8_t>{-128, 127}, {2})) == I{-128, 127});
+  CHECK(ints(from_vector(std::vector<uint8_t>{0, 200, 255}, {3})) == I{0, 200, 255});
+  CHECK(ints(from_vector(std::vector<int16_t>{-32768, 7}, {2})) == I{-32768, 7});
+  CHECK(ints(from_vector(std::vector<uint16_t>{65535}, {1})) == I{65535});
+  CHECK(ints(from_vector(std::vector<unsigned>{4294967295u}, {1})) == I{4294967295});
+  CHECK(ints(from_vector(std::vector<long long>{-5, 6}, {1, 2})) == I{-5, 6});
+  CHECK(ints(from_vector(std::vector<size_t>{0, 9223372036854775807u}, {2})) == I{0, INT64_MAX});
+  CHECK(ints(from_vector(std::vector<uint64_t>{}, {0, 3})).empty());
+  CHECK(from_vector(std::vector<float>{1.5f}, {1}).dtype() == kFloat32);
+  CHECK(from_vector(std::vector<double>{1.5}, {1}).dtype() == kFloat64);
+  CHECK(from_vector(std::vector<bool>{true, false}, {2}).to_vector<bool>() == std::vector<bool>{true, false});
+  // A 64-bit unsigned value above INT64_MAX does not fit; the message names the value and its place.
+  CHECK_THROWS_AS(from_vector(std::vector<uint64_t>{1, uint64_t{1} << 63}, {2}), ValueError);
+  CHECK_THROWS_WITH(from_vector(std::vector<size_t>{1, SIZE_MAX}, {2}),
+                    Catch::Contains("from_vector") && Catch::Contains("18446744073709551615") &&
+                        Catch::Contains("element 1"));
+  CHECK_THROWS_WITH(from_vector(std::vector<int>{1, 2}, {3}), Catch::Contains("from_vector") && Catch::Contains("2 values"));
 }
 
 TEST_CASE("Philox4x32-10 matches the published known-answer vectors", "[core][random]") {
