@@ -90,6 +90,25 @@ TEST_CASE("LayerNorm module: PyTorch names and init, float32 large rows, errors"
   CHECK_THROWS_AS(nn::LayerNorm({4}, -1.0), ValueError);
 }
 
+TEST_CASE("LayerNorm(8) normalizes over a last dim of 8, as PyTorch's nn.LayerNorm(8)", "[nn][layer_norm]") {
+  nn::LayerNorm ln(8);
+  CHECK(ln.normalized_shape == Shape{8});
+  CHECK(ln.weight.shape() == Shape{8});
+  CHECK(ln.to_string() == nn::LayerNorm(Shape{8}).to_string());
+  Tensor x = randn({3, 8});
+  CHECK(equal(ln(x), nn::LayerNorm(Shape{8})(x)));
+  const int64_t d = 6;
+  nn::LayerNorm plain(d, 1e-3, false);
+  CHECK(plain.parameters().empty());
+  CHECK(plain.eps == 1e-3);
+  CHECK(nn::LayerNorm({8}).normalized_shape == Shape{8});  // a braced size means the same
+  CHECK(nn::LayerNorm({2, 4}).normalized_shape == Shape{2, 4});
+  CHECK_THROWS_WITH(nn::LayerNorm(0), Catch::Contains("LayerNorm") && Catch::Contains("[0]"));
+  CHECK_THROWS_AS(nn::LayerNorm(-3), ValueError);
+  CHECK_THROWS_AS(nn::LayerNorm({4, -1}), ValueError);
+  CHECK_THROWS_WITH(nn::LayerNorm({int64_t{1} << 40, int64_t{1} << 40}), Catch::Contains("LayerNorm"));
+}
+
 TEST_CASE("layer_norm weight gradients do not depend on the thread count", "[nn][layer_norm]") {
   // 1000 rows: 32 blocks of 32 rows (the last one short), two to each of the 16 fixed chunks, whatever the
   // number of threads.
