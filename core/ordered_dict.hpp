@@ -4,6 +4,8 @@
 // names and order are the single source of truth (as in PyTorch's OrderedDict).
 #include "heed/core/error.hpp"
 
+#include <cstddef>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -16,6 +18,12 @@ template <class V>
 class OrderedDict {
  public:
   using Item = std::pair<std::string, V>;
+
+  OrderedDict() = default;
+  // OrderedDict<Tensor>{{"x", x}, {"h", h}}; a repeated name is a ValueError.
+  OrderedDict(std::initializer_list<Item> items) {
+    for (const Item& it : items) insert(it.first, it.second);
+  }
 
   // Adds a new entry; a name already present is a ValueError naming `what` ("parameter", ...).
   V& insert(std::string key, V value, std::string_view what = "entry") {
@@ -39,7 +47,33 @@ class OrderedDict {
     if (const V* v = find(key)) return *v;
     throw_error<IndexError>("no entry named '{}'", key);
   }
+  V& at(std::string_view key) { return const_cast<V&>(std::as_const(*this).at(key)); }
+  // An existing entry (an IndexError if absent, as Python's KeyError); insert_or_assign adds one.
+  V& operator[](std::string_view key) { return at(key); }
+  const V& operator[](std::string_view key) const { return at(key); }
   bool contains(std::string_view key) const { return find(key) != nullptr; }
+
+  // Removes an entry, keeping the order of the others; an absent name is an IndexError.
+  void erase(std::string_view key) { (void)pop(key); }
+  // Removes an entry and returns its value.
+  V pop(std::string_view key) {
+    auto it = index_.find(std::string(key));
+    if (it == index_.end()) throw_error<IndexError>("no entry named '{}' to remove", key);
+    const size_t i = it->second;
+    V value = std::move(items_[i].second);
+    index_.erase(it);
+    items_.erase(items_.begin() + static_cast<std::ptrdiff_t>(i));
+    for (size_t j = i; j < items_.size(); ++j) index_[items_[j].first] = j;
+    return value;
+  }
+  void clear() {
+    items_.clear();
+    index_.clear();
+  }
+  // Sets every entry of `other`, in its order: existing names keep their place, new ones go last.
+  void update(const OrderedDict& other) {
+    for (const Item& it : other) insert_or_assign(it.first, it.second);
+  }
 
   size_t size() const { return items_.size(); }
   bool empty() const { return items_.empty(); }

@@ -1,5 +1,7 @@
 #include "../autograd/helpers.hpp"
 
+#include <algorithm>
+
 using namespace heed;
 using heed::test::check_gradients;
 
@@ -117,6 +119,46 @@ TEST_CASE("state_dict round trip, and load_state_dict reports every problem with
   nn::LoadResult r = c.load_state_dict(missing, /*strict=*/false);
   CHECK(r.missing_keys == std::vector<std::string>{"layers.1.weight"});
   CHECK(equal(c.first->fc->weight.detach(), a.first->fc->weight.detach()));
+}
+
+TEST_CASE("a StateDict edits like PyTorch's OrderedDict: erase, pop, update, [], clear", "[nn][module]") {
+  Net a;
+  nn::StateDict sd = a.state_dict();
+  const std::vector<std::string> keys = sd.keys();
+  REQUIRE(sd.contains("first.count"));
+  // Dropping the buffers before a load is a common edit (del sd[k] in PyTorch).
+  sd.erase("first.count");
+  CHECK_FALSE(sd.contains("first.count"));
+  CHECK(sd.size() == keys.size() - 1);
+  std::vector<std::string> expected = keys;
+  expected.erase(std::find(expected.begin(), expected.end(), "first.count"));
+  CHECK(sd.keys() == expected);  // the others keep their order, and lookups still find them
+  for (const std::string& k : expected) CHECK(sd.at(k).is_same(a.state_dict().at(k)));
+  CHECK_THROWS_AS(sd.erase("first.count"), IndexError);
+  CHECK_THROWS_WITH(sd.erase("nope"), Catch::Contains("nope"));
+  Net b;
+  CHECK(b.load_state_dict(sd, /*strict=*/false).missing_keys == std::vector<std::string>{"first.count"});
+
+  Tensor w = sd.pop("layers.1.weight");
+  CHECK(w.is_same(a.layers->named_parameters().at("1.weight")));
+  CHECK_FALSE(sd.contains("layers.1.weight"));
+  CHECK_THROWS_AS(sd.pop("layers.1.weight"), IndexError);
+
+  // [] reads and writes an existing entry; update sets entries in place or appends them.
+  CHECK(sd["first.scale"].is_same(a.first->scale));
+  sd["first.scale"] = zeros({4});
+  CHECK(equal(sd.at("first.scale"), zeros({4})));
+  CHECK_THROWS_AS(sd["absent"], IndexError);
+  nn::StateDict more{{"first.scale", ones({4})}, {"extra", ones({1})}};
+  sd.update(more);
+  CHECK(equal(sd.at("first.scale"), ones({4})));
+  CHECK(sd.keys().back() == "extra");
+  CHECK(sd.keys().front() == expected.front());
+  CHECK_THROWS_AS((nn::StateDict{{"a", ones({1})}, {"a", ones({1})}}), ValueError);
+  sd.clear();
+  CHECK(sd.empty());
+  sd.insert("first.scale", ones({4}));  // usable after clear
+  CHECK(sd.size() == 1);
 }
 
 TEST_CASE("apply visits children before the parent", "[nn][module]") {
