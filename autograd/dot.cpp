@@ -87,10 +87,15 @@ std::string to_dot(const std::vector<Tensor>& roots, const OrderedDict<Tensor>& 
   const std::vector<Node*> nodes = reachable_oldest_first(root_ptrs);
   const std::unordered_set<Node*> is_root(root_ptrs.begin(), root_ptrs.end());
 
-  // The tape knows a leaf by its autograd state, which the tensor handles in `names` share.
+  // The tape knows a leaf by its autograd state, which the tensor handles in `names` share, and an
+  // input without grad by its TensorImpl (while that lives). A tensor named twice keeps its first name.
   std::unordered_map<const AutogradMeta*, std::string> name_of;
-  for (const auto& [name, t] : names)
-    if (t.defined() && t.impl().autograd) name_of.emplace(t.impl().autograd.get(), name);
+  std::unordered_map<const TensorImpl*, std::string> input_name;
+  for (const auto& [name, t] : names) {
+    if (!t.defined()) continue;
+    if (t.impl().autograd) name_of.emplace(t.impl().autograd.get(), name);
+    input_name.emplace(t.impl_ptr().get(), name);
+  }
 
   std::unordered_map<const Node*, size_t> id;
   for (size_t i = 0; i < nodes.size(); ++i) id[nodes[i]] = i;
@@ -119,18 +124,27 @@ std::string to_dot(const std::vector<Tensor>& roots, const OrderedDict<Tensor>& 
     if (is_root.count(nodes[i])) attrs += ", peripheries=2";
     out += fmt::format("  n{} [{}];\n", i, attrs);
   }
-  // Edges in data-flow direction, node by node in recording order, inputs in argument order.
+  // Edges in data-flow direction, node by node in recording order, inputs in argument order. An input
+  // without grad is one box however many ops read it, as long as it lives; one freed since (a
+  // temporary) cannot be told from another, and is a box per use.
   size_t constants = 0;
+  std::unordered_map<const TensorImpl*, size_t> box_of;
   for (size_t i = 0; i < nodes.size(); ++i) {
     for (const Edge& e : nodes[i]->next_edges()) {
       if (e.fn) {
         std::string label = e.fn->num_outputs() > 1 ? fmt::format(" [label=\"{}\"]", e.output_nr) : std::string();
         out += fmt::format("  n{} -> n{}{};\n", id.at(e.fn.get()), i, label);
       } else if (e.defined && options.show_constants) {
-        out += fmt::format("  c{} [label={}, shape=box, style=dashed, fontcolor=\"#555555\", color=\"#888888\"];\n",
-                           constants, quoted("input\n" + tensor_text(e.shape, e.dtype)));
-        out += fmt::format("  c{} -> n{} [color=\"#888888\"];\n", constants, i);
-        ++constants;
+        const std::shared_ptr<const TensorImpl> input = e.input.lock();
+        auto [box, fresh] = input ? box_of.try_emplace(input.get(), constants) : std::pair{box_of.end(), true};
+        const size_t c = fresh ? constants++ : box->second;
+        if (fresh) {
+          auto named = input ? input_name.find(input.get()) : input_name.end();
+          const std::string text = tensor_text(e.shape, e.dtype);
+          out += fmt::format("  c{} [label={}, shape=box, style=dashed, fontcolor=\"#555555\", color=\"#888888\"];\n",
+                             c, quoted(named != input_name.end() ? named->second + "\n" + text : text));
+        }
+        out += fmt::format("  c{} -> n{} [color=\"#888888\"];\n", c, i);
       }
     }
   }

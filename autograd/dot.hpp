@@ -7,10 +7,10 @@
 //
 // One box per op (its name, and the shape and dtype of each output), one box per leaf that requires
 // grad (its shape and dtype; a leaf named in `names` is drawn as a parameter, with that name), and
-// one dashed box per input that does not require grad (the tape keeps its shape and dtype but not
-// the tensor, so it cannot be named). Arrows follow the data, from inputs to the op that reads them;
-// the tensors drawn from are outlined twice. The same graph gives the same text, byte for byte: nodes
-// are numbered in the order they were recorded, not by address.
+// one dashed box per input that does not require grad (the data, an RNN's state, a buffer): with its
+// name when `names` holds that tensor, else its shape and dtype alone. Arrows follow the data, from
+// inputs to the op that reads them; the tensors drawn from are outlined twice. The same graph gives
+// the same text, byte for byte: nodes are numbered in the order they were recorded, not by address.
 #include "heed/core/ordered_dict.hpp"
 #include "heed/core/tensor.hpp"
 
@@ -24,9 +24,10 @@ struct DotOptions {
   std::string title;           // a caption under the graph ("" for none)
 };
 
-// The graph behind `roots` (each is drawn from its grad_fn, or as a leaf) in DOT. `names` maps tensors
-// to names, e.g. Module::named_parameters(); a tensor that is neither recorded nor requires grad is a
-// StateError, since it has no graph.
+// The graph behind `roots` (each is drawn from its grad_fn, or as a leaf) in DOT. `names` maps names
+// to tensors: Module::named_parameters() or state_dict() (parameters and buffers), and the inputs,
+// {{"x", x}, {"h", h}} (names.update(...) joins the two). A tensor that is neither recorded nor
+// requires grad is a StateError, since it has no graph.
 std::string to_dot(const std::vector<Tensor>& roots, const OrderedDict<Tensor>& names = {},
                    const DotOptions& options = {});
 std::string to_dot(const Tensor& root, const OrderedDict<Tensor>& names = {}, const DotOptions& options = {});

@@ -86,7 +86,10 @@ Edge gradient_edge(const Tensor& t) {
   e.shape = t.shape();
   e.dtype = t.dtype();
   const std::shared_ptr<AutogradMeta>& m = t.impl().autograd;
-  if (!m || !m->requires_grad) return e;
+  if (!m || !m->requires_grad) {
+    e.input = t.impl_ptr();
+    return e;
+  }
   if (m->grad_fn) {
     e.fn = m->grad_fn;
     e.output_nr = m->output_nr;

@@ -36,6 +36,8 @@ struct Edge {
   Shape shape;
   DType dtype = kFloat32;
   bool defined = false;  // false where the input was an undefined tensor (an absent bias)
+  // Which tensor an input without grad (no fn) was, while it lives: to_dot names it. Not kept alive.
+  std::weak_ptr<const TensorImpl> input;
 };
 
 // A node's edges, one per input; two fit inside the node.

@@ -152,7 +152,7 @@ int run(int argc, char** argv) {
   bool same = heed::allclose(h1, h_fused, 1e-5) && heed::allclose(c1, c_fused, 1e-5) &&
               h_fused.grad_fn_name() == "rnn_sequence";
   if (!same) fmt::print(stderr, "tape_graph: the written-out step and nn::LSTMCell disagree\n");
-  heed::OrderedDict<Tensor> cell_names;
+  heed::OrderedDict<Tensor> cell_names{{"x", x}, {"h", h}, {"c", c}};  // the inputs, and the parameters:
   for (const auto& [name, p] : cell.named_parameters()) cell_names.insert("cell." + name, p);
   heed::DotOptions lstm_options;
   lstm_options.title = "one LSTM step written with ops: x (2, 3), h, c (2, 4) -> h', c'";
@@ -166,12 +166,14 @@ int run(int argc, char** argv) {
   heed::DotOptions attention_options;
   attention_options.title = "one self-attention block, LayerNorm(x + SelfAttn(x)): x (1, 5, 8), 2 heads, causal";
   const std::string attention_path = out + "/attention_block.dot";
-  heed::save_dot(attention_path, y, block.named_parameters(), attention_options);
+  heed::OrderedDict<Tensor> block_names = block.named_parameters();
+  block_names.insert("x", tokens);
+  heed::save_dot(attention_path, y, block_names, attention_options);
 
-  bool ok = verify(lstm_path, {"cell.weight_ih", "cell.weight_hh", "cell.bias_ih", "cell.bias_hh", "linear", "sigmoid",
-                               "tanh", "mul", "add"});
-  ok = verify(attention_path, {"self_attn.in_proj_weight", "self_attn.out_proj.weight", "norm.weight", "masked_softmax",
-                               "layer_norm"}) &&
+  bool ok = verify(lstm_path, {"x", "h", "c", "cell.weight_ih", "cell.weight_hh", "cell.bias_ih", "cell.bias_hh", "linear",
+                               "sigmoid", "tanh", "mul", "add"});
+  ok = verify(attention_path, {"x", "self_attn.in_proj_weight", "self_attn.out_proj.weight", "norm.weight",
+                               "masked_softmax", "layer_norm"}) &&
        ok;
   fmt::print("render with: dot -Tsvg {} -o lstm_step.svg\n", lstm_path);
   if (profile) profile_training();

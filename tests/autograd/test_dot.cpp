@@ -138,12 +138,12 @@ TEST_CASE("to_dot draws unnamed leaves, inputs without grad and multi-output ops
   Tensor z = (parts[0] * parts[1]).sum();
 
   Dot d = parse(to_dot(z));
-  CHECK(d.node_names() == std::multiset<std::string>{"leaf", "input", "linear", "chunk", "mul", "sum"});
-  CHECK(d.label.at(d.id_of("input")) == "input\\n(2, 3) float64");
+  CHECK(d.node_names() == std::multiset<std::string>{"leaf", "(2, 3) float64", "linear", "chunk", "mul", "sum"});
+  CHECK(d.label.at(d.id_of("(2, 3) float64")) == "(2, 3) float64");  // unnamed: its shape and dtype
   CHECK(d.label.at(d.id_of("leaf")) == "leaf\\n(4, 3) float64");
   CHECK(d.label.at(d.id_of("chunk")) == "chunk\\n2 x (2, 2) float64");
-  CHECK_THAT(d.attrs.at(d.id_of("input")), Catch::Contains("dashed"));
-  CHECK(d.edge_names() == std::multiset<std::string>{"leaf -> linear", "input -> linear", "linear -> chunk",
+  CHECK_THAT(d.attrs.at(d.id_of("(2, 3) float64")), Catch::Contains("dashed"));
+  CHECK(d.edge_names() == std::multiset<std::string>{"leaf -> linear", "(2, 3) float64 -> linear", "linear -> chunk",
                                                      "chunk -> mul", "chunk -> mul", "mul -> sum"});
   // The two edges out of chunk carry its output numbers.
   std::multiset<std::string> chunk_labels;
@@ -155,7 +155,7 @@ TEST_CASE("to_dot draws unnamed leaves, inputs without grad and multi-output ops
   no_inputs.show_constants = false;
   no_inputs.title = "a \"title\"";
   const std::string text = to_dot(z, {}, no_inputs);
-  CHECK(parse(text).node_names().count("input") == 0);
+  CHECK(parse(text).node_names().count("(2, 3) float64") == 0);
   CHECK_THAT(text, Catch::Contains("label=\"a \\\"title\\\"\";"));
 }
 
@@ -167,7 +167,7 @@ TEST_CASE("to_dot names a module's parameters and draws several roots", "[autogr
   Dot d = parse(to_dot({m, s}, lin.named_parameters()));
   CHECK(d.label.at(d.id_of("weight")) == "weight\\n(2, 3) float32");
   CHECK(d.label.at(d.id_of("bias")) == "bias\\n(2) float32");
-  CHECK(d.node_names() == std::multiset<std::string>{"weight", "bias", "input", "linear", "mean", "sum"});
+  CHECK(d.node_names() == std::multiset<std::string>{"weight", "bias", "(4, 3) float32", "linear", "mean", "sum"});
   CHECK_THAT(d.attrs.at(d.id_of("mean")), Catch::Contains("peripheries=2"));
   CHECK_THAT(d.attrs.at(d.id_of("sum")), Catch::Contains("peripheries=2"));
   CHECK_THAT(d.attrs.at(d.id_of("linear")), !Catch::Contains("peripheries=2"));
@@ -177,6 +177,52 @@ TEST_CASE("to_dot names a module's parameters and draws several roots", "[autogr
   OrderedDict<Tensor> names;
   names.insert("p", p);
   CHECK(parse(to_dot(p, names)).node_names() == std::multiset<std::string>{"p"});
+}
+
+TEST_CASE("to_dot names the inputs without grad that `names` holds, else shows their shape", "[autograd][dot]") {
+  Tensor w = leaf({4, 3});
+  Tensor x = randn({2, 3}, kFloat64), h = randn({2, 4}, kFloat64);
+  Tensor z = (linear(x, w) * h + h).sum();  // h is read twice
+  Dot d = parse(to_dot(z, {{"w", w}, {"x", x}, {"h", h}}));
+  CHECK(d.node_names() == std::multiset<std::string>{"w", "x", "h", "linear", "mul", "add", "sum"});
+  CHECK(d.label.at(d.id_of("x")) == "x\\n(2, 3) float64");
+  CHECK(d.label.at(d.id_of("h")) == "h\\n(2, 4) float64");
+  CHECK_THAT(d.attrs.at(d.id_of("h")), Catch::Contains("dashed"));
+  // One box for h, with an arrow to each op that reads it.
+  CHECK(d.edge_names() == std::multiset<std::string>{"w -> linear", "x -> linear", "linear -> mul", "h -> mul",
+                                                     "mul -> add", "h -> add", "add -> sum"});
+
+  // Unnamed, an input is its shape and dtype, still one box per live tensor.
+  Dot plain = parse(to_dot(z));
+  CHECK(plain.node_names() ==
+        std::multiset<std::string>{"leaf", "(2, 3) float64", "(2, 4) float64", "linear", "mul", "add", "sum"});
+  // A name is for that tensor, not for equal values: a copy of x does not name x.
+  CHECK(parse(to_dot(z, {{"x", x.clone()}})).node_names().count("x") == 0);
+
+  // A temporary freed before drawing cannot be recognized: a box per use.
+  Tensor t;
+  {
+    Tensor tmp = randn({2}, kFloat64);
+    t = (leaf({2}) * tmp + tmp).sum();
+  }
+  CHECK(parse(to_dot(t)).node_names().count("(2) float64") == 2);
+}
+
+TEST_CASE("to_dot names a module's buffers by their registered names", "[autograd][dot]") {
+  struct Scaled : nn::Module {
+    Scaled() : Module("Scaled") {
+      weight = register_parameter("weight", ones({3}));
+      scale = register_buffer("scale", full({3}, 2.0));
+    }
+    Tensor forward(const Tensor& x) override { return x * weight * scale; }
+    Tensor weight, scale;
+  } m;
+  Tensor x = randn({3});
+  OrderedDict<Tensor> names = m.state_dict();
+  names.update({{"x", x}});
+  Dot d = parse(to_dot(m.forward(x).sum(), names));
+  CHECK(d.node_names() == std::multiset<std::string>{"x", "weight", "scale", "mul", "mul", "sum"});
+  CHECK(d.label.at(d.id_of("scale")) == "scale\\n(3) float32");
 }
 
 TEST_CASE("to_dot draws the graph after backward has freed it", "[autograd][dot]") {
