@@ -710,6 +710,18 @@ TEST_CASE("edge input: backward through empty and 0-d tensors", "[autograd][bad_
     heed::sum(heed::matmul(f, leaf({0, 3}))).backward();
     CHECK(f.grad().shape() == Shape{2, 0});
   }
+  SECTION("an empty leaf used twice: its two gradients are summed") {
+    // The first gradient to arrive is the sum's (an expanded, empty tensor): adding the second into
+    // it in place must not be refused as a write into an expanded tensor.
+    Tensor e = leaf({0, 3});
+    heed::sum(e * 2.0 + e).backward();
+    CHECK(e.grad().shape() == Shape{0, 3});
+    heed::sum(e + e).backward();
+    CHECK(e.grad().shape() == Shape{0, 3});
+    Tensor f = leaf({4, 0});
+    (heed::sum(f) + heed::sum(heed::exp(f))).backward();
+    CHECK(f.grad().shape() == Shape{4, 0});
+  }
   SECTION("mean over an empty dim is NaN, and its gradient is empty") {
     Tensor e = leaf({0, 3});
     Tensor m = heed::mean(e, 0);

@@ -136,6 +136,27 @@ TEST_CASE("the fused and readable paths agree in float64, with and without lengt
     }
 }
 
+TEST_CASE("a batch of 0 sequences runs forward and backward through both paths", "[nn][rnn]") {
+  for (std::string mode : {"tanh", "lstm", "gru"})
+    for (bool fused : {false, true}) {
+      INFO(mode << (fused ? " fused" : " readable"));
+      auto layer = make_layer(mode, 3, 5, {.num_layers = 2, .bidirectional = true, .fused = fused});
+      Tensor x = randn({0, 4, 3}).requires_grad_();
+      nn::RNNOutput r = layer->forward(x, Tensor{});
+      CHECK(r.output.shape() == Shape{0, 4, 10});
+      CHECK(r.h_n.shape() == Shape{4, 0, 5});
+      Tensor loss = sum(r.output) + sum(r.h_n);
+      if (mode == "lstm") loss = loss + sum(r.c_n);
+      loss.backward();
+      CHECK(x.grad().shape() == Shape{0, 4, 3});
+      for (const Tensor& p : layer->parameters()) {
+        REQUIRE(p.grad().defined());
+        CHECK(p.grad().shape() == p.shape());
+        CHECK(amax(abs(p.grad())).item() == 0.0);  // no sequence, no gradient
+      }
+    }
+}
+
 // ---- cells ---------------------------------------------------------------------------------------
 
 TEST_CASE("RNNCell, LSTMCell and GRUCell equal one step written as naive loops", "[nn][rnn]") {
