@@ -7,6 +7,11 @@
 namespace heed {
 
 struct AutogradMeta {
+  AutogradMeta() = default;
+  AutogradMeta(const AutogradMeta&) = delete;
+  AutogradMeta& operator=(const AutogradMeta&) = delete;
+  ~AutogradMeta();  // hands grad_fn to autograd::release_later (autograd/node.cpp)
+
   bool requires_grad = false;
   bool retains_grad = false;                       // a non-leaf whose grad backward keeps
   Tensor grad;                                     // accumulated by backward

@@ -4,6 +4,7 @@
 #include "heed/core/view.hpp"
 
 #include <atomic>
+#include <vector>
 
 namespace heed::autograd {
 namespace {
@@ -37,22 +38,47 @@ Node::Node(const char* name, std::span<const Tensor> inputs) : name_(name) {
   sequence_nr_ = g_next_sequence_nr.fetch_add(1, std::memory_order_relaxed);
 }
 
-Node::~Node() {
-  // Destroying a long chain of nodes recursively would overflow the stack: a 10,000-step RNN
-  // makes a chain of over 100,000 nodes. Instead, a dying node hands the input nodes it alone
-  // keeps alive to this thread's list, and the outermost destructor releases them one by one.
-  thread_local std::vector<std::shared_ptr<Node>> pending;
-  thread_local bool draining = false;
-  for (Edge& e : next_)
-    if (e.fn && e.fn.use_count() == 1) pending.push_back(std::move(e.fn));
-  if (draining) return;
-  draining = true;
-  while (!pending.empty()) {
-    std::shared_ptr<Node> last = std::move(pending.back());
-    pending.pop_back();
-    last.reset();  // may push that node's inputs onto `pending`
+namespace {
+// The nodes waiting to be freed by this thread's outermost release_later.
+struct PendingNodes {
+  std::vector<std::shared_ptr<Node>> nodes;
+  bool draining = false;
+  ~PendingNodes();
+};
+// Trivially destructible, so still readable once the list is gone (at thread exit).
+thread_local bool t_pending_gone = false;
+thread_local PendingNodes t_pending;
+PendingNodes::~PendingNodes() { t_pending_gone = true; }
+}  // namespace
+
+void release_later(std::shared_ptr<Node>&& node) noexcept {
+  if (!node) return;
+  if (t_pending_gone) {  // a node freed by a thread_local or static destructor at exit
+    node.reset();
+    return;
   }
-  draining = false;
+  PendingNodes& pending = t_pending;
+  try {
+    pending.nodes.push_back(std::move(node));
+  } catch (...) {  // out of memory: free it here (push_back left `node` as it was)
+    node.reset();
+    return;
+  }
+  if (pending.draining) return;
+  pending.draining = true;
+  while (!pending.nodes.empty()) {
+    std::shared_ptr<Node> last = std::move(pending.nodes.back());
+    pending.nodes.pop_back();
+    last.reset();  // if this was the last reference: ~Node and ~AutogradMeta push more
+  }
+  pending.draining = false;
+}
+
+// Every input goes through release_later, not only those this node alone keeps alive: a node that
+// reads the same input twice (x + x), or two outputs of one node (an LSTM cell's h and c), holds it
+// twice, and the second release would otherwise free it here, recursively.
+Node::~Node() {
+  for (Edge& e : next_) release_later(std::move(e.fn));
 }
 
 AccumulateGrad::AccumulateGrad(std::shared_ptr<AutogradMeta> leaf_meta)
@@ -72,6 +98,14 @@ Grads AccumulateGrad::apply(Grads grad_outputs) {
     into = kernel::add(into, g);
   return {};
 }
+
+}  // namespace heed::autograd
+
+namespace heed {
+AutogradMeta::~AutogradMeta() { autograd::release_later(std::move(grad_fn)); }
+}  // namespace heed
+
+namespace heed::autograd {
 
 AutogradMeta& autograd_meta(const Tensor& t) {
   auto& m = t.impl().autograd;

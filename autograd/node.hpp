@@ -148,6 +148,13 @@ struct AccumulateGrad final : Node {
   std::shared_ptr<AutogradMeta> leaf;
 };
 
+// Drops a reference to a node without freeing a long graph recursively. A dying node's inputs and a
+// dying tensor's grad_fn come here: the outermost call frees the nodes one by one, and a node freed
+// meanwhile only adds its own inputs to this thread's list. Every node of a graph dies through it,
+// whatever holds the graph together (two edges to one node, several outputs, tensors captured by a
+// backward rule), so freeing a 100,000-step recurrent graph does not overflow the stack.
+void release_later(std::shared_ptr<Node>&& node) noexcept;
+
 // The edge along which t's gradient flows: t's grad_fn, t's AccumulateGrad (made on first use) if t
 // is a leaf that requires grad, or an empty edge.
 Edge gradient_edge(const Tensor& t);

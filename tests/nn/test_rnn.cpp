@@ -485,6 +485,18 @@ TEST_CASE("recurrent layers reject bad input with errors naming the layer", "[nn
                     Catch::Contains("lstm_cell"));
 }
 
+TEST_CASE("a 100000-step LSTMCell loop frees its graph without recursion", "[nn][rnn]") {
+  // Each step is one node with two outputs, h and c, both read by the next step's node.
+  nn::LSTMCell cell(1, 1);
+  Tensor x = zeros({1, 1});
+  Tensor h = zeros({1, 1}), c = zeros({1, 1});
+  for (int t = 0; t < 100000; ++t) std::tie(h, c) = cell(x, h, c);
+  std::weak_ptr<autograd::Node> last = h.grad_fn();
+  REQUIRE_FALSE(last.expired());
+  h = c = Tensor{};
+  CHECK(last.expired());
+}
+
 TEST_CASE("a 10000-step LSTM runs forward and backward through the readable path", "[nn][rnn]") {
   // One node per op per step (about 15 per step): the tape walks them in a loop, without recursion.
   nn::LSTM lstm(2, 4, {.fused = false});
