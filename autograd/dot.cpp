@@ -104,8 +104,8 @@ std::string to_dot(const std::vector<Tensor>& roots, const OrderedDict<Tensor>& 
     const Node& n = *nodes[i];
     std::string attrs;
     if (n.writes_leaf_grad()) {
-      const auto& leaf = static_cast<const AccumulateGrad&>(n).leaf;
-      auto it = name_of.find(leaf.get());
+      const std::shared_ptr<TensorImpl> leaf = static_cast<const AccumulateGrad&>(n).leaf();
+      auto it = leaf ? name_of.find(leaf->autograd.get()) : name_of.end();
       const std::string text = tensor_text(n.outputs_[0].shape, n.outputs_[0].dtype);
       if (it != name_of.end())
         attrs =

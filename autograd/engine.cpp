@@ -231,6 +231,7 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
         if (!edges[i].fn || !grads_in[i].defined()) continue;
         Tensor g = checked_input_grad(*node, i, std::move(grads_in[i]));
         Node& next = *edges[i].fn;
+        if (next.writes_leaf_grad()) static_cast<const AccumulateGrad&>(next).check_grad(g);
         if (next.buffer_.size() < next.num_outputs()) next.buffer_.resize(next.num_outputs());
         accumulate(next.buffer_[edges[i].output_nr], std::move(g));
       }

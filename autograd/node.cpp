@@ -81,12 +81,30 @@ Node::~Node() {
   for (Edge& e : next_) release_later(std::move(e.fn));
 }
 
-AccumulateGrad::AccumulateGrad(std::shared_ptr<AutogradMeta> leaf_meta)
-    : Node("AccumulateGrad", std::span<const Tensor>{}), leaf(std::move(leaf_meta)) {}
+AccumulateGrad::AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf)
+    : Node("AccumulateGrad", std::span<const Tensor>{}), leaf_(leaf) {}
+
+void AccumulateGrad::check_grad(const Tensor& grad) const {
+  std::shared_ptr<TensorImpl> impl = leaf_.lock();
+  if (!impl) return;
+  const Tensor leaf(std::move(impl));
+  if (grad.shape() != leaf.shape())
+    throw_error<ShapeError>(
+        "backward: the gradient for a leaf has shape {}, but the leaf is now {}: it was given data of "
+        "another shape (set_data) after the graph was recorded; run the forward pass again",
+        grad.shape(), describe(leaf));
+  if (grad.dtype() != leaf.dtype())
+    throw_error<DTypeError>(
+        "backward: the gradient for a leaf is {}, but the leaf is now {}: it was given data of another "
+        "dtype (set_data, Module::to) after the graph was recorded; run the forward pass again",
+        describe(grad), describe(leaf));
+}
 
 Grads AccumulateGrad::apply(Grads grad_outputs) {
+  std::shared_ptr<TensorImpl> impl = leaf_.lock();
+  if (!impl || !impl->autograd) return {};
   Tensor& g = grad_outputs[0];
-  Tensor& into = leaf->grad;
+  Tensor& into = impl->autograd->grad;
   // Keep a gradient that nothing else refers to; copy one that is shared or a strided view.
   bool exclusive = g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous() &&
                    g.storage()->nbytes() == static_cast<size_t>(g.numel()) * g.element_size();
@@ -128,7 +146,7 @@ Edge gradient_edge(const Tensor& t) {
   }
   std::shared_ptr<Node> acc = m->grad_accumulator.lock();
   if (!acc) {
-    acc = make_pooled<AccumulateGrad>(m);
+    acc = make_pooled<AccumulateGrad>(t.impl_ptr());
     acc->outputs_.push_back({t.shape(), t.dtype()});
     m->grad_accumulator = acc;
   }

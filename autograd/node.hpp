@@ -138,14 +138,22 @@ struct FnNode final : Node {
   std::optional<Rule> rule_;
 };
 
-// The end of the line for a leaf: adds the incoming gradient into the leaf's .grad().
+// The end of the line for a leaf: adds the incoming gradient into the leaf's .grad(). It does not
+// keep the leaf alive: a gradient for a leaf that no handle can reach any more is dropped.
 struct AccumulateGrad final : Node {
-  explicit AccumulateGrad(std::shared_ptr<AutogradMeta> leaf);
+  explicit AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf);
   Grads apply(Grads grad_outputs) override;
   void release_saved() override {}  // nothing saved; a leaf can be reached by many backward passes
   bool writes_leaf_grad() const override { return true; }
 
-  std::shared_ptr<AutogradMeta> leaf;
+  // A ShapeError or DTypeError unless `grad` fits the leaf as it is now: set_data may have given it
+  // data of another shape or dtype since the graph was recorded.
+  void check_grad(const Tensor& grad) const;
+  // The leaf, or null once no handle holds it.
+  std::shared_ptr<TensorImpl> leaf() const { return leaf_.lock(); }
+
+ private:
+  std::weak_ptr<TensorImpl> leaf_;
 };
 
 // Drops a reference to a node without freeing a long graph recursively. A dying node's inputs and a
