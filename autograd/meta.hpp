@@ -17,7 +17,7 @@ struct AutogradMeta {
   Tensor grad;                                     // accumulated by backward
   std::shared_ptr<autograd::Node> grad_fn;         // the op that produced it; null for a leaf
   uint32_t output_nr = 0;                          // which output of grad_fn it is
-  std::weak_ptr<autograd::Node> grad_accumulator;  // a leaf's AccumulateGrad node, while in use
+  std::shared_ptr<autograd::Node> grad_accumulator;  // a leaf's AccumulateGrad node, from requires_grad_()
 };
 
 }  // namespace heed

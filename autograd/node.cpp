@@ -33,8 +33,7 @@ Tensor SavedTensor::get() const {
 Node::Node(const char* name, std::span<const Tensor> inputs) : name_(name) {
   next_.reserve(inputs.size());
   for (const Tensor& t : inputs) next_.push_back(gradient_edge(t));
-  // Numbered after its edges are built: an input's AccumulateGrad, made there on the input's first
-  // use, must come before this node in creation order (engine.cpp relies on it).
+  // Numbered after every node its edges point to: engine.cpp sorts by it.
   sequence_nr_ = g_next_sequence_nr.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -82,7 +81,9 @@ Node::~Node() {
 }
 
 AccumulateGrad::AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf)
-    : Node("AccumulateGrad", std::span<const Tensor>{}), leaf_(leaf) {}
+    : Node("AccumulateGrad", std::span<const Tensor>{}), leaf_(leaf) {
+  writes_leaf_grad_ = true;
+}
 
 void AccumulateGrad::check_grad(const Tensor& grad) const {
   std::shared_ptr<TensorImpl> impl = leaf_.lock();
@@ -104,6 +105,7 @@ Grads AccumulateGrad::apply(Grads grad_outputs) {
   std::shared_ptr<TensorImpl> impl = leaf_.lock();
   if (!impl || !impl->autograd) return {};
   Tensor& g = grad_outputs[0];
+  std::lock_guard<std::mutex> lock(mutex_);
   Tensor& into = impl->autograd->grad;
   // Keep a gradient that nothing else refers to; copy one that is shared or a strided view.
   bool exclusive = g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous() &&
@@ -144,14 +146,16 @@ Edge gradient_edge(const Tensor& t) {
     e.output_nr = m->output_nr;
     return e;
   }
-  std::shared_ptr<Node> acc = m->grad_accumulator.lock();
-  if (!acc) {
-    acc = make_pooled<AccumulateGrad>(t.impl_ptr());
-    acc->outputs_.push_back({t.shape(), t.dtype()});
-    m->grad_accumulator = acc;
-  }
-  e.fn = std::move(acc);
+  e.fn = m->grad_accumulator;
   return e;
+}
+
+void make_grad_accumulator(const Tensor& leaf) {
+  AutogradMeta& m = autograd_meta(leaf);
+  if (m.grad_accumulator) return;
+  auto acc = make_pooled<AccumulateGrad>(leaf.impl_ptr());
+  acc->outputs_.push_back({leaf.shape(), leaf.dtype()});
+  m.grad_accumulator = std::move(acc);
 }
 
 Tensor set_history(Tensor result, const std::shared_ptr<Node>& node, uint32_t output_nr) {
