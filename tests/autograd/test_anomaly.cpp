@@ -1,4 +1,5 @@
 #include "helpers.hpp"
+#include "../bad_input.hpp"
 
 #include <cmath>
 #include <limits>
@@ -101,6 +102,32 @@ TEST_CASE("DetectAnomaly: input data that holds a NaN is reported as such, namin
   // An input that holds a NaN the op does not pass on is no anomaly.
   Tensor nan_at_0 = tensor({kNaN, 1.0});
   CHECK_NOTHROW(masked_fill(nan_at_0, tensor({1.0, 0.0}).to(kBool), 0.0));
+}
+
+TEST_CASE("bad-input table: input data that holds a NaN, under DetectAnomaly", "[autograd][anomaly][bad_input]") {
+  // error_kind() knows the core error classes only: the class is checked apart, below.
+  const Tensor x = tensor({1.0, kNaN, 2.0}).reshape({1, 3});  // made before anomaly mode: reshape passes a NaN on
+  const std::vector<heed::test::BadCase> cases = {
+      {"exp of [nan, 1]", "input 0", "Error", [] { exp(tensor({kNaN, 1.0})); }},
+      {"a NaN in x, through Linear", "forward of 'linear'", "Error",
+       [x] {
+         manual_seed(3);
+         nn::Linear lin(3, 2);
+         lin(x);
+       }},
+      {"a NaN in a parameter, through Linear", "input 2", "Error",
+       [] {
+         manual_seed(3);
+         nn::Linear lin(3, 2);
+         NoGradGuard no_grad;
+         lin.bias.fill_(kNaN);
+         lin(randn({2, 3}));
+       }},
+      {"a NaN in both inputs of add", "not finite", "Error", [] { tensor({kNaN}) + tensor({kNaN}); }},
+  };
+  DetectAnomaly anomaly;
+  heed::test::check_all(cases);
+  for (const auto& c : cases) CHECK_THROWS_AS(c.call(), AnomalyError);
 }
 
 TEST_CASE("DetectAnomaly: a NaN made from infinities names the inputs that held them", "[autograd][anomaly]") {

@@ -631,6 +631,35 @@ TEST_CASE("backward refuses a gradient of the old shape or dtype for a leaf give
   }
 }
 
+TEST_CASE("bad-input table: backward after set_data gave a leaf data of another kind", "[autograd][bad_input][engine]") {
+  // Each call records a graph, gives the leaf new data, then runs backward.
+  auto resized = [](Shape before, Shape after) {
+    Tensor w = randn(before, kFloat64).requires_grad_();
+    Tensor loss = heed::sum(w * 2.0);
+    w.set_data(randn(after, kFloat64));
+    loss.backward();
+  };
+  check_all({
+      {"[4] leaf given randn({1 << 20})", "backward", "ShapeError", [&] { resized({4}, {1 << 20}); }},
+      {"[2, 3] leaf given [3, 2] data", "backward", "ShapeError", [&] { resized({2, 3}, {3, 2}); }},
+      {"[3] leaf given 0-d data", "backward", "ShapeError", [&] { resized({3}, {}); }},
+      {"float32 leaf given float64 data", "backward", "DTypeError",
+       [] {
+         Tensor w = randn({3}).requires_grad_();
+         Tensor loss = heed::sum(w * 2.0);
+         w.set_data(heed::to(w.detach(), kFloat64));
+         loss.backward();
+       }},
+      {"nn::Linear moved to float64 after its forward", "backward", "DTypeError",
+       [] {
+         nn::Linear lin(3, 2);
+         Tensor loss = heed::sum(lin(randn({4, 3})));
+         lin.to(kFloat64);
+         loss.backward();
+       }},
+  });
+}
+
 // ---- gradients that must not alias one another ------------------------------------------------------
 
 TEST_CASE("gradients stolen by AccumulateGrad never alias another tensor", "[autograd][bad_input][engine][aliasing]") {
