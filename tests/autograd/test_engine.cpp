@@ -1,6 +1,6 @@
 #include "helpers.hpp"
 
-#include "autograd/record.hpp"
+#include "heed/autograd/record.hpp"
 
 #include <memory>
 #include <thread>

@@ -10,7 +10,7 @@
 // and trains with its own generator (tasks.hpp turns off the dropout that cannot take one).
 #include "tasks.hpp"
 
-#include "autograd/record.hpp"
+#include "heed/autograd/record.hpp"
 
 #include <catch2/catch.hpp>
 
