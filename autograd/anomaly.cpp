@@ -85,23 +85,39 @@ void check_forward_anomaly(const char* name, std::span<const Tensor> results, st
   bool any = false;
   for (size_t i = 0; i < results.size(); ++i) any |= (found[i] = scan(results[i])).any();
   if (!any) return;
+  std::vector<NonFinite> given(inputs.size());
   bool inputs_nan = false, inputs_inf = false;
-  for (const Tensor& t : inputs) {
-    NonFinite f = scan(t);
-    inputs_nan |= f.nan > 0;
-    inputs_inf |= f.inf > 0;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    given[k] = scan(inputs[k]);
+    inputs_nan |= given[k].nan > 0;
+    inputs_inf |= given[k].inf > 0;
   }
   for (size_t i = 0; i < results.size(); ++i) {
     const NonFinite& f = found[i];
-    const bool made_nan = f.nan > 0 && !inputs_nan;
+    const std::string result =
+        fmt::format("its result{} {}", results.size() > 1 ? fmt::format(" {}", i) : std::string(), describe(results[i]));
+    if (f.nan > 0 && inputs_nan) {
+      // The op was given the NaN: no op made it while DetectAnomaly watched (that op would have thrown).
+      size_t k = 0;
+      while (given[k].nan == 0) ++k;
+      throw_error<AnomalyError>(
+          "anomaly in forward of '{}': its input {}, {} ({}), was not finite: it held {} before the op read it; {} "
+          "holds NaN passed on from that input, not made by '{}'",
+          name, k, describe(inputs[k]), creator(inputs[k]), what_found(given[k], true, inputs[k].numel()), result,
+          name);
+    }
+    const bool made_nan = f.nan > 0;
     const bool made_inf = f.inf > 0 && !inputs_nan && !inputs_inf && !writes_given_value(name);
     if (!made_nan && !made_inf) continue;
     std::string from;
-    for (size_t k = 0; k < inputs.size(); ++k)
-      if (inputs[k].defined())
-        from += fmt::format("{}input {} {} ({})", from.empty() ? "" : "; ", k, describe(inputs[k]), creator(inputs[k]));
-    throw_error<AnomalyError>("anomaly in forward of '{}': its result{} {} holds {}, but its inputs held {}: {}", name,
-                              results.size() > 1 ? fmt::format(" {}", i) : std::string(), describe(results[i]),
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      if (!inputs[k].defined()) continue;
+      const std::string held =
+          given[k].inf > 0 ? "; holds " + what_found(given[k], false, inputs[k].numel()) : std::string();
+      from += fmt::format("{}input {} {} ({}{})", from.empty() ? "" : "; ", k, describe(inputs[k]), creator(inputs[k]),
+                          held);
+    }
+    throw_error<AnomalyError>("anomaly in forward of '{}': {} holds {}, but its inputs held {}: {}", name, result,
                               what_found(f, made_nan, results[i].numel()), made_nan ? "no NaN" : "only finite values",
                               from.empty() ? "none" : from);
   }

@@ -12,7 +12,10 @@
 // while all its inputs were finite. So a value that is already NaN or infinite is blamed on the op
 // that made it, not on every op it flows through afterwards, and the -inf of an attention mask
 // (written by masked_fill, which writes the value it is asked to write) passes through additions and
-// softmax without a false alarm. The message names the op and the op that created each input.
+// softmax without a false alarm. The message names the op and the op that created each input (and
+// which inputs held infinities). A NaN an op was given and passes on was made by no op while anomaly
+// mode watched (that op would have thrown): the input was not finite, and the first op to pass it on
+// throws an error that names that input and its shape, not the op.
 // Backward: the engine throws when a node's rule returns a gradient with a NaN or an infinity,
 // naming the op and the op that created the input that gradient is for (its next edge on the tape).
 //
@@ -52,8 +55,9 @@ namespace autograd {
 
 struct Node;
 
-// Throws AnomalyError if a result of op `name` holds a NaN none of `inputs` held, or an infinity while
-// all of `inputs` were finite. Called by record() in anomaly mode.
+// Throws AnomalyError if a result of op `name` holds a NaN none of `inputs` held (or one an input held:
+// that input was not finite), or an infinity while all of `inputs` were finite. Called by record() in
+// anomaly mode.
 void check_forward_anomaly(const char* name, std::span<const Tensor> results, std::span<const Tensor> inputs);
 // Throws AnomalyError if a gradient a node's rule returned for an input that needs one holds a NaN or
 // an infinity. Called by the engine in anomaly mode.

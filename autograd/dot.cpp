@@ -70,7 +70,7 @@ std::vector<Node*> reachable_oldest_first(const std::vector<Node*>& roots) {
 }  // namespace
 
 std::string to_dot(const std::vector<Tensor>& roots, const OrderedDict<Tensor>& names, const DotOptions& options) {
-  // Root nodes; a leaf root is drawn through its AccumulateGrad node (made here if it has none yet).
+  // Root nodes; a leaf root is drawn through its AccumulateGrad node.
   std::vector<std::shared_ptr<Node>> root_nodes;
   for (const Tensor& t : roots) {
     if (!t.defined()) throw_error<StateError>("to_dot: a root tensor is undefined");
@@ -109,9 +109,10 @@ std::string to_dot(const std::vector<Tensor>& roots, const OrderedDict<Tensor>& 
     const Node& n = *nodes[i];
     std::string attrs;
     if (n.writes_leaf_grad()) {
-      const auto& leaf = static_cast<const AccumulateGrad&>(n).leaf;
-      auto it = name_of.find(leaf.get());
-      const std::string text = tensor_text(n.outputs_[0].shape, n.outputs_[0].dtype);
+      const std::shared_ptr<TensorImpl> leaf = static_cast<const AccumulateGrad&>(n).leaf();
+      auto it = leaf ? name_of.find(leaf->autograd.get()) : name_of.end();
+      const std::string text = leaf ? tensor_text(leaf->shape, leaf->dtype)
+                                    : tensor_text(n.outputs_[0].shape, n.outputs_[0].dtype);
       if (it != name_of.end())
         attrs =
             fmt::format("label={}, shape=box, style=filled, fillcolor=\"#cfe2ff\"", quoted(it->second + "\n" + text));

@@ -1,23 +1,33 @@
 // The backward pass.
 //
-//   1. Collect the nodes reachable from the root's grad_fn, with an explicit stack (no recursion:
-//      a 10,000-step unrolled RNN must not overflow the stack).
+//   1. Claim the nodes reachable from the root's grad_fn, with an explicit stack (no recursion: a
+//      10,000-step unrolled RNN must not overflow the stack). A node is claimed by writing the
+//      pass's number into it (Node::visit_mark_, atomically): while the pass runs, the node's
+//      scratch space is the pass's alone. A node that another pass holds is a StateError.
 //   2. Sort them newest first by sequence number. An op's node is always created after the nodes
 //      of its inputs, so this order is topological: when a node runs, every gradient it will
 //      receive has arrived.
 //   3. Run each node: its incoming gradients (summed in its buffer) go through its backward rule;
 //      each returned gradient is checked against its input's dtype and shape, summed back to that
-//      shape if it is a broadcast of it, and added to the buffer of the node it flows to.
-//   4. Only when every other node has succeeded do the AccumulateGrad nodes add into the leaves'
-//      .grad(): a backward that fails half-way (a tensor saved for it was modified in place, say)
-//      leaves every .grad() as it was.
+//      shape if it is a broadcast of it, and added to the buffer of the node it flows to. A gradient
+//      for a leaf is checked against the leaf as it is now and set aside in the pass's own list.
+//   4. Only when every other node has succeeded are the gradients set aside for each leaf summed
+//      and added into its .grad(), under the leaf's lock: a backward that fails half-way (a tensor
+//      saved for it was modified in place, say) leaves every .grad() as it was.
 // Each rule runs inside a backward OpScope (timed by heed::Profiler) and, under heed::DetectAnomaly,
 // the gradients it returns are checked for NaN and infinities.
 //
+// Threads. Graphs recorded on different threads share only their leaves (parameters), and so only
+// the leaves' AccumulateGrad nodes, which are never claimed: each pass keeps its leaf gradients in
+// its own list and adds them under the leaf's lock, so backward passes on several threads through
+// one model sum their gradients as if they had run one after the other. Two passes through the same
+// non-leaf nodes at once (backward twice on one graph, from two threads) cannot share the nodes'
+// scratch space, so the second one to reach a node throws a StateError.
+//
 // A backward pass takes nothing from the heap for its bookkeeping once a loop has run a few times:
-// the node lists (reachable nodes, the walk's stack, the leaves) are this thread's scratch vectors,
-// kept from one pass to the next (they hold 8 bytes per node of the largest graph run on the
-// thread); the gradient lists are Grads, which hold two gradients inline (node.hpp); gradient
+// the lists (claimed nodes, the walk's stack, the leaves' gradients) are this thread's scratch
+// vectors, kept from one pass to the next (8 bytes per node of the largest graph run on the thread,
+// 32 per leaf gradient); the gradient lists are Grads, which hold two gradients inline (node.hpp); gradient
 // tensors come from the storage cache and the small-object pool like any tensor.
 #include "heed/autograd/engine.hpp"
 
@@ -77,13 +87,22 @@ auto with_op_context(const Node& node, F&& f) {
   }
 }
 
-// The engine's lists of nodes, kept per thread so that their capacity is reused by the next pass.
+// A gradient set aside for a leaf, the `arrival`-th of the pass.
+struct LeafGrad {
+  AccumulateGrad* node;
+  uint32_t arrival;
+  Tensor grad;
+};
+
+// The engine's lists, kept per thread so that their capacity is reused by the next pass.
 struct Scratch {
-  std::vector<Node*> order, stack, leaves;
+  std::vector<Node*> order, stack;
+  std::vector<LeafGrad> leaf_grads;
   bool in_use = false;
 };
 
-// This thread's Scratch, or a fresh one if a backward pass is already running on this thread.
+// This thread's Scratch, or a fresh one if a backward pass is already running on this thread. Its
+// end gives back the nodes the pass claimed.
 class ScratchLease {
  public:
   ScratchLease() {
@@ -97,9 +116,10 @@ class ScratchLease {
     scratch_->in_use = true;
   }
   ~ScratchLease() {
+    for (Node* n : scratch_->order) n->visit_mark_.store(0, std::memory_order_release);
     scratch_->order.clear();
     scratch_->stack.clear();
-    scratch_->leaves.clear();
+    scratch_->leaf_grads.clear();
     scratch_->in_use = false;
   }
   ScratchLease(const ScratchLease&) = delete;
@@ -111,22 +131,54 @@ class ScratchLease {
   std::unique_ptr<Scratch> own_;
 };
 
-// Fills `order` with the nodes reachable from root, newest first.
-void reachable_newest_first(Node* root, std::vector<Node*>& order, std::vector<Node*>& stack) {
+// Claims n for `pass` and lists it in `order`; false if the pass holds it already. A node another
+// pass holds is a StateError.
+bool claim(Node* n, uint64_t pass, std::vector<Node*>& order) {
+  uint64_t holder = 0;
+  if (n->visit_mark_.compare_exchange_strong(holder, pass, std::memory_order_acquire, std::memory_order_relaxed)) {
+    order.push_back(n);
+    return true;
+  }
+  if (holder == pass) return false;
+  throw_error<StateError>(
+      "backward: another backward pass is running through '{}' at this moment (backward on the same "
+      "graph from two threads at once); backward passes may run at once only through graphs that "
+      "share nothing but leaves: record each thread's own forward pass",
+      n->name());
+}
+
+// Claims the non-leaf nodes reachable from root and lists them in `order`, newest first.
+void claim_reachable_newest_first(Node* root, std::vector<Node*>& order, std::vector<Node*>& stack) {
   const uint64_t pass = g_pass.fetch_add(1, std::memory_order_relaxed) + 1;
+  claim(root, pass, order);
   stack.push_back(root);
-  root->visit_mark_ = pass;
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
-    order.push_back(n);
     for (const Edge& e : n->next_edges())
-      if (e.fn && e.fn->visit_mark_ != pass) {
-        e.fn->visit_mark_ = pass;
-        stack.push_back(e.fn.get());
-      }
+      if (e.fn && !e.fn->writes_leaf_grad() && claim(e.fn.get(), pass, order)) stack.push_back(e.fn.get());
   }
   std::sort(order.begin(), order.end(), [](Node* a, Node* b) { return a->sequence_nr() > b->sequence_nr(); });
+}
+
+// Sums each leaf's gradients (in the order they arrived) and then adds each sum into its leaf.
+void write_leaf_grads(std::vector<LeafGrad>& grads) {
+  std::sort(grads.begin(), grads.end(), [](const LeafGrad& a, const LeafGrad& b) {
+    return a.node != b.node ? std::less<>()(a.node, b.node) : a.arrival < b.arrival;
+  });
+  size_t sums = 0;  // grads[0, sums) becomes one sum per leaf
+  for (size_t i = 0; i < grads.size(); ++i) {
+    if (sums > 0 && grads[sums - 1].node == grads[i].node)
+      accumulate(grads[sums - 1].grad, std::move(grads[i].grad));
+    else if (sums++ != i)
+      grads[sums - 1] = std::move(grads[i]);
+  }
+  for (size_t i = 0; i < sums; ++i) {
+    OpScope scope(grads[i].node->name(), Pass::Backward);
+    Grads g(1);
+    g[0] = std::move(grads[i].grad);  // moved, not copied: AccumulateGrad keeps a gradient it alone holds
+    grads[i].node->apply(std::move(g));
+  }
 }
 
 // The gradient for edge i of `node`, checked against (and summed back to) its input's shape.
@@ -189,8 +241,13 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   ScratchLease lease;
   Scratch& scratch = lease.get();
   std::vector<Node*>& order = scratch.order;
-  std::vector<Node*>& leaves = scratch.leaves;
-  reachable_newest_first(root_node.get(), order, scratch.stack);
+  std::vector<LeafGrad>& leaf_grads = scratch.leaf_grads;
+  if (root_node->writes_leaf_grad()) {
+    leaf_grads.push_back({static_cast<AccumulateGrad*>(root_node.get()), 0, std::move(seed)});
+    write_leaf_grads(leaf_grads);
+    return;
+  }
+  claim_reachable_newest_first(root_node.get(), order, scratch.stack);
   for (Node* n : order) n->buffer_.clear();
   root_node->buffer_.resize(root_node->num_outputs());
   root_node->buffer_[root_output] = std::move(seed);
@@ -199,10 +256,6 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     for (Node* node : order) {
       Grads& buf = node->buffer_;
       if (std::none_of(buf.begin(), buf.end(), [](const Tensor& t) { return t.defined(); })) continue;
-      if (node->writes_leaf_grad()) {
-        leaves.push_back(node);
-        continue;
-      }
       if (node->released())
         throw_error<StateError>(
             "backward: the graph through '{}' was already backpropagated and its saved tensors "
@@ -231,6 +284,12 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
         if (!edges[i].fn || !grads_in[i].defined()) continue;
         Tensor g = checked_input_grad(*node, i, std::move(grads_in[i]));
         Node& next = *edges[i].fn;
+        if (next.writes_leaf_grad()) {
+          auto& acc = static_cast<AccumulateGrad&>(next);
+          acc.check_grad(g);
+          leaf_grads.push_back({&acc, static_cast<uint32_t>(leaf_grads.size()), std::move(g)});
+          continue;
+        }
         if (next.buffer_.size() < next.num_outputs()) next.buffer_.resize(next.num_outputs());
         accumulate(next.buffer_[edges[i].output_nr], std::move(g));
       }
@@ -239,11 +298,7 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     for (Node* n : order) n->buffer_.clear();  // leave no half-summed gradients behind
     throw;
   }
-  for (Node* leaf : leaves) {
-    OpScope scope(leaf->name(), Pass::Backward);
-    leaf->apply(std::move(leaf->buffer_));
-    leaf->buffer_.clear();
-  }
+  write_leaf_grads(leaf_grads);
 }
 
 }  // namespace heed::autograd

@@ -4,6 +4,7 @@
 #include "heed/core/view.hpp"
 
 #include <atomic>
+#include <vector>
 
 namespace heed::autograd {
 namespace {
@@ -32,35 +33,80 @@ Tensor SavedTensor::get() const {
 Node::Node(const char* name, std::span<const Tensor> inputs) : name_(name) {
   next_.reserve(inputs.size());
   for (const Tensor& t : inputs) next_.push_back(gradient_edge(t));
-  // Numbered after its edges are built: an input's AccumulateGrad, made there on the input's first
-  // use, must come before this node in creation order (engine.cpp relies on it).
+  // Numbered after every node its edges point to: engine.cpp sorts by it.
   sequence_nr_ = g_next_sequence_nr.fetch_add(1, std::memory_order_relaxed);
 }
 
-Node::~Node() {
-  // Destroying a long chain of nodes recursively would overflow the stack: a 10,000-step RNN
-  // makes a chain of over 100,000 nodes. Instead, a dying node hands the input nodes it alone
-  // keeps alive to this thread's list, and the outermost destructor releases them one by one.
-  thread_local std::vector<std::shared_ptr<Node>> pending;
-  thread_local bool draining = false;
-  for (Edge& e : next_)
-    if (e.fn && e.fn.use_count() == 1) pending.push_back(std::move(e.fn));
-  if (draining) return;
-  draining = true;
-  while (!pending.empty()) {
-    std::shared_ptr<Node> last = std::move(pending.back());
-    pending.pop_back();
-    last.reset();  // may push that node's inputs onto `pending`
+namespace {
+// The nodes waiting to be freed by this thread's outermost release_later.
+struct PendingNodes {
+  std::vector<std::shared_ptr<Node>> nodes;
+  bool draining = false;
+  ~PendingNodes();
+};
+// Trivially destructible, so still readable once the list is gone (at thread exit).
+thread_local bool t_pending_gone = false;
+thread_local PendingNodes t_pending;
+PendingNodes::~PendingNodes() { t_pending_gone = true; }
+}  // namespace
+
+void release_later(std::shared_ptr<Node>&& node) noexcept {
+  if (!node) return;
+  if (t_pending_gone) {  // a node freed by a thread_local or static destructor at exit
+    node.reset();
+    return;
   }
-  draining = false;
+  PendingNodes& pending = t_pending;
+  try {
+    pending.nodes.push_back(std::move(node));
+  } catch (...) {  // out of memory: free it here (push_back left `node` as it was)
+    node.reset();
+    return;
+  }
+  if (pending.draining) return;
+  pending.draining = true;
+  while (!pending.nodes.empty()) {
+    std::shared_ptr<Node> last = std::move(pending.nodes.back());
+    pending.nodes.pop_back();
+    last.reset();  // if this was the last reference: ~Node and ~AutogradMeta push more
+  }
+  pending.draining = false;
 }
 
-AccumulateGrad::AccumulateGrad(std::shared_ptr<AutogradMeta> leaf_meta)
-    : Node("AccumulateGrad", std::span<const Tensor>{}), leaf(std::move(leaf_meta)) {}
+// Every input goes through release_later, not only those this node alone keeps alive: a node that
+// reads the same input twice (x + x), or two outputs of one node (an LSTM cell's h and c), holds it
+// twice, and the second release would otherwise free it here, recursively.
+Node::~Node() {
+  for (Edge& e : next_) release_later(std::move(e.fn));
+}
+
+AccumulateGrad::AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf)
+    : Node("AccumulateGrad", std::span<const Tensor>{}), leaf_(leaf) {
+  writes_leaf_grad_ = true;
+}
+
+void AccumulateGrad::check_grad(const Tensor& grad) const {
+  std::shared_ptr<TensorImpl> impl = leaf_.lock();
+  if (!impl) return;
+  const Tensor leaf(std::move(impl));
+  if (grad.shape() != leaf.shape())
+    throw_error<ShapeError>(
+        "backward: the gradient for a leaf has shape {}, but the leaf is now {}: it was given data of "
+        "another shape (set_data) after the graph was recorded; run the forward pass again",
+        grad.shape(), describe(leaf));
+  if (grad.dtype() != leaf.dtype())
+    throw_error<DTypeError>(
+        "backward: the gradient for a leaf is {}, but the leaf is now {}: it was given data of another "
+        "dtype (set_data, Module::to) after the graph was recorded; run the forward pass again",
+        describe(grad), describe(leaf));
+}
 
 Grads AccumulateGrad::apply(Grads grad_outputs) {
+  std::shared_ptr<TensorImpl> impl = leaf_.lock();
+  if (!impl || !impl->autograd) return {};
   Tensor& g = grad_outputs[0];
-  Tensor& into = leaf->grad;
+  std::lock_guard<std::mutex> lock(mutex_);
+  Tensor& into = impl->autograd->grad;
   // Keep a gradient that nothing else refers to; copy one that is shared or a strided view.
   bool exclusive = g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous() &&
                    g.storage()->nbytes() == static_cast<size_t>(g.numel()) * g.element_size();
@@ -72,6 +118,14 @@ Grads AccumulateGrad::apply(Grads grad_outputs) {
     into = kernel::add(into, g);
   return {};
 }
+
+}  // namespace heed::autograd
+
+namespace heed {
+AutogradMeta::~AutogradMeta() { autograd::release_later(std::move(grad_fn)); }
+}  // namespace heed
+
+namespace heed::autograd {
 
 AutogradMeta& autograd_meta(const Tensor& t) {
   auto& m = t.impl().autograd;
@@ -95,14 +149,16 @@ Edge gradient_edge(const Tensor& t) {
     e.output_nr = m->output_nr;
     return e;
   }
-  std::shared_ptr<Node> acc = m->grad_accumulator.lock();
-  if (!acc) {
-    acc = make_pooled<AccumulateGrad>(m);
-    acc->outputs_.push_back({t.shape(), t.dtype()});
-    m->grad_accumulator = acc;
-  }
-  e.fn = std::move(acc);
+  e.fn = m->grad_accumulator;
   return e;
+}
+
+void make_grad_accumulator(const Tensor& leaf) {
+  AutogradMeta& m = autograd_meta(leaf);
+  if (m.grad_accumulator) return;
+  auto acc = make_pooled<AccumulateGrad>(leaf.impl_ptr());
+  acc->outputs_.push_back({leaf.shape(), leaf.dtype()});
+  m.grad_accumulator = std::move(acc);
 }
 
 Tensor set_history(Tensor result, const std::shared_ptr<Node>& node, uint32_t output_nr) {

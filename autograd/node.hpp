@@ -3,10 +3,11 @@
 // require grad, records one Node: its backward rule (which captures what it saved), an Edge to
 // where each input's gradient must go, and the shape and dtype each gradient must have. Output
 // tensors point at their Node (AutogradMeta::grad_fn); Nodes point at the Nodes of their inputs.
-// Nodes are numbered in the order they are created (once their edges are built, so after any
-// AccumulateGrad those made), so newest-to-oldest is a valid order for backward (see engine.cpp).
+// Nodes are numbered in the order they are created (once their edges are built, so after the nodes
+// of their inputs), so newest-to-oldest is a valid order for backward (see engine.cpp).
 // Leaves that require grad end in an AccumulateGrad node, which adds the gradient into the leaf's
-// .grad().
+// .grad(). A leaf has one for life, made by requires_grad_(), and every graph that reads the leaf
+// shares it (on any thread).
 //
 // Recording an op takes nothing from the heap once a loop has run a few times: the node (with its
 // rule and the rule's captures) and each AutogradMeta are one block each from the small-object
@@ -19,7 +20,9 @@
 #include "heed/core/small_vector.hpp"
 #include "heed/core/tensor.hpp"
 
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <type_traits>
@@ -93,8 +96,8 @@ struct Node {
   virtual Grads apply(Grads grad_outputs) = 0;
   // Frees what the node saved for backward; backward calls it unless asked to retain the graph.
   virtual void release_saved() { released_ = true; }
-  // True for AccumulateGrad: the engine runs these last, once every other node has succeeded.
-  virtual bool writes_leaf_grad() const { return false; }
+  // True for AccumulateGrad: the engine writes leaves last, once every other node has succeeded.
+  bool writes_leaf_grad() const { return writes_leaf_grad_; }
 
   // Shape and dtype of each output (the engine fills a missing output gradient with zeros).
   struct OutputInfo {
@@ -105,15 +108,18 @@ struct Node {
   // Outputs whose gradient backward should keep (retain_grad()), by output number.
   SmallVector<std::weak_ptr<AutogradMeta>, 1> retained_;
 
-  // Scratch space of the engine, used only while a backward pass runs.
+  // Scratch space of the engine, used only by the backward pass that claimed the node: visit_mark_
+  // holds that pass's number while it runs, 0 otherwise (engine.cpp). AccumulateGrad nodes, which
+  // graphs share, are never claimed and never use it.
   Grads buffer_;
-  uint64_t visit_mark_ = 0;
+  std::atomic<uint64_t> visit_mark_{0};
 
  protected:
   const char* name_;
   uint64_t sequence_nr_;
   Edges next_;
   bool released_ = false;
+  bool writes_leaf_grad_ = false;
 };
 
 // A node whose backward rule is a callable, either
@@ -140,19 +146,40 @@ struct FnNode final : Node {
   std::optional<Rule> rule_;
 };
 
-// The end of the line for a leaf: adds the incoming gradient into the leaf's .grad().
+// The end of the line for a leaf: adds the incoming gradient into the leaf's .grad(), under the
+// leaf's lock, so that backward passes on several threads whose graphs read the same leaf add up
+// as they would one after the other. It does not keep the leaf alive (the leaf's AutogradMeta holds
+// it): a gradient for a leaf that no handle can reach any more is dropped.
 struct AccumulateGrad final : Node {
-  explicit AccumulateGrad(std::shared_ptr<AutogradMeta> leaf);
+  explicit AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf);
   Grads apply(Grads grad_outputs) override;
   void release_saved() override {}  // nothing saved; a leaf can be reached by many backward passes
-  bool writes_leaf_grad() const override { return true; }
 
-  std::shared_ptr<AutogradMeta> leaf;
+  // A ShapeError or DTypeError unless `grad` fits the leaf as it is now: set_data may have given it
+  // data of another shape or dtype since the graph was recorded.
+  void check_grad(const Tensor& grad) const;
+  // The leaf, or null once no handle holds it.
+  std::shared_ptr<TensorImpl> leaf() const { return leaf_.lock(); }
+
+ private:
+  std::weak_ptr<TensorImpl> leaf_;
+  std::mutex mutex_;  // held while .grad() is written
 };
 
-// The edge along which t's gradient flows: t's grad_fn, t's AccumulateGrad (made on first use) if t
-// is a leaf that requires grad, or an empty edge.
+// Drops a reference to a node without freeing a long graph recursively. A dying node's inputs and a
+// dying tensor's grad_fn come here: the outermost call frees the nodes one by one, and a node freed
+// meanwhile only adds its own inputs to this thread's list. Every node of a graph dies through it,
+// whatever holds the graph together (two edges to one node, several outputs, tensors captured by a
+// backward rule), so freeing a 100,000-step recurrent graph does not overflow the stack.
+void release_later(std::shared_ptr<Node>&& node) noexcept;
+
+// The edge along which t's gradient flows: t's grad_fn, t's AccumulateGrad if t is a leaf that
+// requires grad, or an empty edge. It only reads t's autograd state, so forward passes on several
+// threads may read one leaf at once.
 Edge gradient_edge(const Tensor& t);
+
+// Gives a leaf its AccumulateGrad, if it has none yet (requires_grad_ calls it).
+void make_grad_accumulator(const Tensor& leaf);
 
 // Makes `result` the output `output_nr` of `node`: it now requires grad and has node as grad_fn.
 // Returns the tensor to hand back to the user (a fresh handle if `result` already had autograd

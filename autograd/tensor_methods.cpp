@@ -43,6 +43,8 @@ const Tensor& Tensor::requires_grad_(bool requires_grad) const {
         m.grad_fn->name());
   if (requires_grad && !is_floating_point())
     throw_error<DTypeError>("requires_grad_: only floating tensors can require gradients, got {}", describe(*this));
+  // Made here, not on first use, so that forward passes on several threads only read the leaf.
+  if (requires_grad) autograd::make_grad_accumulator(*this);
   m.requires_grad = requires_grad;
   return *this;
 }

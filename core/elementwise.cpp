@@ -131,8 +131,10 @@ Tensor logical(const char* op, const Tensor& a, const Tensor& b, F f) {
 
 }  // namespace
 
-// In place, two elements of an expanded view would share one address.
+// In place, two elements of an expanded view would share one address (an empty one has none to share:
+// it is contiguous, and the gradient of a sum over an empty tensor is one).
 void check_writable(const Tensor& dst, const char* op) {
+  if (dst.numel() == 0) return;
   for (int64_t d = 0; d < dst.dim(); ++d)
     if (dst.strides()[d] == 0 && dst.shape()[d] > 1)
       throw_error<ValueError>(

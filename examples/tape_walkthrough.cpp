@@ -32,7 +32,7 @@ std::string values(const Tensor& t) {
 std::string label(const Node* n, const std::vector<std::pair<std::string, Tensor>>& leaves) {
   if (auto* acc = dynamic_cast<const heed::autograd::AccumulateGrad*>(n))
     for (const auto& [name, t] : leaves)
-      if (acc->leaf == t.impl().autograd) return fmt::format("AccumulateGrad({})", name);
+      if (acc->leaf() == t.impl_ptr()) return fmt::format("AccumulateGrad({})", name);
   return n->name();
 }
 

@@ -567,6 +567,99 @@ TEST_CASE("a backward that fails half-way leaves no leaf half-updated", "[autogr
   CHECK(grad_values(q) == std::vector<double>(2, 3.0));  // fails today: [6, 6]
 }
 
+// Tensor::set_data gives a leaf new data, possibly of another shape or dtype (Module::to does it). A
+// graph recorded before still carries gradients of the old kind: writing one into the leaf's .grad()
+// would leave a [4] gradient on a [1048576] parameter, which the optimizer then reads out of bounds.
+TEST_CASE("backward refuses a gradient of the old shape or dtype for a leaf given new data", "[autograd][bad_input][engine]") {
+  // "ShapeError: ..." for the error backward() throws
+  auto error_of = [](const Tensor& loss) -> std::string {
+    try {
+      loss.backward();
+    } catch (const Error& e) {
+      return error_kind(e) + ": " + e.what();
+    }
+    return "no exception";
+  };
+  SECTION("a new shape: a ShapeError naming both shapes, and no .grad() changes") {
+    Tensor w = leaf({4}), q = leaf({2});
+    heed::sum(w * w).backward();  // one step: w has a gradient
+    Tensor loss = heed::sum(w * 3.0) + heed::sum(q * q);
+    heed::sum(q * 5.0).backward();
+    const LeafState q_before = state_of(q);
+    w.set_data(randn({1 << 20}, kFloat64));
+    CHECK_FALSE(w.grad().defined());  // set_data dropped the gradient of the old shape
+    CHECK_THAT(error_of(loss), Catch::StartsWith("ShapeError") && Catch::Contains("[4]") &&
+                                   Catch::Contains("[1048576]") && Catch::Contains("set_data") &&
+                                   Catch::Contains("after the graph"));
+    CHECK_FALSE(w.grad().defined());
+    check_unchanged(q, q_before);
+    // A graph recorded after set_data is fine.
+    heed::sum(w * 2.0).backward();
+    CHECK(w.grad().shape() == Shape{1 << 20});
+  }
+  SECTION("a leaf used twice, resized in between: the two gradients are not summed") {
+    Tensor w = leaf({3});
+    Tensor old_part = heed::sum(w * 2.0);
+    w.set_data(randn({5}, kFloat64));
+    Tensor loss = old_part + heed::sum(w * 3.0);
+    CHECK_THAT(error_of(loss),
+               Catch::StartsWith("ShapeError") && Catch::Contains("[3]") && Catch::Contains("[5]") &&
+                   Catch::Contains("set_data"));
+    CHECK_FALSE(w.grad().defined());
+  }
+  SECTION("a new dtype: a DTypeError naming both") {
+    Tensor w = randn({3}).requires_grad_();
+    Tensor loss = heed::sum(w * 2.0);
+    w.set_data(heed::to(w.detach(), kFloat64));
+    CHECK_THAT(error_of(loss), Catch::StartsWith("DTypeError") && Catch::Contains("float32") &&
+                                   Catch::Contains("float64") && Catch::Contains("set_data"));
+    CHECK_FALSE(w.grad().defined());
+  }
+  SECTION("a module moved to float64 after its forward") {
+    nn::Linear lin(3, 2);
+    Tensor loss = heed::sum(lin(randn({4, 3})));
+    lin.to(kFloat64);
+    CHECK_THAT(error_of(loss), Catch::StartsWith("DTypeError"));
+    for (const Tensor& p : lin.parameters()) CHECK_FALSE(p.grad().defined());
+  }
+  SECTION("new data of the same shape and dtype: the gradient accumulates as usual") {
+    Tensor w = leaf({2});
+    Tensor loss = heed::sum(w * 3.0);
+    w.set_data(ones({2}, kFloat64));
+    loss.backward();
+    CHECK(grad_values(w) == std::vector<double>(2, 3.0));
+  }
+}
+
+TEST_CASE("bad-input table: backward after set_data gave a leaf data of another kind", "[autograd][bad_input][engine]") {
+  // Each call records a graph, gives the leaf new data, then runs backward.
+  auto resized = [](Shape before, Shape after) {
+    Tensor w = randn(before, kFloat64).requires_grad_();
+    Tensor loss = heed::sum(w * 2.0);
+    w.set_data(randn(after, kFloat64));
+    loss.backward();
+  };
+  check_all({
+      {"[4] leaf given randn({1 << 20})", "backward", "ShapeError", [&] { resized({4}, {1 << 20}); }},
+      {"[2, 3] leaf given [3, 2] data", "backward", "ShapeError", [&] { resized({2, 3}, {3, 2}); }},
+      {"[3] leaf given 0-d data", "backward", "ShapeError", [&] { resized({3}, {}); }},
+      {"float32 leaf given float64 data", "backward", "DTypeError",
+       [] {
+         Tensor w = randn({3}).requires_grad_();
+         Tensor loss = heed::sum(w * 2.0);
+         w.set_data(heed::to(w.detach(), kFloat64));
+         loss.backward();
+       }},
+      {"nn::Linear moved to float64 after its forward", "backward", "DTypeError",
+       [] {
+         nn::Linear lin(3, 2);
+         Tensor loss = heed::sum(lin(randn({4, 3})));
+         lin.to(kFloat64);
+         loss.backward();
+       }},
+  });
+}
+
 // ---- gradients that must not alias one another ------------------------------------------------------
 
 TEST_CASE("gradients stolen by AccumulateGrad never alias another tensor", "[autograd][bad_input][engine][aliasing]") {
@@ -709,6 +802,18 @@ TEST_CASE("edge input: backward through empty and 0-d tensors", "[autograd][bad_
     Tensor f = leaf({2, 0});
     heed::sum(heed::matmul(f, leaf({0, 3}))).backward();
     CHECK(f.grad().shape() == Shape{2, 0});
+  }
+  SECTION("an empty leaf used twice: its two gradients are summed") {
+    // The first gradient to arrive is the sum's (an expanded, empty tensor): adding the second into
+    // it in place must not be refused as a write into an expanded tensor.
+    Tensor e = leaf({0, 3});
+    heed::sum(e * 2.0 + e).backward();
+    CHECK(e.grad().shape() == Shape{0, 3});
+    heed::sum(e + e).backward();
+    CHECK(e.grad().shape() == Shape{0, 3});
+    Tensor f = leaf({4, 0});
+    (heed::sum(f) + heed::sum(heed::exp(f))).backward();
+    CHECK(f.grad().shape() == Shape{4, 0});
   }
   SECTION("mean over an empty dim is NaN, and its gradient is empty") {
     Tensor e = leaf({0, 3});

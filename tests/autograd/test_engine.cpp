@@ -1,5 +1,8 @@
 #include "helpers.hpp"
 
+#include "heed/autograd/record.hpp"
+
+#include <memory>
 #include <thread>
 
 using namespace heed;
@@ -122,6 +125,80 @@ TEST_CASE("a 10,000-op chain runs forward, backward and destruction without recu
   for (int i = 0; i < 200000; ++i) z = z + 0.0;
   z = Tensor{};
   SUCCEED();
+}
+
+namespace {
+
+constexpr int kLongGraph = 100000;
+
+// An op with two outputs that swaps its two inputs: a chain of them has two edges from each node to
+// the one before.
+std::pair<Tensor, Tensor> swap_pair(const Tensor& a, const Tensor& b) {
+  std::vector<Tensor> out = autograd::record_multi(
+      "swap_pair", {kernel::clone(b), kernel::clone(a)}, {a, b},
+      [](const Grads& g, NeedsGrad) -> Grads { return {g[1], g[0]}; });
+  return {out[0], out[1]};
+}
+
+// An op whose rule holds a tensor with its history, not as an input: a chain of them is held only
+// through what the rules captured (a user's rule may capture a tensor instead of save(t)).
+Tensor holding(const Tensor& x, const Tensor& held) {
+  return autograd::record("holding", kernel::clone(x), {x},
+                          [held](const Tensor& g, NeedsGrad) -> Grads {
+                            (void)held;
+                            return {g};
+                          });
+}
+
+// Drops `t` and checks that its graph was freed (without recursion: 100,000 nested destructors
+// overflow the stack).
+void check_freed(Tensor& t) {
+  std::weak_ptr<autograd::Node> node = t.grad_fn();
+  REQUIRE_FALSE(node.expired());
+  t = Tensor{};
+  CHECK(node.expired());
+}
+
+}  // namespace
+
+TEST_CASE("a long graph is freed without recursion, whatever its shape", "[autograd][engine]") {
+  Tensor x0 = zeros({1}).requires_grad_();
+  SECTION("x = x + x: two edges to the same node") {
+    Tensor x = x0;
+    for (int i = 0; i < kLongGraph; ++i) x = x + x;
+    check_freed(x);
+  }
+  SECTION("nodes with two outputs, both read by the next node") {
+    Tensor a = x0 * 1.0, b = x0 * 2.0;
+    for (int i = 0; i < kLongGraph; ++i) std::tie(a, b) = swap_pair(a, b);
+    Tensor s = a + b;
+    a = b = Tensor{};
+    check_freed(s);
+  }
+  SECTION("a chain held only through tensors captured by backward rules") {
+    Tensor y = x0 * 1.0;
+    for (int i = 0; i < kLongGraph; ++i) y = holding(x0, y);
+    check_freed(y);
+  }
+  SECTION("a graph kept by retain_graph after backward") {
+    Tensor x = x0;
+    for (int i = 0; i < kLongGraph; ++i) x = x + x;
+    x.backward(Tensor{}, /*retain_graph=*/true);
+    CHECK(x0.grad().defined());
+    check_freed(x);
+  }
+  SECTION("a graph whose backward failed") {
+    Tensor k = ones({1});
+    Tensor x = x0;
+    for (int i = 0; i < kLongGraph; ++i) x = i == 10 ? x * k : x + x;
+    {
+      NoGradGuard no_grad;
+      k.add_(1.0);  // saved by the mul: backward fails there
+    }
+    CHECK_THROWS_AS(x.backward(), StateError);
+    CHECK_FALSE(x0.grad().defined());
+    check_freed(x);
+  }
 }
 
 TEST_CASE("grad_fn names the op that produced a tensor", "[autograd][engine]") {

@@ -914,6 +914,20 @@ TEST_CASE("an empty tensor is contiguous", "[core][bad_input][tensor]") {
   CHECK(kernel::contiguous(zeros({2, 0, 3})).is_contiguous());
 }
 
+TEST_CASE("an empty expanded tensor can be written in place: it has no two elements to share an address",
+          "[core][bad_input][elementwise]") {
+  // strides (0, 0): is_contiguous() (no elements), and the gradient of a sum over an empty tensor
+  Tensor e = kernel::expand(zeros({1, 1}), {0, 3});
+  REQUIRE(e.is_contiguous());
+  kernel::add_(e, zeros({0, 3}));
+  kernel::mul_(e, 2.0);
+  kernel::fill_(e, 1.0);
+  kernel::copy_(e, zeros({0, 3}));
+  CHECK(e.shape() == Shape{0, 3});
+  // a non-empty expanded tensor is still refused
+  CHECK_THROWS_AS(kernel::add_(kernel::expand(zeros({1, 1}), {2, 3}), ones({2, 3})), ValueError);
+}
+
 // BUG core/tensor.cpp:56-57 (Tensor::size, Tensor::stride): wrap_dim accepts dim 0 / -1 for a 0-d
 // tensor (as reductions want), so size(0) of a 0-d tensor reads the unused slot 0 of the IntList:
 // 0 for a fresh 0-d tensor, and the old size for one made by select() (select(arange(5), 0, 2)

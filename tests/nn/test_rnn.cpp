@@ -136,6 +136,27 @@ TEST_CASE("the fused and readable paths agree in float64, with and without lengt
     }
 }
 
+TEST_CASE("a batch of 0 sequences runs forward and backward through both paths", "[nn][rnn]") {
+  for (std::string mode : {"tanh", "lstm", "gru"})
+    for (bool fused : {false, true}) {
+      INFO(mode << (fused ? " fused" : " readable"));
+      auto layer = make_layer(mode, 3, 5, {.num_layers = 2, .bidirectional = true, .fused = fused});
+      Tensor x = randn({0, 4, 3}).requires_grad_();
+      nn::RNNOutput r = layer->forward(x, Tensor{});
+      CHECK(r.output.shape() == Shape{0, 4, 10});
+      CHECK(r.h_n.shape() == Shape{4, 0, 5});
+      Tensor loss = sum(r.output) + sum(r.h_n);
+      if (mode == "lstm") loss = loss + sum(r.c_n);
+      loss.backward();
+      CHECK(x.grad().shape() == Shape{0, 4, 3});
+      for (const Tensor& p : layer->parameters()) {
+        REQUIRE(p.grad().defined());
+        CHECK(p.grad().shape() == p.shape());
+        CHECK(amax(abs(p.grad())).item() == 0.0);  // no sequence, no gradient
+      }
+    }
+}
+
 // ---- cells ---------------------------------------------------------------------------------------
 
 TEST_CASE("RNNCell, LSTMCell and GRUCell equal one step written as naive loops", "[nn][rnn]") {
@@ -462,6 +483,18 @@ TEST_CASE("recurrent layers reject bad input with errors naming the layer", "[nn
   CHECK_THROWS_AS(nn::RNNCell(4, 6, true, "gelu"), ValueError);
   CHECK_THROWS_WITH(nn::lstm_cell(randn({3, 4}), zeros({3, 6}), zeros({3, 6}), zeros({20, 4}), zeros({24, 6})),
                     Catch::Contains("lstm_cell"));
+}
+
+TEST_CASE("a 100000-step LSTMCell loop frees its graph without recursion", "[nn][rnn]") {
+  // Each step is one node with two outputs, h and c, both read by the next step's node.
+  nn::LSTMCell cell(1, 1);
+  Tensor x = zeros({1, 1});
+  Tensor h = zeros({1, 1}), c = zeros({1, 1});
+  for (int t = 0; t < 100000; ++t) std::tie(h, c) = cell(x, h, c);
+  std::weak_ptr<autograd::Node> last = h.grad_fn();
+  REQUIRE_FALSE(last.expired());
+  h = c = Tensor{};
+  CHECK(last.expired());
 }
 
 TEST_CASE("a 10000-step LSTM runs forward and backward through the readable path", "[nn][rnn]") {

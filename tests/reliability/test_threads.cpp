@@ -10,10 +10,14 @@
 // and trains with its own generator (tasks.hpp turns off the dropout that cannot take one).
 #include "tasks.hpp"
 
+#include "heed/autograd/record.hpp"
+
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <exception>
 #include <thread>
+#include <vector>
 
 using namespace heed;
 using namespace heed::test;
@@ -113,4 +117,105 @@ TEST_CASE("threads: grad mode is per thread", "[reliability][threads]") {
   }
   CHECK(other_thread_saw_enabled);
   CHECK(other_thread_records);
+}
+
+namespace {
+
+// A float64 MLP whose parameters hold small integers, and batches of small integers: every gradient
+// is a sum of integers, exact in any order, so gradients summed by two threads at once must equal
+// the serial sum bit for bit.
+struct SharedModel {
+  SharedModel() {
+    manual_seed(5);
+    model.to(kFloat64);
+    NoGradGuard no_grad;
+    for (const Tensor& p : model.parameters()) p.copy_(randint(-3, 4, p.shape()).to(kFloat64));
+    for (auto& batches : inputs)
+      for (int k = 0; k < kPasses; ++k) batches.push_back(randint(-3, 4, {8, 6}).to(kFloat64));
+  }
+  // One forward and backward; the model's first weight is used twice (two contributions per pass).
+  void pass(const Tensor& x) {
+    Tensor y = model.forward(x);
+    Tensor w = model.parameters()[0];
+    (sum(y) + sum(w * 2.0)).backward();
+  }
+  std::vector<Tensor> grads() {
+    std::vector<Tensor> g;
+    for (const Tensor& p : model.parameters()) g.push_back(p.grad().clone());
+    return g;
+  }
+  static constexpr int kPasses = 200;
+  nn::Sequential model{std::make_shared<nn::Linear>(6, 16), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(16, 4)};
+  std::vector<Tensor> inputs[2];
+};
+
+}  // namespace
+
+TEST_CASE("threads: two threads running forward and backward on one shared model sum the gradients of all passes",
+          "[reliability][threads]") {
+  SharedModel m;
+  m.model.zero_grad();
+  for (const auto& batches : m.inputs)
+    for (const Tensor& x : batches) m.pass(x);
+  const std::vector<Tensor> serial = m.grads();
+
+  for (int round = 0; round < 20; ++round) {
+    INFO("round " << round);
+    m.model.zero_grad();
+    std::exception_ptr errors[2];
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t)
+      threads.emplace_back([&m, &errors, t] {
+        try {
+          for (const Tensor& x : m.inputs[t]) m.pass(x);
+        } catch (...) {
+          errors[t] = std::current_exception();
+        }
+      });
+    for (std::thread& t : threads) t.join();
+    for (const auto& e : errors)
+      if (e) std::rethrow_exception(e);
+    const std::vector<Tensor> both = m.grads();
+    for (size_t i = 0; i < serial.size(); ++i) CHECK(equal(both[i], serial[i]));
+  }
+}
+
+TEST_CASE("threads: backward through one graph from two threads at once is a StateError for the second",
+          "[reliability][threads]") {
+  // The first pass holds the graph inside a backward rule until the second has tried.
+  std::atomic<bool> first_inside{false}, second_done{false};
+  std::thread::id first_thread;
+  Tensor w = ones({2}, kFloat64).requires_grad_();
+  Tensor held = autograd::record("hold", kernel::clone(w), {w}, [&](const Tensor& g, NeedsGrad) -> Grads {
+    if (std::this_thread::get_id() == first_thread) {
+      first_inside = true;
+      while (!second_done) std::this_thread::yield();
+    }
+    return {g};
+  });
+  Tensor loss = sum(held * 3.0);
+  std::exception_ptr first_error;
+  std::thread first([&] {
+    first_thread = std::this_thread::get_id();
+    try {
+      loss.backward(Tensor{}, /*retain_graph=*/true);
+    } catch (...) {
+      first_error = std::current_exception();
+    }
+  });
+  while (!first_inside) std::this_thread::yield();
+  std::string second_error;
+  try {
+    loss.backward(Tensor{}, /*retain_graph=*/true);
+  } catch (const StateError& e) {
+    second_error = e.what();
+  }
+  second_done = true;
+  first.join();
+  if (first_error) std::rethrow_exception(first_error);
+  CHECK_THAT(second_error, Catch::Contains("another backward pass") && Catch::Contains("'sum'"));
+  CHECK(w.grad().to_vector<double>() == std::vector<double>{3, 3});  // the first pass's alone
+  // Once the first pass is over, the graph is free again.
+  loss.backward();
+  CHECK(w.grad().to_vector<double>() == std::vector<double>{6, 6});
 }
