@@ -1,6 +1,7 @@
 # ctest: install heed from HEED_BUILD_DIR into a scratch prefix, then build and run a separate program against it
 # twice: a CMake project with find_package(heed), and the same main.cpp compiled by CXX with the flags of
-# `pkg-config --cflags --libs heed`.
+# `pkg-config --cflags --libs heed`; then build and run the code of the op guide (GUIDE) as a project of its own.
+cmake_minimum_required(VERSION 3.20)  # policies for this script (run with cmake -P)
 set(prefix "${WORK_DIR}/prefix")
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
@@ -36,3 +37,41 @@ run(${CXX} -std=c++20 -O2 -I${CONSUMER_DIR} ${CONSUMER_DIR}/main.cpp ${CONSUMER_
     -o ${WORK_DIR}/consumer_pkgconfig)
 run(${WORK_DIR}/consumer_pkgconfig)
 message(STATUS "install test, pkg-config: ${out}")
+
+# docs/adding_an_op.md, followed as written in a project of one's own: its ```cmake block is the project's
+# CMakeLists.txt and its ```cpp blocks, one after another, the test file that block names. It is built
+# against the installed heed alone (no header or helper from heed's source tree) and its tests run.
+file(READ "${GUIDE}" doc)
+set(guide_cpp "")
+set(guide_cmake "")
+while(TRUE)
+  string(REGEX MATCH "\n```(cpp|cmake)\n" fence "${doc}")
+  if(NOT fence)
+    break()
+  endif()
+  set(lang "${CMAKE_MATCH_1}")
+  string(FIND "${doc}" "${fence}" start)
+  string(LENGTH "${fence}" skip)
+  math(EXPR start "${start} + ${skip}")
+  string(SUBSTRING "${doc}" ${start} -1 doc)
+  string(FIND "${doc}" "\n```\n" end)
+  if(end EQUAL -1)
+    message(FATAL_ERROR "install test: a ```${lang} block of ${GUIDE} is not closed")
+  endif()
+  string(SUBSTRING "${doc}" 0 ${end} block)
+  string(APPEND guide_${lang} "${block}\n\n")
+  string(SUBSTRING "${doc}" ${end} -1 doc)
+endwhile()
+string(REGEX MATCH "add_executable\\([a-z_]+ ([a-z_]+\\.cpp)\\)" source "${guide_cmake}")
+if(NOT source)
+  message(FATAL_ERROR "install test: ${GUIDE} has no ```cmake block with add_executable(NAME FILE.cpp)")
+endif()
+set(guide_dir "${WORK_DIR}/guide")
+file(WRITE "${guide_dir}/CMakeLists.txt" "${guide_cmake}")
+file(WRITE "${guide_dir}/${CMAKE_MATCH_1}" "${guide_cpp}")
+run(${CMAKE_COMMAND} -S ${guide_dir} -B ${guide_dir}/build -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release)
+run(${CMAKE_COMMAND} --build ${guide_dir}/build)
+string(REGEX MATCH "add_executable\\(([a-z_]+) " target "${guide_cmake}")
+run(${guide_dir}/build/${CMAKE_MATCH_1})
+string(REGEX MATCH "All tests passed[^\n]*" passed "${out}")
+message(STATUS "install test, the op guide in a project of its own: ${passed}")
