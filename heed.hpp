@@ -42,6 +42,7 @@
 #include "heed/autograd/loss_ops.hpp"
 #include "heed/autograd/norm_ops.hpp"
 #include "heed/autograd/profiler.hpp"
+#include "heed/autograd/record.hpp"  // writing an op of one's own: record, save, Grads, NeedsGrad
 #include "heed/autograd/reduce_ops.hpp"
 #include "heed/autograd/rnn_ops.hpp"
 #include "heed/autograd/shape_ops.hpp"
@@ -76,3 +77,5 @@
 // pictures: SVG plots, a progress bar, a metrics log
 #include "heed/pictures/plot.hpp"
 #include "heed/pictures/progress.hpp"
+
+// Not included here: heed/testing/catch2.hpp (gradient checks as Catch2 assertions), which needs Catch2.

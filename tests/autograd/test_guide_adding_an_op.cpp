@@ -1,18 +1,20 @@
 // The code of docs/adding_an_op.md, compiled and run so that the guide cannot rot: a new
 // differentiable op, softplus(x, beta) = log(1 + e^(beta x)) / beta, with its kernel, its backward
-// rule and its tests. The guide quotes each block between "// [guide:NAME]" and "// [guide:end]"
-// verbatim, and the last test checks that it still does.
-#include "helpers.hpp"
-
-#include "heed/autograd/record.hpp"
-#include "heed/core/iter.hpp"
+// rule and its tests. The guide quotes each block between "// [guide:NAME]" and
+// "// [guide:end]" verbatim, and the last test checks that it still does. The install test
+// (tests/install/run.cmake) builds the guide's blocks again, outside heed, against an installed heed.
+// [guide:includes]
+#include <heed.hpp>
+#include <heed/testing/catch2.hpp>  // Catch2, heed::testing::leaf and check_gradients
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
+// [guide:end]
+
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <vector>
 
 // [guide:kernel]
 namespace guide::kernel {
@@ -54,10 +56,12 @@ Tensor softplus(const Tensor& x, double beta = 1.0) {
 }  // namespace guide
 // [guide:end]
 
+// [guide:test-using]
 using namespace heed;
-using heed::test::check_gradients;
-using heed::test::leaf;
+using heed::testing::check_gradients;
+using heed::testing::leaf;
 using Inputs = const std::vector<Tensor>&;
+// [guide:end]
 
 // [guide:test-forward]
 TEST_CASE("guide softplus forward matches a naive loop", "[autograd][guide]") {
@@ -128,7 +132,7 @@ TEST_CASE("docs/adding_an_op.md quotes the guide blocks of this file verbatim", 
   std::stringstream doc;
   doc << doc_file.rdbuf();
   auto blocks = guide_blocks(here);
-  REQUIRE(blocks.size() == 5);
+  REQUIRE(blocks.size() == 7);
   for (const auto& [name, code] : blocks) {
     INFO("block '" << name << "' of " << here << " is not in " << doc_path << " verbatim: copy it into the guide");
     CHECK(doc.str().find(code) != std::string::npos);
