@@ -1,6 +1,7 @@
-// The code of docs/adding_an_op.md, compiled and run so that the guide cannot rot: a new
-// differentiable op, softplus(x, beta) = log(1 + e^(beta x)) / beta, with its kernel, its backward
-// rule and its tests. The guide quotes each block between "// [guide:NAME]" and
+// The code of docs/adding_an_op.md, compiled and run so that the guide cannot rot: two new
+// differentiable ops with their kernels, backward rules and tests. softplus(x, beta) =
+// log(1 + e^(beta x)) / beta is element-wise; conv1d(x, w) is not, and its rule is built from
+// kernel::matmul and views. The guide quotes each block between "// [guide:NAME]" and
 // "// [guide:end]" verbatim, and the last test checks that it still does. The install test
 // (tests/install/run.cmake) builds the guide's blocks again, outside heed, against an installed heed.
 // [guide:includes]
@@ -101,6 +102,84 @@ TEST_CASE("guide softplus rejects an integer tensor and a non-positive beta", "[
 }
 // [guide:end]
 
+// [guide:conv1d]
+namespace guide::kernel {
+using heed::kernel::add_;
+using heed::kernel::matmul;
+using heed::kernel::narrow;
+using heed::kernel::select;
+using heed::kernel::sum;
+}  // namespace guide::kernel
+
+namespace guide {
+using namespace heed;
+
+// y[b, o, t] = sum_c sum_k w[o, c, k] x[b, c, t + k]: valid padding, stride 1 (torch's conv1d, no bias).
+// x (B, C_in, L), w (C_out, C_in, K) -> y (B, C_out, L_out = L - K + 1). Tap k is one matmul of views:
+// y += w[:, :, k] (C_out, C_in)  @  x[:, :, k : k + L_out] (B, C_in, L_out).
+Tensor conv1d(const Tensor& x, const Tensor& w) {
+  if (x.dim() != 3 || w.dim() != 3 || x.size(1) != w.size(1) || w.size(2) < 1 || w.size(2) > x.size(2))
+    throw_error<ShapeError>("conv1d: needs x (B, C_in, L) and w (C_out, C_in, K) with 1 <= K <= L, got x {} and w {}",
+                            x.shape(), w.shape());
+  const int64_t K = w.size(2), L_out = x.size(2) - K + 1;
+  Tensor y = zeros({x.size(0), w.size(0), L_out}, x.dtype());
+  for (int64_t k = 0; k < K; ++k)
+    kernel::add_(y, kernel::matmul(kernel::select(w, 2, k), kernel::narrow(x, 2, k, L_out)));
+
+  // Each tap's matmul backward, added up:
+  // dx[:, :, k : k + L_out] += w[:, :, k]ᵀ dy,     dw[:, :, k] += sum over b of dy[b] x[b, :, k : k + L_out]ᵀ
+  return autograd::record(
+      "conv1d", y, {x, w}, [X = save(x), W = save(w), K, L_out](const Tensor& dy, NeedsGrad needs) -> Grads {
+        Tensor dx = needs[0] ? zeros(X.get().shape(), dy.dtype()) : Tensor{};
+        Tensor dw = needs[1] ? zeros(W.get().shape(), dy.dtype()) : Tensor{};
+        for (int64_t k = 0; k < K; ++k) {
+          if (needs[0])
+            kernel::add_(kernel::narrow(dx, 2, k, L_out), kernel::matmul(kernel::select(W.get(), 2, k), dy, true));
+          if (needs[1])
+            kernel::add_(kernel::select(dw, 2, k),
+                         kernel::sum(kernel::matmul(dy, kernel::narrow(X.get(), 2, k, L_out), false, true), {0}));
+        }
+        return {dx, dw};
+      });
+}
+
+}  // namespace guide
+// [guide:end]
+
+// [guide:conv1d-tests]
+TEST_CASE("guide conv1d forward matches a naive loop", "[autograd][guide]") {
+  const int64_t B = 2, C_in = 3, L = 7, C_out = 4, K = 3, L_out = L - K + 1;
+  Tensor x = randn({B, C_in, L}, kFloat64), w = randn({C_out, C_in, K}, kFloat64);
+  Tensor y = guide::conv1d(x, w);
+  REQUIRE(y.shape() == Shape{B, C_out, L_out});
+  std::vector<double> xs = x.to_vector<double>(), ws = w.to_vector<double>(), ys = y.to_vector<double>();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t o = 0; o < C_out; ++o)
+      for (int64_t t = 0; t < L_out; ++t) {
+        double expected = 0;  // sum_c sum_k w[o, c, k] x[b, c, t + k], indices of row-major arrays
+        for (int64_t c = 0; c < C_in; ++c)
+          for (int64_t k = 0; k < K; ++k) expected += ws[(o * C_in + c) * K + k] * xs[(b * C_in + c) * L + t + k];
+        CHECK(ys[(b * C_out + o) * L_out + t] == Approx(expected).epsilon(1e-12));
+      }
+}
+
+TEST_CASE("guide conv1d backward matches finite differences", "[autograd][guide]") {
+  Tensor x = leaf({2, 3, 6}), w = leaf({4, 3, 3}), scale = leaf({4, 1});
+  check_gradients([](Inputs v) { return guide::conv1d(v[0], v[1]); }, {x, w});
+  // A kernel as long as the input (one output per row), and an incoming gradient that is not all ones.
+  check_gradients([](Inputs v) { return guide::conv1d(v[0], v[1]); }, {x, leaf({2, 3, 6})});
+  check_gradients([](Inputs v) { return guide::conv1d(v[0], v[1]) * v[2]; }, {x, w, scale});
+}
+
+TEST_CASE("guide conv1d rejects shapes that do not fit", "[autograd][guide]") {
+  Tensor x = zeros({2, 3, 5});
+  CHECK_THROWS_AS(guide::conv1d(x, zeros({4, 2, 3})), ShapeError);  // C_in differs
+  CHECK_THROWS_AS(guide::conv1d(x, zeros({4, 3, 6})), ShapeError);  // K > L
+  CHECK_THROWS_AS(guide::conv1d(zeros({3, 5}), zeros({4, 3, 3})), ShapeError);
+  CHECK_THROWS_WITH(guide::conv1d(x, zeros({4, 2, 3})), Catch::Contains("conv1d") && Catch::Contains("[4, 2, 3]"));
+}
+// [guide:end]
+
 namespace {
 // The blocks of this file between "// [guide:NAME]" and "// [guide:end]" lines, by name.
 std::vector<std::pair<std::string, std::string>> guide_blocks(const std::string& path) {
@@ -132,7 +211,7 @@ TEST_CASE("docs/adding_an_op.md quotes the guide blocks of this file verbatim", 
   std::stringstream doc;
   doc << doc_file.rdbuf();
   auto blocks = guide_blocks(here);
-  REQUIRE(blocks.size() == 7);
+  REQUIRE(blocks.size() == 9);
   for (const auto& [name, code] : blocks) {
     INFO("block '" << name << "' of " << here << " is not in " << doc_path << " verbatim: copy it into the guide");
     CHECK(doc.str().find(code) != std::string::npos);
