@@ -76,3 +76,8 @@
 // pictures: SVG plots, a progress bar, a metrics log
 #include "heed/pictures/plot.hpp"
 #include "heed/pictures/progress.hpp"
+
+// data: datasets, samplers, padding
+#include "heed/data/collate.hpp"
+#include "heed/data/dataset.hpp"
+#include "heed/data/sampler.hpp"
