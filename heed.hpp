@@ -77,7 +77,8 @@
 #include "heed/pictures/plot.hpp"
 #include "heed/pictures/progress.hpp"
 
-// data: datasets, samplers, padding
+// data: datasets, samplers, the DataLoader, padding
 #include "heed/data/collate.hpp"
+#include "heed/data/dataloader.hpp"
 #include "heed/data/dataset.hpp"
 #include "heed/data/sampler.hpp"
