@@ -77,8 +77,9 @@
 #include "heed/pictures/plot.hpp"
 #include "heed/pictures/progress.hpp"
 
-// data: datasets, samplers, the DataLoader, padding
+// data: datasets, samplers, the DataLoader, padding, file readers
 #include "heed/data/collate.hpp"
 #include "heed/data/dataloader.hpp"
 #include "heed/data/dataset.hpp"
+#include "heed/data/readers.hpp"
 #include "heed/data/sampler.hpp"
