@@ -139,8 +139,37 @@ def tensor_bytes_corpus():
     }
 
 
+# ---- fuzz_csv: an options byte, then CSV text ---------------------------------------------------------
+
+COMMA, TAB, SEMICOLON, PIPE = 0, 1, 2, 3
+NO_HEADER, NO_QUOTE = 4, 8
+
+
+def csv_input(flags, text):
+    return bytes([flags]) + text.encode("utf-8") if isinstance(text, str) else bytes([flags]) + text
+
+
+def csv_corpus():
+    return {
+        "simple.csv": csv_input(COMMA, "id,name,score\n1,ada,3.5\n2,bob,4\n"),
+        "quoted.csv": csv_input(COMMA, 'a,b\r\n"x, y","say ""hi"""\r\n"two\nlines",\r\n'),
+        "bom_blank_lines.csv": csv_input(COMMA, b"\xef\xbb\xbfk,v\n\n1,2\n\n"),
+        "pairs.tsv": csv_input(TAB, "source\ttarget\nHallo Welt\tHello world\n\"a\tb\"\tc\n"),
+        "raw_quotes.tsv": csv_input(TAB | NO_QUOTE, 'en\tde\n"Hi," she said\t"Hallo", sagte sie\n'),
+        "no_header.csv": csv_input(SEMICOLON | NO_HEADER, "1;2;3\n4;5;6"),
+        "empty_fields.csv": csv_input(PIPE, 'a|b|c\n||\n""|x|\n'),
+        "utf8.csv": csv_input(COMMA, "w\u00f6rd,\u00fcbersetzung\n\u65e5\u672c,\U0001f600\n"),
+        # malformed: an unterminated quote, text after a closing quote, a short row, a repeated name
+        "unterminated.csv": csv_input(COMMA, 'a,b\n1,"open\n'),
+        "after_quote.csv": csv_input(COMMA, 'a,b\n"x"y,2\n'),
+        "short_row.csv": csv_input(COMMA, "a,b,c\n1,2\n"),
+        "repeated_name.csv": csv_input(COMMA, "a,a\n1,2\n"),
+    }
+
+
 def main():
-    for target, files in (("fuzz_checkpoint", checkpoint_corpus()), ("fuzz_tensor_bytes", tensor_bytes_corpus())):
+    for target, files in (("fuzz_checkpoint", checkpoint_corpus()), ("fuzz_tensor_bytes", tensor_bytes_corpus()),
+                          ("fuzz_csv", csv_corpus())):
         directory = os.path.join(HERE, "corpus", target)
         os.makedirs(directory, exist_ok=True)
         for name, data in files.items():
