@@ -175,6 +175,17 @@ TEST_CASE("DataLoader: an error in a worker reaches the loop as the same excepti
 
     DataLoader other(Faulty{20, 0, false}, {.batch_size = 2, .num_workers = workers});
     CHECK_THROWS_WITH(other.begin(), "not a heed error");
+
+    // A loop that stops before the broken batch never sees its error, and neither leaving the loop
+    // nor destroying the loader with the error pending hangs.
+    auto early = std::make_unique<DataLoader<Faulty>>(Faulty{20, 3}, DataLoaderOptions{.num_workers = workers});
+    for (auto& batch : *early) {
+      CHECK(batch.item<int64_t>() == 0);
+      break;
+    }
+    auto it = early->begin();
+    CHECK(it->item<int64_t>() == 1);
+    early.reset();
   }
 }
 
