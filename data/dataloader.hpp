@@ -8,7 +8,8 @@
 // A loader is a stream of batches through its epochs. A range-for runs to the end of the current
 // epoch (the next one starts with a new shuffle); a loop that leaves early (break, an exception)
 // leaves the loader where it stopped, and the next range-for continues the same epoch with the next
-// batch. Batches are batch first, made by the collate function from the examples of each batch of
+// batch; next() hands out the stream's batches one at a time, across epochs, for loops counted in
+// steps. Batches are batch first, made by the collate function from the examples of each batch of
 // indices.
 //
 // Workers. With num_workers = 0 each batch is made on the calling thread when the loop asks for
@@ -176,6 +177,19 @@ class DataLoader {
   Iterator begin();
   Sentinel end() const { return {}; }
 
+  // The next batch of the stream, for loops counted in steps rather than epochs: the current epoch's
+  // next batch, or the next epoch's first after its last (PyTorch's next(iter(loader)), without the
+  // restart). A range-for after next() goes on from the batch after the one next() returned last.
+  //   for (int step = 0; step < steps; ++step) train(loader.next());
+  Batch next() {
+    if (stepper_) {
+      ++*stepper_;
+      if (*stepper_ == end()) stepper_.reset();
+    }
+    if (!stepper_) stepper_ = std::make_unique<Iterator>(begin());
+    return std::move(**stepper_);
+  }
+
   // Batches per epoch (PyTorch's len(loader)).
   int64_t size() const { return core_->batch_sampler->size(); }
   // The epoch the next (or the running) iteration covers.
@@ -187,12 +201,14 @@ class DataLoader {
   // set_epoch(e) for each e resumes mid-epoch after load_state_dict; reset() starts it over.
   // StateError while iterating.
   void set_epoch(int64_t epoch) {
+    stepper_.reset();
     if (core_->running) throw_error<StateError>("DataLoader::set_epoch: an iteration is running");
     if (epoch < 0) throw_error<ValueError>("DataLoader::set_epoch: the epoch must be >= 0, got {}", epoch);
     if (epoch != core_->epoch) core_->epoch = epoch, core_->position = 0;
   }
   // Makes the next iteration start the current epoch over from its first batch.
   void reset() {
+    stepper_.reset();
     if (core_->running) throw_error<StateError>("DataLoader::reset: an iteration is running");
     core_->position = 0;
   }
@@ -217,6 +233,7 @@ class DataLoader {
   // entry, or for a state of a loader with another number of batches per epoch.
   void load_state_dict(const StateDict& state) {
     constexpr const char* op = "DataLoader::load_state_dict";
+    stepper_.reset();
     Core& c = *core_;
     if (c.running) throw_error<StateError>("{}: an iteration is running", op);
     const int64_t epoch = detail::int64_entry(state, "epoch", op);
@@ -329,6 +346,7 @@ class DataLoader {
   };
 
   std::shared_ptr<Core> core_;
+  std::unique_ptr<Iterator> stepper_;  // next()'s iteration, when it has one
 };
 
 // The iterator of one epoch: move-only, as an input iterator over batches made on the fly.
@@ -359,6 +377,7 @@ class DataLoader<D, Collate>::Iterator {
 
 template <Dataset D, class Collate>
 typename DataLoader<D, Collate>::Iterator DataLoader<D, Collate>::begin() {
+  stepper_.reset();  // next()'s iteration ends where it is; this one goes on from there
   Core& c = *core_;
   if (c.running)
     throw_error<StateError>(

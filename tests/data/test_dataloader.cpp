@@ -176,6 +176,14 @@ TEST_CASE("DataLoader: an error in a worker reaches the loop as the same excepti
     DataLoader other(Faulty{20, 0, false}, {.batch_size = 2, .num_workers = workers});
     CHECK_THROWS_WITH(other.begin(), "not a heed error");
 
+    // next() the same: the broken batch throws, and throws again when asked for again.
+    DataLoader stepped(Faulty{20, 5}, {.batch_size = 2, .num_workers = workers});
+    CHECK(ints(stepped.next()) == std::vector<int64_t>{0, 1});
+    CHECK(ints(stepped.next()) == std::vector<int64_t>{2, 3});
+    CHECK_THROWS_AS(stepped.next(), IndexError);
+    CHECK_THROWS_AS(stepped.next(), IndexError);
+    CHECK(stepped.position() == 2);
+
     // A loop that stops before the broken batch never sees its error, and neither leaving the loop
     // nor destroying the loader with the error pending hangs.
     auto early = std::make_unique<DataLoader<Faulty>>(Faulty{20, 3}, DataLoaderOptions{.num_workers = workers});
@@ -396,4 +404,30 @@ TEST_CASE("DataLoader over a DistributedSampler: each rank's loader sees its own
     per_rank.push_back(ys);
   }
   CHECK(flatten_sorted(per_rank) == iota_vector(10));
+}
+
+TEST_CASE("DataLoader::next: the stream one batch at a time, across epochs, and mixed with range-fors",
+          "[data][loader]") {
+  const DataLoaderOptions o{.batch_size = 3, .shuffle = true, .num_workers = 2, .seed = 8};
+  DataLoader reference(noisy(10), o, ScaledCollate{});  // 4 batches an epoch
+  std::vector<std::string> stream;
+  for (int e = 0; e < 3; ++e)
+    for (const std::string& b : epoch_bytes(reference)) stream.push_back(b);
+
+  DataLoader loader(noisy(10), o, ScaledCollate{});
+  std::vector<std::string> seen;
+  for (int k = 0; k < 6; ++k) seen.push_back(batch_bytes(loader.next()));  // epoch 0, then 2 of epoch 1
+  CHECK(loader.epoch() == 1);
+  CHECK(loader.position() == 2);
+  const StateDict state = loader.state_dict();
+  for (const std::string& b : epoch_bytes(loader)) seen.push_back(b);  // the rest of epoch 1
+  seen.push_back(batch_bytes(loader.next()));                        // epoch 2's first
+  CHECK(seen == std::vector<std::string>(stream.begin(), stream.begin() + 9));
+
+  // A state taken between next() calls resumes there.
+  DataLoader resumed(noisy(10), {.batch_size = 3, .shuffle = true}, ScaledCollate{});
+  resumed.load_state_dict(state);
+  std::vector<std::string> rest;
+  for (int k = 0; k < 6; ++k) rest.push_back(batch_bytes(resumed.next()));
+  CHECK(rest == std::vector<std::string>(stream.begin() + 6, stream.end()));
 }
