@@ -193,6 +193,8 @@ int64_t Table::line_of(int64_t i) const {
 
 // ---- reading --------------------------------------------------------------------------------------
 
+std::string read_text(const std::string& path) { return read_file(path, "read_text"); }
+
 std::vector<std::string> read_lines(const std::string& path, bool skip_empty) {
   const std::string text = read_file(path, "read_lines");
   std::vector<std::string> lines;

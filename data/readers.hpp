@@ -1,5 +1,5 @@
 #pragma once
-// Readers: the lines of a text file, and CSV/TSV files (RFC 4180) as named columns of strings.
+// Readers: a text file whole or as lines, and CSV/TSV files (RFC 4180) as named columns of strings.
 //
 //   auto lines = heed::data::read_lines("corpus.txt");
 //   auto table = heed::data::read_tsv("pairs.tsv", {.columns = {"source", "target"}});
@@ -22,6 +22,8 @@ namespace detail {
 struct TableBuilder;  // readers.cpp: fills a Table while parsing
 }
 
+// The whole of a file, byte for byte (a corpus for a language model). IOError when it cannot be read.
+std::string read_text(const std::string& path);
 // The lines of a text file, without their line ends (LF or CRLF); blank lines dropped when
 // skip_empty. IOError when the file cannot be read.
 std::vector<std::string> read_lines(const std::string& path, bool skip_empty = false);

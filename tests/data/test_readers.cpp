@@ -29,7 +29,7 @@ std::string csv_error(const std::string& text, CsvOptions o = {}) {
 }
 }  // namespace
 
-TEST_CASE("read_lines: LF and CRLF line ends, no final newline, blank lines kept or skipped", "[data][readers]") {
+TEST_CASE("read_lines and read_text: LF and CRLF line ends, no final newline, blank lines kept or skipped", "[data][readers]") {
   heed::test::TempDir dir("heed_test_readers");
   write(dir.file("a.txt"), "one\r\ntwo\n\nthree");
   CHECK(read_lines(dir.file("a.txt")) == V{"one", "two", "", "three"});
@@ -38,6 +38,8 @@ TEST_CASE("read_lines: LF and CRLF line ends, no final newline, blank lines kept
   CHECK(read_lines(dir.file("b.txt")) == V{"x"});
   write(dir.file("empty.txt"), "");
   CHECK(read_lines(dir.file("empty.txt")).empty());
+  CHECK(read_text(dir.file("a.txt")) == "one\r\ntwo\n\nthree");  // byte for byte
+  CHECK_THROWS_AS(read_text(dir.file("missing.txt")), IOError);
 }
 
 TEST_CASE("parse_csv: RFC 4180 quoting", "[data][readers]") {
