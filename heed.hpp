@@ -78,6 +78,7 @@
 #include "heed/pictures/progress.hpp"
 
 // data: datasets, samplers, the DataLoader, padding, file readers, vocab and tokenizers (no gradients)
+#include "heed/data/bpe.hpp"
 #include "heed/data/collate.hpp"
 #include "heed/data/dataloader.hpp"
 #include "heed/data/dataset.hpp"
