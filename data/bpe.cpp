@@ -163,7 +163,7 @@ void check_special_tokens(const std::vector<std::string>& specials, const char* 
     if (specials[s].empty()) throw_error<ValueError>("{}: special token {} is empty", op, s);
     for (size_t t = 0; t < s; ++t)
       if (specials[t] == specials[s])
-        throw_error<ValueError>("{}: special token '{}' is given twice", op, text_file::escape(specials[s]));
+        throw_error<ValueError>("{}: special token {} is given twice", op, text_file::quoted(specials[s]));
   }
 }
 
@@ -522,8 +522,7 @@ BpeTokenizer BpeTokenizer::load(const std::string& path) {
   if (!lines.next(line)) lines.fail_at_end("an empty file, not a BPE tokenizer (it starts with a '#heed-bpe v1' line)");
   std::vector<int64_t> fields;
   if (!text_file::parse_header(line, kBpeHeader, {"merges", "specials"}, fields) || fields[0] > (int64_t{1} << 30))
-    lines.fail(
-        fmt::format("expected the header '#heed-bpe v1 merges=N specials=M', got '{}'", text_file::escape(line)));
+    lines.fail(fmt::format("expected the header '#heed-bpe v1 merges=N specials=M', got {}", text_file::quoted(line)));
   const int64_t num_merges = fields[0], num_specials = fields[1];
 
   std::vector<BpeMerge> merges;
@@ -539,8 +538,8 @@ BpeTokenizer BpeTokenizer::load(const std::string& path) {
       std::string_view rest = line;
       if (!take_id(rest, m.left) || rest.substr(0, 1) != " " || (rest.remove_prefix(1), !take_id(rest, m.right)) ||
           !(rest.empty() || rest.substr(0, 3) == " # " || rest == " #"))
-        lines.fail(fmt::format("expected merge {} as 'left right' (two ids, then optionally ' # comment'), got '{}'", k,
-                               text_file::escape(line)));
+        lines.fail(fmt::format("expected merge {} as 'left right' (two ids, then optionally ' # comment'), got {}", k,
+                               text_file::quoted(line)));
       for (int64_t id : {m.left, m.right})
         if (id >= 256 + k)
           lines.fail(
@@ -563,13 +562,12 @@ BpeTokenizer BpeTokenizer::load(const std::string& path) {
     if (s >= num_specials)
       lines.fail(fmt::format("more lines than the header's {} merges and {} special tokens", num_merges, num_specials));
     if (line.substr(0, kSpecialPrefix.size()) != kSpecialPrefix)
-      lines.fail(fmt::format("expected special token {} as 'special TOKEN', got '{}'", s, text_file::escape(line)));
+      lines.fail(fmt::format("expected special token {} as 'special TOKEN', got {}", s, text_file::quoted(line)));
     if (!text_file::unescape(line.substr(kSpecialPrefix.size()), token, &problem)) lines.fail(problem);
     if (token.empty()) lines.fail(fmt::format("special token {} is empty", s));
     for (int64_t t = 0; t < s; ++t)
       if (specials[static_cast<size_t>(t)] == token)
-        lines.fail(
-            fmt::format("special token '{}' repeats line {}", text_file::escape(token), lines.number() - (s - t)));
+        lines.fail(fmt::format("special token {} repeats line {}", text_file::quoted(token), lines.number() - (s - t)));
     specials.push_back(token);
   }
   if (static_cast<int64_t>(merges.size()) < num_merges || static_cast<int64_t>(specials.size()) < num_specials)

@@ -90,7 +90,10 @@ bool parse_header(std::string_view line, std::string_view magic, std::initialize
   return true;
 }
 
-std::string escape(std::string_view token) {
+namespace {
+
+// escape, or with spaces as they are (keep_spaces) for an error message, where a space is never lost.
+std::string escape_bytes(std::string_view token, bool keep_spaces) {
   std::string out;
   out.reserve(token.size());
   for (size_t i = 0; i < token.size();) {
@@ -110,6 +113,8 @@ std::string escape(std::string_view token) {
       out += "\\r";
     else if (c == '\t')
       out += "\\t";
+    else if (c == ' ' && keep_spaces)
+      out += ' ';
     else if (c <= 0x20 || c >= 0x7F)  // control, space, DEL, or a byte of no well-formed sequence
       out += fmt::format("\\x{:02X}", c);
     else
@@ -117,6 +122,12 @@ std::string escape(std::string_view token) {
   }
   return out;
 }
+
+}  // namespace
+
+std::string escape(std::string_view token) { return escape_bytes(token, false); }
+
+std::string quoted(std::string_view text) { return fmt::format("'{}'", escape_bytes(text, true)); }
 
 bool unescape(std::string_view line, std::string& out, std::string* problem) {
   auto bad = [&](std::string what) {

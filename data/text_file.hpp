@@ -46,6 +46,9 @@ bool parse_header(std::string_view line, std::string_view magic, std::initialize
 // space, DEL and bytes outside well-formed UTF-8 as \xHH; well-formed non-ASCII UTF-8 as it is.
 std::string escape(std::string_view token);
 
+// `text` for an error message: in single quotes, escaped as escape() does but with spaces as they are.
+std::string quoted(std::string_view text);
+
 // The inverse of escape; false (out untouched) when `line` holds a raw control byte or a bad escape.
 bool unescape(std::string_view line, std::string& out, std::string* problem);
 

@@ -9,12 +9,7 @@
 namespace heed::data {
 
 namespace {
-
 constexpr std::string_view kHeader = "#heed-vocab";
-
-// A token as an error message shows it: quoted and escaped.
-std::string quoted(std::string_view token) { return fmt::format("'{}'", text_file::escape(token)); }
-
 }  // namespace
 
 TokenCounts count_tokens(const std::vector<std::vector<std::string>>& sequences) {
@@ -39,7 +34,7 @@ Vocab::Vocab(const std::vector<std::string>& tokens, bool use_unk) : use_unk_(us
     if (token.empty()) throw_error<ValueError>("Vocab: an empty token at position {} of the list", itos_.size() - 4);
     auto [it, inserted] = stoi_.emplace(token, size());
     if (!inserted)
-      throw_error<ValueError>("Vocab: token {} is given twice{}", quoted(token),
+      throw_error<ValueError>("Vocab: token {} is given twice{}", text_file::quoted(token),
                               it->second < num_specials ? " (it is a special token)" : "");
     itos_.push_back(token);
   }
@@ -58,7 +53,7 @@ Vocab Vocab::from_counts(const TokenCounts& counts, const VocabOptions& options)
   std::vector<std::pair<std::string_view, int64_t>> kept;
   for (const auto& [token, count] : counts) {
     if (count < 0)
-      throw_error<ValueError>("Vocab::from_counts: token {} has a negative count {}", quoted(token), count);
+      throw_error<ValueError>("Vocab::from_counts: token {} has a negative count {}", text_file::quoted(token), count);
     if (token.empty()) throw_error<ValueError>("Vocab::from_counts: the counts hold an empty token");
     const auto& s = specials();
     if (count >= options.min_freq && std::find(s.begin(), s.end(), token) == s.end()) kept.emplace_back(token, count);
@@ -80,7 +75,7 @@ int64_t Vocab::operator[](std::string_view token) const {
   if (it != stoi_.end()) return it->second;
   if (!use_unk_)
     throw_error<ValueError>("Vocab: unknown token {} (this vocab has no <unk> fallback: use_unk is off)",
-                            quoted(token));
+                            text_file::quoted(token));
   return unk_id;
 }
 
@@ -145,7 +140,7 @@ Vocab Vocab::load(const std::string& path) {
   // Header: "#heed-vocab v1 size=N use_unk=0|1".
   std::vector<int64_t> fields;
   if (!text_file::parse_header(line, kHeader, {"size", "use_unk"}, fields) || fields[1] > 1)
-    lines.fail(fmt::format("expected the header '#heed-vocab v1 size=N use_unk=0|1', got {}", quoted(line)));
+    lines.fail(fmt::format("expected the header '#heed-vocab v1 size=N use_unk=0|1', got {}", text_file::quoted(line)));
   const int64_t size = fields[0];
   const bool use_unk = fields[1] == 1;
   if (size < num_specials) lines.fail(fmt::format("size={} is fewer than the 4 special tokens", size));
@@ -162,9 +157,10 @@ Vocab Vocab::load(const std::string& path) {
     if (token.empty()) lines.fail("an empty token");
     if (id < num_specials && token != specials()[static_cast<size_t>(id)])
       lines.fail(fmt::format("expected the special token {} (id {}), got {}", specials()[static_cast<size_t>(id)], id,
-                             quoted(token)));
+                             text_file::quoted(token)));
     auto [it, inserted] = v.stoi_.emplace(token, id);
-    if (!inserted) lines.fail(fmt::format("token {} repeats the one on line {}", quoted(token), it->second + 2));
+    if (!inserted)
+      lines.fail(fmt::format("token {} repeats the one on line {}", text_file::quoted(token), it->second + 2));
     v.itos_.push_back(token);
   }
   if (v.size() < size)
