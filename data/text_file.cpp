@@ -3,6 +3,8 @@
 #include "heed/core/error.hpp"
 #include "heed/core/utf8.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,26 +12,58 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
-#include <sstream>
 
 namespace heed::data::text_file {
 
+namespace {
+
+// What a path that is not a regular file is, for the error.
+const char* file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a file";
+}
+
+}  // namespace
+
 std::string read(const std::string& path, std::string_view op) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw_error<IOError>("{}: cannot open '{}': {}", op, path, std::strerror(errno));
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) throw_error<IOError>("{}: reading '{}' failed", op, path);
-  return std::move(ss).str();
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below); a regular file ignores it.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) throw_error<IOError>("{}: cannot open '{}': {}", op, path, std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw_error<IOError>("{}: cannot stat '{}': {}", op, path, std::strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    throw_error<IOError>("{}: '{}' is not a regular file ({})", op, path, file_kind(st.st_mode));
+  std::string text;
+  char buffer[1 << 16];
+  while (true) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_error<IOError>("{}: reading '{}' failed: {}", op, path, std::strerror(errno));
+    if (n == 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  return text;
 }
 
 void write(const std::string& path, std::string_view text, std::string_view op) {
+  // The temporary file sits next to the target under a short name of its own, so that it fits in
+  // NAME_MAX whatever the target's name, and the rename stays within one file system.
   static std::atomic<uint64_t> counter{0};
-  const std::string tmp = fmt::format("{}.tmp.{}.{}", path, ::getpid(), counter++);
+  const std::filesystem::path target(path);
+  const std::string tmp = (target.parent_path() / fmt::format(".heed_tmp.{}.{}", ::getpid(), counter++)).string();
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw_error<IOError>("{}: cannot create '{}': {}", op, tmp, std::strerror(errno));
+    if (!f) throw_error<IOError>("{}: cannot create '{}' to write '{}': {}", op, tmp, path, std::strerror(errno));
     f.write(text.data(), static_cast<std::streamsize>(text.size()));
     f.close();
     if (!f) {

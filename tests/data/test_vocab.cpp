@@ -2,6 +2,7 @@
 // decode to int64 tensors, the unknown token, and the text file: round trips and every way it can be wrong.
 #include "heed/core/factory.hpp"
 #include "heed/core/view.hpp"
+#include "heed/data/bpe.hpp"
 #include "heed/data/tokenizer.hpp"
 #include "heed/data/vocab.hpp"
 
@@ -11,8 +12,15 @@
 #include "../temp_dir.hpp"
 #include "text_helpers.hpp"
 
+#include <sys/stat.h>
+
+#include <atomic>
+#include <chrono>
+#include <fcntl.h>
 #include <random>
 #include <string>
+#include <thread>
+#include <unistd.h>
 #include <vector>
 
 using namespace heed;
@@ -212,4 +220,31 @@ TEST_CASE("bad input: Vocab files", "[data][vocab][bad_input]") {
       load_case("Windows line ends", "#heed-vocab v1 size=4 use_unk=1\r\n<pad>\r\n<unk>\r\n<bos>\r\n<eos>\r\n",
                 "line 1"),
   });
+}
+
+TEST_CASE("vocab and BPE files: a FIFO or a directory is an error at once, a long file name saves", "[data][vocab]") {
+  heed::test::TempDir dir;
+  const std::string fifo = dir.file("fifo");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  // If a load blocks in open() waiting for a writer, this thread releases it (every 5 s), so that a
+  // regression fails (the load then reads an empty file) instead of hanging.
+  std::atomic<bool> done{false};
+  std::thread guard([&] {
+    while (!done) {
+      for (int i = 0; i < 500 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      const int fd = done ? -1 : ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+      if (fd >= 0) ::close(fd);
+    }
+  });
+  CHECK_THROWS_WITH(Vocab::load(fifo), Catch::Contains("not a regular file"));
+  CHECK_THROWS_WITH(data::BpeTokenizer::load(fifo), Catch::Contains("not a regular file"));
+  done = true;
+  guard.join();
+  CHECK_THROWS_WITH(Vocab::load(dir.path.string()), Catch::Contains("not a regular file (a directory)"));
+  // A file name of 250 bytes (NAME_MAX is 255): the temporary file's name must still fit.
+  const std::string long_name = dir.file(std::string(246, 'v') + ".txt");
+  const Vocab v(Tokens{"a"});
+  v.save(long_name);
+  CHECK(Vocab::load(long_name) == v);
+  CHECK(dir.listing().size() == 2);  // the fifo and the vocab: no temporary left behind
 }
