@@ -88,6 +88,8 @@ TEST_CASE("bpe: the merges of a tiny corpus, worked out by hand", "[data][bpe]")
   CHECK(bpe.encode_ids("the cat") == std::vector<int64_t>{258, 32, 99, 256});
   CHECK(bpe.encode_ids("hat the") == std::vector<int64_t>{104, 256, 32, 258});
   CHECK(bpe.encode_naive("hat the") == std::vector<int64_t>{104, 256, 32, 258});
+  // Each merge saved its count (2) on the corpus: 15 bytes, 9 ids.
+  CHECK(bpe.encode_ids("the cat the hat") == std::vector<int64_t>{258, 32, 99, 256, 32, 258, 32, 104, 256});
 
   // Wikipedia's "aaabdaaabac" (one chunk). Pairs: (a,a) 4 (overlapping ones count: a a a holds two), (a,b) 2,
   // (b,d) (d,a) (b,a) (a,c) 1.  (a,a) -> 256, merged left to right: 256 a b d 256 a b a c.
