@@ -102,6 +102,7 @@ class BpeTokenizer {
   // header says: an IOError naming the file and the line.
   static BpeTokenizer load(const std::string& path);
 
+  // The same merges and special tokens (so the same ids for every text).
   bool operator==(const BpeTokenizer& other) const { return merges_ == other.merges_ && specials_ == other.specials_; }
 
  private:

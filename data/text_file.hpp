@@ -19,6 +19,7 @@ void write(const std::string& path, std::string_view text, std::string_view op);
 // A file's lines, numbered from 1; every line must end in '\n' (a last line without one is a truncated file).
 class Lines {
  public:
+  // The lines of `text`, read from `path`; errors name `op` (the loading function) and the path.
   Lines(std::string_view text, std::string path, std::string_view op) : text_(text), path_(std::move(path)), op_(op) {}
   // The next line without its '\n' into `line`; false at the end of the file.
   bool next(std::string_view& line);

@@ -78,6 +78,7 @@ class Vocab {
   // badly escaped token, a file shorter or longer than its header says: an IOError naming the file and line.
   static Vocab load(const std::string& path);
 
+  // The same tokens at the same ids, and the same use_unk.
   bool operator==(const Vocab& other) const { return itos_ == other.itos_ && use_unk_ == other.use_unk_; }
 
  private:
