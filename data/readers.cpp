@@ -1,31 +1,14 @@
 #include "heed/data/readers.hpp"
 
 #include "heed/core/error.hpp"
+#include "heed/data/text_file.hpp"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <unordered_set>
 
 namespace heed::data {
 
 namespace {
-
-// The whole file, or an IOError naming `op`, the path and the system's reason.
-std::string read_file(const std::string& path, const char* op) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw_error<IOError>("{}: cannot open '{}': {}", op, path, std::strerror(errno));
-  std::string text;
-  char buffer[1 << 16];
-  size_t got;
-  while ((got = std::fread(buffer, 1, sizeof buffer, f)) > 0) text.append(buffer, got);
-  const bool failed = std::ferror(f) != 0;
-  const int err = errno;
-  std::fclose(f);
-  if (failed) throw_error<IOError>("{}: cannot read '{}': {}", op, path, std::strerror(err));
-  return text;
-}
 
 // A field for an error message: at most 24 bytes, the rest elided.
 std::string excerpt(std::string_view s) {
@@ -193,10 +176,10 @@ int64_t Table::line_of(int64_t i) const {
 
 // ---- reading --------------------------------------------------------------------------------------
 
-std::string read_text(const std::string& path) { return read_file(path, "read_text"); }
+std::string read_text(const std::string& path) { return text_file::read(path, "read_text"); }
 
 std::vector<std::string> read_lines(const std::string& path, bool skip_empty) {
-  const std::string text = read_file(path, "read_lines");
+  const std::string text = text_file::read(path, "read_lines");
   std::vector<std::string> lines;
   size_t start = 0;
   while (start < text.size()) {
@@ -255,12 +238,12 @@ Table parse_csv(std::string_view text, const CsvOptions& options, std::string_vi
 }
 
 Table read_csv(const std::string& path, const CsvOptions& options) {
-  return detail::TableBuilder::parse(read_file(path, "read_csv"), options, path, "read_csv");
+  return detail::TableBuilder::parse(text_file::read(path, "read_csv"), options, path, "read_csv");
 }
 
 Table read_tsv(const std::string& path, CsvOptions options) {
   options.separator = '\t';
-  return detail::TableBuilder::parse(read_file(path, "read_tsv"), options, path, "read_tsv");
+  return detail::TableBuilder::parse(text_file::read(path, "read_tsv"), options, path, "read_tsv");
 }
 
 // ---- writing --------------------------------------------------------------------------------------
@@ -298,11 +281,7 @@ std::string format_csv(const Table& table, char separator, bool header) {
 }
 
 void write_csv(const std::string& path, const Table& table, char separator, bool header) {
-  const std::string text = format_csv(table, separator, header);
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) throw_error<IOError>("write_csv: cannot open '{}' for writing: {}", path, std::strerror(errno));
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  if (std::fclose(f) != 0 || !ok) throw_error<IOError>("write_csv: cannot write '{}'", path);
+  text_file::write(path, format_csv(table, separator, header), "write_csv");
 }
 
 }  // namespace heed::data

@@ -1,7 +1,7 @@
 #pragma once
-// The small text files of Vocab and BpeTokenizer: reading and writing a file whole, walking its lines
-// with their numbers (for errors that name the line), and escaping a token so that any byte string fits
-// on one line of a text file.
+// The text files of data/ (the readers', Vocab's and BpeTokenizer's): reading and writing a file whole,
+// walking its lines with their numbers (for errors that name the line), and escaping a token so that any
+// byte string fits on one line of a text file.
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -10,7 +10,8 @@
 
 namespace heed::data::text_file {
 
-// The whole file; an IOError naming `op` and the path when it cannot be read.
+// The whole file; an IOError naming `op` and the path when it cannot be read or is not a regular file
+// (a FIFO is refused at once, not waited on).
 std::string read(const std::string& path, std::string_view op);
 
 // Writes `text` under a temporary name renamed over `path`: a failed save leaves an existing file whole.

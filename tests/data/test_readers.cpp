@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "../temp_dir.hpp"
+#include "text_helpers.hpp"
 
 #include <fstream>
 
@@ -40,6 +41,18 @@ TEST_CASE("read_lines and read_text: LF and CRLF line ends, no final newline, bl
   CHECK(read_lines(dir.file("empty.txt")).empty());
   CHECK(read_text(dir.file("a.txt")) == "one\r\ntwo\n\nthree");  // byte for byte
   CHECK_THROWS_AS(read_text(dir.file("missing.txt")), IOError);
+}
+
+TEST_CASE("the readers refuse a FIFO or a directory at once instead of blocking", "[data][readers]") {
+  heed::test::TempDir dir("heed_test_readers");
+  {
+    const heed::test::Fifo fifo(dir.file("fifo"));
+    CHECK_THROWS_WITH(read_text(fifo.path()), Catch::Contains("read_text: '" + fifo.path() + "' is not a regular file (a FIFO)"));
+    CHECK_THROWS_WITH(read_lines(fifo.path()), Catch::Contains("read_lines:") && Catch::Contains("(a FIFO)"));
+    CHECK_THROWS_WITH(read_csv(fifo.path()), Catch::Contains("read_csv:") && Catch::Contains("(a FIFO)"));
+    CHECK_THROWS_WITH(read_tsv(fifo.path()), Catch::Contains("read_tsv:") && Catch::Contains("(a FIFO)"));
+  }
+  CHECK_THROWS_WITH(read_lines(dir.path.string()), Catch::Contains("not a regular file (a directory)"));
 }
 
 TEST_CASE("parse_csv: RFC 4180 quoting", "[data][readers]") {

@@ -2,12 +2,19 @@
 // What the text tests share: files written and read byte for byte, the stories corpus, random byte strings.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <random>
 #include <string>
 #include <string_view>
+#include <thread>
 
 namespace heed::test {
 
@@ -23,6 +30,35 @@ inline std::string read_bytes(const std::string& path) {
   REQUIRE(f.good());
   return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
 }
+
+// A FIFO at `path` for the loaders to refuse. If a load blocks in open() waiting for a writer, a thread
+// opens the FIFO for writing every 5 s to release it, so that a regression fails (the load then reads an
+// empty file) instead of hanging.
+class Fifo {
+ public:
+  explicit Fifo(std::string path) : path_(std::move(path)) {
+    REQUIRE(::mkfifo(path_.c_str(), 0600) == 0);
+    guard_ = std::thread([this] {
+      while (!done_) {
+        for (int i = 0; i < 500 && !done_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        const int fd = done_ ? -1 : ::open(path_.c_str(), O_WRONLY | O_NONBLOCK);
+        if (fd >= 0) ::close(fd);
+      }
+    });
+  }
+  ~Fifo() {
+    done_ = true;
+    guard_.join();
+  }
+  Fifo(const Fifo&) = delete;
+  Fifo& operator=(const Fifo&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::atomic<bool> done_{false};
+  std::thread guard_;
+};
 
 // examples/data/stories.txt: 200 KB of short generated stories.
 inline const std::string& stories() {
