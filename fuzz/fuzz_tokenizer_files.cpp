@@ -11,7 +11,9 @@
 // The loaders only read files, so the input is an in-memory file (memfd) read by its /proc path.
 #include "fuzz_check.hpp"
 #include "fuzz_files.hpp"
-#include "heed.hpp"
+#include "heed/core/error.hpp"
+#include "heed/data/bpe.hpp"
+#include "heed/data/vocab.hpp"
 
 #include <cstdint>
 #include <string>
