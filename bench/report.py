@@ -131,6 +131,9 @@ def main(argv):
         elif b["bench"] == "attention":
             print(f"attention forward + backward, long sequences, float32, {b['threads']} threads (heed only)")
             print(f"{'workload':<46} {'heed ms':>9} {'GFLOP/s':>9} {'% of peak':>9} {'heed peak MiB':>14}")
+        elif b["bench"] == "loader":
+            print(f"DataLoader batches and the char_lm step they feed, {b['threads']} threads (heed only)")
+            print(f"{'workload':<46} {'heed ms':>9}")
         elif b["bench"] == "text":
             print("text: tokenizers over 1 MiB, 1 thread (heed only)")
             print(f"{'workload':<46} {'heed ms':>9} {'MB/s':>9}")
@@ -166,6 +169,8 @@ def main(argv):
             elif b["bench"] == "attention":
                 print(f"{r['name']:<46} {r['ms']:>9.2f} {fmt(r['gflops'], '>9.1f'):>9} "
                       f"{fmt(pct(r['gflops']), '>9.0f'):>9} {fmt(r['peak_mb'], '>14.1f'):>14}")
+            elif b["bench"] == "loader":
+                print(f"{r['name']:<46} {r['ms']:>9.4f}")
             elif b["bench"] == "text":  # gbps holds the text's bytes over the time
                 print(f"{r['name']:<46} {r['ms']:>9.2f} {fmt(r.get('gbps') and r['gbps'] * 1e3, '>9.1f'):>9}")
             else:
