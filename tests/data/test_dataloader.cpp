@@ -197,7 +197,7 @@ TEST_CASE("DataLoader: an error in a worker reaches the loop as the same excepti
   }
 }
 
-TEST_CASE("DataLoader: a loop left early (break, its own exception) stops the workers; the next one goes on",
+TEST_CASE("DataLoader: a loop left early (break, its own exception) stops the workers, the next one goes on",
           "[data][loader][workers]") {
   const DataLoaderOptions o{.batch_size = 2, .shuffle = true, .num_workers = 3, .seed = 1};
   DataLoader reference(numbers(100), o);
@@ -267,7 +267,7 @@ struct Gated {
 };
 }  // namespace
 
-TEST_CASE("DataLoader: destroying the loader mid-epoch joins busy workers; its iterator then throws StateError",
+TEST_CASE("DataLoader: destroying the loader mid-epoch joins busy workers, its iterator then throws StateError",
           "[data][loader][workers]") {
   auto gate = std::make_shared<Gate>();
   auto loader = std::make_unique<DataLoader<Gated>>(Gated{gate}, DataLoaderOptions{.num_workers = 2});
@@ -337,7 +337,7 @@ TEST_CASE("DataLoader: a state saved mid-epoch resumes with exactly the batches 
   CHECK(seen == all);
 }
 
-TEST_CASE("DataLoader: set_epoch selects an epoch's order; state at the end of an epoch is the next's start",
+TEST_CASE("DataLoader: set_epoch selects an epoch's order, state at the end of an epoch is the next's start",
           "[data][loader][resume]") {
   DataLoader loader(numbers(12), {.batch_size = 3, .shuffle = true, .seed = 5});
   const std::vector<std::string> e0 = epoch_bytes(loader), e1 = epoch_bytes(loader);

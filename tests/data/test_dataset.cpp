@@ -44,7 +44,7 @@ TEST_CASE("VectorDataset and WindowDataset", "[data][dataset]") {
   CHECK(WindowDataset(arange(0, 10, 1, kInt64), 3).size() == 8);
 }
 
-TEST_CASE("map: a transform per example; a random one draws from the generator it is given", "[data][dataset]") {
+TEST_CASE("map: a transform per example, a random one draws from the generator it is given", "[data][dataset]") {
   VectorDataset<int64_t> numbers({1, 2, 3});
   auto squared = map(numbers, [](int64_t v) { return v * v; });
   static_assert(!RandomDataset<decltype(squared)>);

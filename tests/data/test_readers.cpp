@@ -90,7 +90,7 @@ TEST_CASE("parse_csv: trailing separators, a quoted empty line, no header, quoti
   CHECK(raw.column("a") == V{"\"hi\" she said"});
 }
 
-TEST_CASE("read_csv and read_tsv read files; write_csv writes what they read back", "[data][readers]") {
+TEST_CASE("read_csv and read_tsv read files, write_csv writes what they read back", "[data][readers]") {
   heed::test::TempDir dir("heed_test_readers");
   write(dir.file("pairs.tsv"), "source\ttarget\nHallo\tHello\n\"a\tb\"\tc\n");
   Table t = read_tsv(dir.file("pairs.tsv"), {.columns = {"source", "target"}});

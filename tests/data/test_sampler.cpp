@@ -147,7 +147,7 @@ TEST_CASE("padding_fraction counts the padded slots of every batch", "[data][sam
   CHECK(padding_fraction({2, 4, 3}, {}) == 0.0);
 }
 
-TEST_CASE("Sampler state: seed and epoch round-trip; a bad state changes nothing", "[data][sampler]") {
+TEST_CASE("Sampler state: seed and epoch round-trip, a bad state changes nothing", "[data][sampler]") {
   RandomSampler a(30, 77);
   a.set_epoch(4);
   RandomSampler b(30, 1);
