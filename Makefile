@@ -67,7 +67,7 @@ test-asan: deps
 # input is written to $(FUZZ_DIR)/artifacts/<target>/ and stops the run.
 FUZZ_SECONDS ?= 60
 FUZZ_DIR ?= $(BUILD_DIR)-fuzz
-FUZZ_TARGETS := fuzz_checkpoint fuzz_tensor_bytes
+FUZZ_TARGETS := fuzz_checkpoint fuzz_tensor_bytes fuzz_csv fuzz_tokenizer_files
 fuzz: deps
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="clang libclang-rt-dev libomp-dev"
 	@CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=Release -DHEED_FUZZ=ON -DHEED_BUILD_TESTS=OFF \

@@ -78,4 +78,14 @@
 #include "heed/pictures/plot.hpp"
 #include "heed/pictures/progress.hpp"
 
+// data: datasets, samplers, the DataLoader, padding, file readers, vocab and tokenizers (no gradients)
+#include "heed/data/bpe.hpp"
+#include "heed/data/collate.hpp"
+#include "heed/data/dataloader.hpp"
+#include "heed/data/dataset.hpp"
+#include "heed/data/readers.hpp"
+#include "heed/data/sampler.hpp"
+#include "heed/data/tokenizer.hpp"
+#include "heed/data/vocab.hpp"
+
 // Not included here: heed/testing/catch2.hpp (gradient checks as Catch2 assertions), which needs Catch2.

@@ -131,6 +131,12 @@ def main(argv):
         elif b["bench"] == "attention":
             print(f"attention forward + backward, long sequences, float32, {b['threads']} threads (heed only)")
             print(f"{'workload':<46} {'heed ms':>9} {'GFLOP/s':>9} {'% of peak':>9} {'heed peak MiB':>14}")
+        elif b["bench"] == "loader":
+            print(f"DataLoader batches and the char_lm step they feed, {b['threads']} threads (heed only)")
+            print(f"{'workload':<46} {'heed ms':>9}")
+        elif b["bench"] == "text":
+            print("text: tokenizers over 1 MiB, 1 thread (heed only)")
+            print(f"{'workload':<46} {'heed ms':>9} {'MB/s':>9}")
         else:
             print(f"per-op overhead, (4,) float32, {b['threads']} threads" + (f" (torch: {t['threads']})" if t else ""))
             print(f"{'loop':<50} {'ops':>4} {'heed us/op':>10} {'torch us/op':>11} {'torch/heed':>10} {'range':>10}")
@@ -163,6 +169,10 @@ def main(argv):
             elif b["bench"] == "attention":
                 print(f"{r['name']:<46} {r['ms']:>9.2f} {fmt(r['gflops'], '>9.1f'):>9} "
                       f"{fmt(pct(r['gflops']), '>9.0f'):>9} {fmt(r['peak_mb'], '>14.1f'):>14}")
+            elif b["bench"] == "loader":
+                print(f"{r['name']:<46} {r['ms']:>9.4f}")
+            elif b["bench"] == "text":  # gbps holds the text's bytes over the time
+                print(f"{r['name']:<46} {r['ms']:>9.2f} {fmt(r.get('gbps') and r['gbps'] * 1e3, '>9.1f'):>9}")
             else:
                 ops = r["ops"] or 1
                 print(f"{r['name']:<50} {ops:>4} {r['ms'] * 1e3 / ops:>10.3f} "

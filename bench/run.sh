@@ -19,7 +19,7 @@ BIN=$BUILD_DIR/bench
 OUT=$BUILD_DIR/bench
 TORCH_PY=/usr/bin/python3
 
-for b in bench_matmul bench_overhead bench_train bench_ops bench_attention; do
+for b in bench_matmul bench_overhead bench_train bench_ops bench_attention bench_loader bench_text; do
   if [[ ! -x $BIN/$b ]]; then
     echo "bench/run.sh: $BIN/$b is missing: build first (make bench, or cmake --build $BUILD_DIR)" >&2
     exit 1
@@ -100,6 +100,12 @@ done
 # Long-sequence attention: heed only (PyTorch 1.13 has no memory-efficient attention on CPU).
 echo
 "$BIN/bench_attention" --threads "$threads" --json "$tmp/heed_attention.json" "${extra[@]}"
+# The DataLoader's cost per batch against a char_lm step, and bucketing's padding: heed only.
+echo
+"$BIN/bench_loader" --threads "$threads" --json "$tmp/heed_loader.json" "${extra[@]}"
+# Tokenizers (BPE training and encoding, characters with a Vocab): heed only, one thread whatever $threads is.
+echo
+"$BIN/bench_text" --json "$tmp/heed_text.json" "${extra[@]}"
 if [[ -z $PY ]]; then
   echo "bench/run.sh: no python3 to merge the results: $OUT/latest.json not written" >&2
   exit 0
@@ -108,4 +114,6 @@ echo
 echo "== summary (ratios within this run) =="
 torch_args=()
 ((have_torch)) && torch_args=(--torch "${torch_files[@]}")
-"$PY" "$HERE/report.py" "$OUT/latest.json" "${heed_files[@]}" "$tmp/heed_attention.json" "${torch_args[@]}"
+"$PY" "$HERE/report.py" "$OUT/latest.json" "${heed_files[@]}" "$tmp/heed_attention.json" "$tmp/heed_loader.json" \
+  "$tmp/heed_text.json" \
+  "${torch_args[@]}"

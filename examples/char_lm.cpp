@@ -5,7 +5,10 @@
 //
 //   model:  Embedding(V, 64) -> LSTM(64, 256) -> Linear(256, V)      V = the characters of the text
 //   loss:   cross-entropy of each next character (bits per character = loss / ln 2)
-//   train:  random windows of 64 characters, batches of 32, AdamW, gradient norm clipped to 1
+//   train:  windows of 65 characters at every offset of the text (data::WindowDataset), shuffled
+//           into batches of 32 by a data::DataLoader (a new order each epoch); the first 64
+//           characters of a window are the inputs, the last 64 the targets. AdamW, gradient norm
+//           clipped to 1
 //
 // It shows a progress bar (plain lines every 10% when the output is not a terminal), logs every
 // step to --out DIR/metrics.csv (default char_lm_out) and draws the loss curve in DIR/loss.svg. Its
@@ -18,9 +21,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 
 using heed::Tensor;
@@ -29,7 +30,7 @@ namespace optim = heed::optim;
 
 namespace {
 
-// The text as character ids, and the alphabet.
+// The text as character ids, and the alphabet: the characters that occur, in byte order.
 struct Corpus {
   std::string chars;            // id -> character
   std::map<char, int64_t> ids;  // character -> id
@@ -37,11 +38,7 @@ struct Corpus {
 };
 
 Corpus load(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw heed::IOError("cannot read " + path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  std::string text = ss.str();
+  const std::string text = heed::data::read_text(path);
   Corpus c;
   for (char ch : text) c.ids.emplace(ch, 0);
   for (auto& [ch, id] : c.ids) {
@@ -108,7 +105,7 @@ std::string sample(CharModel& model, const Corpus& corpus, const std::string& pr
 // ---- the program ---------------------------------------------------------------------------------
 
 struct Options {
-  int steps = 600, batch = 32, seq = 64, hidden = 256, embed = 64, sample_every = 200, sample_length = 240;
+  int steps = 600, batch = 32, seq = 64, hidden = 256, embed = 64, sample_every = 200, sample_length = 240, workers = 0;
   double lr = 3e-3, temperature = 0.7;
   bool gru = false;
   uint64_t seed = 0;
@@ -130,11 +127,13 @@ Options parse(int argc, char** argv) {
               {"--temperature", &o.temperature, "sampling temperature"},
               {"--sample-every", &o.sample_every, "steps between two samples"},
               {"--gru", &o.gru, "a GRU instead of the LSTM"},
+              {"--workers", &o.workers, "threads making batches ahead of the training loop (0: on its own thread)"},
               {"--data FILE", &o.data, "the training text"},
               {"--seed", &o.seed, "random seed"},
               {"--out DIR", &o.out, "where metrics.csv and loss.svg go"}});
   if (o.steps < 1 || o.batch < 1 || o.seq < 1 || o.hidden < 1 || o.sample_every < 1)
     cli::usage_error("--steps, --batch, --seq, --hidden and --sample-every must be positive");
+  if (o.workers < 0) cli::usage_error("--workers must not be negative, not {}", o.workers);
   if (!(o.temperature > 0)) cli::usage_error("--temperature must be positive, not {}", o.temperature);
   return o;
 }
@@ -152,7 +151,11 @@ int run(int argc, char** argv) {
   fmt::print("{}\n{} parameters\n\n", model.to_string(), model.num_parameters());
   optim::AdamW opt(model.parameters(), {.lr = o.lr, .weight_decay = 0.01});
   optim::CosineAnnealingLR schedule(opt, o.steps, o.lr / 10);
-  heed::Generator batch_gen(o.seed + 1), sample_gen(o.seed + 2);
+  heed::Generator sample_gen(o.seed + 2);
+  // Every window of T + 1 characters, shuffled into batches (B, T + 1) anew each epoch.
+  heed::data::DataLoader loader(
+      heed::data::WindowDataset(corpus.data, o.seq + 1),
+      {.batch_size = o.batch, .shuffle = true, .drop_last = true, .num_workers = o.workers, .seed = o.seed + 1});
 
   std::filesystem::create_directories(o.out);
   const std::string metrics = (std::filesystem::path(o.out) / "metrics.csv").string();
@@ -162,11 +165,7 @@ int run(int argc, char** argv) {
   auto start = std::chrono::steady_clock::now();
   double first_loss = 0, recent = 0;
   for (int step = 1; step <= o.steps; ++step) {
-    // B random windows of T + 1 characters: inputs are the first T, targets the last T.
-    Tensor starts = heed::randint(0, N - o.seq - 1, {o.batch}, heed::kInt64, &batch_gen);
-    Tensor offsets = heed::arange(0, o.seq + 1, 1, heed::kInt64).reshape({1, -1});
-    Tensor window = heed::index_select(corpus.data, 0, (starts.reshape({-1, 1}) + offsets).reshape({-1}))
-                        .reshape({o.batch, o.seq + 1});
+    const Tensor window = loader.next();  // (B, T + 1): inputs are the first T characters, targets the last T
     Tensor x = window.narrow(1, 0, o.seq), y = window.narrow(1, 1, o.seq);
     Tensor h, c;
     Tensor logits = model.forward(x, h, c);

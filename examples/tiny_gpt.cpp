@@ -1,17 +1,21 @@
-// A tiny GPT: a decoder-only Transformer learns the characters of examples/data/stories.txt (short
-// generated stories, 200 KB), the same text as char_lm's LSTM, so the two loss curves can be compared.
-// Every few hundred steps it writes a sample, drawn with a temperature from the top-k characters, so
-// you can watch it go from noise to words to sentences.
+// A tiny GPT: a decoder-only Transformer learns the characters (or the BPE tokens) of
+// examples/data/stories.txt (short generated stories, 200 KB), the same text as char_lm's LSTM, so the two
+// loss curves can be compared. Every few hundred steps it writes a sample, drawn with a temperature from the
+// top-k tokens, so you can watch it go from noise to words to sentences.
 //
 //   model:  nn::TransformerLM: ids (B, T) -> token embedding · sqrt(d) + learned positions
 //           -> L pre-LN causal self-attention blocks (GELU feed-forward 4d) -> LayerNorm
 //           -> logits = h Eᵀ (the output projection is the embedding matrix: tied weights)
-//   loss:   cross-entropy of each next character (bits per character = loss / ln 2)
-//   train:  random windows of --seq characters from the first 90% of the text, batches of --batch,
-//           AdamW, gradient norm clipped to 1, linear warmup then a cosine learning-rate schedule
+//   tokens: characters (--tokenizer char, the default), or the ids of a byte-level BPE of --bpe-vocab ids
+//           trained on the first 90% of the text (--tokenizer bpe; it reports the BPE's compression in
+//           bytes per token, and the losses also per byte, comparable with the characters')
+//   loss:   cross-entropy of each next token (bits per token = loss / ln 2)
+//   train:  windows of --seq + 1 tokens at every offset of the first 90% of the text (data::WindowDataset),
+//           shuffled into batches of --batch by a data::DataLoader; AdamW, gradient norm clipped to 1,
+//           linear warmup then a cosine learning-rate schedule
 //   valid:  a fixed set of windows from the last 10% (never trained on), in eval mode (no dropout)
 //
-// It prints the train and validation loss (and bits per character) with ms/step, and samples as it
+// It prints the train and validation loss (and bits per character or token) with ms/step, and samples as it
 // learns. It logs every step to --out DIR/metrics.csv (default tiny_gpt_out) with char_lm's columns,
 // step,loss,smoothed_loss,lr, and val_loss (nan where it was not measured; step 0 holds the loss before
 // training), and draws the curves in DIR/loss.svg. It exits 1 unless the validation loss went down
@@ -37,9 +41,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,46 +52,53 @@ namespace optim = heed::optim;
 
 namespace {
 
-// The text as character ids, and the alphabet.
+// The text as token ids: its characters (an alphabet of the bytes that occur, in byte order), or the ids of
+// a byte-level BPE trained on the training part.
 struct Corpus {
-  std::string chars;            // id -> character
-  std::map<char, int64_t> ids;  // character -> id
-  Tensor train, valid;          // (N) int64: the first 90% of the text, and the rest
+  std::vector<std::string> pieces;   // id -> its bytes
+  std::map<char, int64_t> char_ids;  // character -> id, without a BPE
+  std::optional<heed::data::BpeTokenizer> bpe;
+  Tensor train, valid;  // (N) int64: the first 90% of the text, and the rest
+  int64_t train_bytes = 0, valid_bytes = 0;
+
+  std::vector<int64_t> encode(const std::string& text) const {
+    if (bpe) return bpe->encode_ids(text);
+    std::vector<int64_t> ids;
+    ids.reserve(text.size());
+    for (char ch : text) ids.push_back(char_ids.count(ch) ? char_ids.at(ch) : 0);
+    return ids;
+  }
+  int64_t vocab_size() const { return static_cast<int64_t>(pieces.size()); }
 };
 
-Corpus load(const std::string& path, int64_t min_valid) {
-  std::ifstream f(path);
-  if (!f) throw heed::IOError("cannot read " + path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  const std::string text = ss.str();
-  Corpus c;
-  for (char ch : text) c.ids.emplace(ch, 0);
-  for (auto& [ch, id] : c.ids) {
-    id = static_cast<int64_t>(c.chars.size());
-    c.chars += ch;
-  }
-  std::vector<int64_t> v;
-  v.reserve(text.size());
-  for (char ch : text) v.push_back(c.ids[ch]);
-  const auto n = static_cast<int64_t>(v.size()), n_train = n - std::max(n / 10, min_valid);
+Corpus load(const std::string& path, int64_t min_valid, bool use_bpe, int64_t bpe_vocab) {
+  const std::string text = heed::data::read_text(path);
+  const auto n = static_cast<int64_t>(text.size()), n_train = n - std::max(n / 10, min_valid);
   if (n_train < min_valid)
     throw heed::ValueError(fmt::format("{} holds {} characters, too few for windows of {}", path, n, min_valid));
-  Tensor all = heed::from_vector(v, {n});
-  c.train = all.narrow(0, 0, n_train).contiguous();
-  c.valid = all.narrow(0, n_train, n - n_train).contiguous();
+  const std::string train = text.substr(0, static_cast<size_t>(n_train)), valid = text.substr(train.size());
+  Corpus c;
+  if (use_bpe) {
+    c.bpe = heed::data::BpeTokenizer::train(train, {.vocab_size = bpe_vocab});
+    for (int64_t id = 0; id < c.bpe->vocab_size(); ++id) c.pieces.push_back(c.bpe->id_to_token(id));
+  } else {
+    for (char ch : text) c.char_ids.emplace(ch, 0);
+    for (auto& [ch, id] : c.char_ids) {
+      id = c.vocab_size();
+      c.pieces.emplace_back(1, ch);
+    }
+  }
+  const std::vector<int64_t> train_ids = c.encode(train), valid_ids = c.encode(valid);
+  if (static_cast<int64_t>(valid_ids.size()) < min_valid)
+    throw heed::ValueError(
+        fmt::format("{}: its last tenth is {} tokens, too few for windows of {}", path, valid_ids.size(), min_valid));
+  c.train = heed::from_vector(train_ids, {static_cast<int64_t>(train_ids.size())});
+  c.valid = heed::from_vector(valid_ids, {static_cast<int64_t>(valid_ids.size())});
+  c.train_bytes = n_train, c.valid_bytes = n - n_train;
   return c;
 }
 
-// Windows of T + 1 characters starting at `starts` (B) int64: inputs x the first T, targets y the last T.
-std::pair<Tensor, Tensor> windows(const Tensor& data, const Tensor& starts, int64_t T) {
-  const int64_t B = starts.size(0);
-  Tensor offsets = heed::arange(0, static_cast<double>(T + 1), 1, heed::kInt64).reshape({1, -1});
-  Tensor w = heed::index_select(data, 0, (starts.reshape({-1, 1}) + offsets).reshape({-1})).reshape({B, T + 1});
-  return {w.narrow(1, 0, T).contiguous(), w.narrow(1, 1, T).contiguous()};
-}
-
-// The cross-entropy on valid of the training text's character frequencies (add-one smoothed): what a model
+// The cross-entropy on valid of the training text's token frequencies (add-one smoothed): what a model
 // that ignores the context can reach.
 double unigram_loss(const Tensor& train, const Tensor& valid, int64_t V) {
   std::vector<double> count(static_cast<size_t>(V), 1.0);
@@ -99,13 +109,17 @@ double unigram_loss(const Tensor& train, const Tensor& valid, int64_t V) {
   return loss / static_cast<double>(valid.size(0));
 }
 
-// The mean next-character loss over fixed validation windows, in eval mode and without the tape.
-double validation_loss(nn::TransformerLM& lm, const std::vector<std::pair<Tensor, Tensor>>& batches) {
+// The mean next-token loss over fixed validation windows (B, T + 1), in eval mode and without the tape.
+double validation_loss(nn::TransformerLM& lm, const std::vector<Tensor>& batches) {
   heed::NoGradGuard no_grad;
   lm.eval();
   double total = 0;
-  for (const auto& [x, y] : batches)
-    total += heed::cross_entropy(lm(x).reshape({-1, lm.options.vocab_size}), y.reshape({-1})).item();
+  for (const Tensor& w : batches) {
+    const int64_t T = w.size(1) - 1;
+    total +=
+        heed::cross_entropy(lm(w.narrow(1, 0, T)).reshape({-1, lm.options.vocab_size}), w.narrow(1, 1, T).reshape({-1}))
+            .item();
+  }
   lm.train();
   return total / static_cast<double>(batches.size());
 }
@@ -117,8 +131,7 @@ std::string sample(nn::TransformerLM& lm, const Corpus& corpus, const std::strin
                    double temperature, int64_t top_k, heed::Generator& gen) {
   lm.eval();
   const int64_t max_len = lm.options.max_len;
-  std::vector<int64_t> ids;
-  for (char ch : prompt) ids.push_back(corpus.ids.count(ch) ? corpus.ids.at(ch) : 0);
+  std::vector<int64_t> ids = corpus.encode(prompt);
   std::string out = prompt;
   for (int64_t remaining = length; remaining > 0;) {
     // The whole text so far when it and the rest fit in max_len positions, else its last max_len / 2 characters.
@@ -130,7 +143,7 @@ std::string sample(nn::TransformerLM& lm, const Corpus& corpus, const std::strin
     const std::vector<int64_t> all = text.to_vector<int64_t>();
     for (int64_t k = t0; k < t0 + n; ++k) {
       ids.push_back(all[static_cast<size_t>(k)]);
-      out += corpus.chars[static_cast<size_t>(all[static_cast<size_t>(k)])];
+      out += corpus.pieces[static_cast<size_t>(all[static_cast<size_t>(k)])];
     }
     remaining -= n;
   }
@@ -142,11 +155,11 @@ std::string sample(nn::TransformerLM& lm, const Corpus& corpus, const std::strin
 
 struct Options {
   int steps = 1000, batch = 32, seq = 64, d_model = 128, heads = 4, layers = 3, ff = 0, warmup = 100;
-  int eval_every = 100, sample_every = 250, sample_length = 240, top_k = 10;
+  int eval_every = 100, sample_every = 250, sample_length = 240, top_k = 10, bpe_vocab = 512;
   double lr = 2e-3, dropout = 0.0, temperature = 0.8;
   bool quick = false;
   uint64_t seed = 0;
-  std::string out = "tiny_gpt_out";
+  std::string out = "tiny_gpt_out", tokenizer = "char";
   std::string data = HEED_EXAMPLES_DATA_DIR "/stories.txt";
 };
 
@@ -159,7 +172,7 @@ Options parse(int argc, char** argv) {
       "curves in OUT/loss.svg, and exits 1 unless its validation loss falls below 3/4 of a unigram model's.",
       {{"--steps", &o.steps, "training steps"},
        {"--batch", &o.batch, "windows per batch"},
-       {"--seq", &o.seq, "characters per window (at least 2)"},
+       {"--seq", &o.seq, "tokens per window (at least 2)"},
        {"--d-model", &o.d_model, "width of the model"},
        {"--heads", &o.heads, "attention heads (they divide --d-model)"},
        {"--layers", &o.layers, "Transformer blocks"},
@@ -169,9 +182,12 @@ Options parse(int argc, char** argv) {
        {"--warmup", &o.warmup, "warmup steps"},
        {"--eval-every", &o.eval_every, "steps between two validation losses"},
        {"--sample-every", &o.sample_every, "steps between two samples"},
-       {"--sample-length", &o.sample_length, "characters per sample"},
+       {"--sample-length", &o.sample_length, "tokens per sample"},
        {"--temperature", &o.temperature, "sampling temperature"},
-       {"--top-k", &o.top_k, "sample from the k likeliest characters"},
+       {"--top-k", &o.top_k, "sample from the k likeliest tokens"},
+       {"--tokenizer NAME", &o.tokenizer,
+        "char (one token per character) or bpe (a byte-level BPE trained on the text)"},
+       {"--bpe-vocab", &o.bpe_vocab, "the BPE's ids: 256 bytes and the merges it learns"},
        {"--quick", &o.quick, "a short run: 300 steps, batch 16, 2 layers, 30 warmup steps",
         [&o] { o.steps = 300, o.batch = 16, o.layers = 2, o.eval_every = 50, o.sample_every = 150, o.warmup = 30; }},
        {"--out DIR", &o.out, "where metrics.csv and loss.svg go"},
@@ -183,18 +199,36 @@ Options parse(int argc, char** argv) {
         "--steps, --batch, --seq (>= 2), --d-model, --heads, --layers, --eval-every, --sample-every must be "
         "positive, --warmup and --ff not negative");
   if (o.d_model % o.heads != 0) cli::usage_error("--heads {} must divide --d-model {}", o.heads, o.d_model);
+  if (o.tokenizer != "char" && o.tokenizer != "bpe")
+    cli::usage_error("--tokenizer is char or bpe, not '{}'", o.tokenizer);
+  if (o.bpe_vocab < 256) cli::usage_error("--bpe-vocab must be at least 256 (the bytes), not {}", o.bpe_vocab);
   return o;
 }
 
 int run(int argc, char** argv) {
   const Options o = parse(argc, argv);
   heed::manual_seed(o.seed);
-  const Corpus corpus = load(o.data, o.seq + 1);
-  const auto V = static_cast<int64_t>(corpus.chars.size());
-  const int64_t N = corpus.train.size(0), NV = corpus.valid.size(0);
-  fmt::print("heed: a tiny GPT (decoder-only Transformer) learns characters{}\n{}\n", o.quick ? " (--quick)" : "",
-             heed::to_string(heed::blas_info()));
-  fmt::print("text: {} ({} training + {} validation characters, {} distinct)\n", o.data, N, NV, V);
+  const bool bpe = o.tokenizer == "bpe";
+  const Corpus corpus = load(o.data, o.seq + 1, bpe, o.bpe_vocab);
+  const int64_t V = corpus.vocab_size(), N = corpus.train.size(0), NV = corpus.valid.size(0);
+  const char* unit = bpe ? "token" : "char";
+  fmt::print("heed: a tiny GPT (decoder-only Transformer) learns {}{}\n{}\n", bpe ? "BPE tokens" : "characters",
+             o.quick ? " (--quick)" : "", heed::to_string(heed::blas_info()));
+  if (bpe) {
+    // The BPE's compression: bytes of text per token, on the text it learned from and on the held-out rest.
+    fmt::print("text: {} ({} + {} bytes), a byte-level BPE of {} ids ({} merges) trained on the first 90%\n", o.data,
+               corpus.train_bytes, corpus.valid_bytes, V, corpus.bpe->merges().size());
+    fmt::print("bpe: {} training + {} validation tokens, {:.2f} and {:.2f} bytes per token\n", N, NV,
+               double(corpus.train_bytes) / double(N), double(corpus.valid_bytes) / double(NV));
+  } else {
+    fmt::print("text: {} ({} training + {} validation characters, {} distinct)\n", o.data, N, NV, V);
+  }
+  // A validation loss in bits per token, and with a BPE also per byte of text (comparable with characters').
+  const double ln2 = std::log(2.0), valid_tokens_per_byte = double(NV) / double(corpus.valid_bytes);
+  auto bits = [&](double loss) {
+    return bpe ? fmt::format("{:.2f} bits/token, {:.2f} bits/byte", loss / ln2, loss / ln2 * valid_tokens_per_byte)
+               : fmt::format("{:.2f} bits/char", loss / ln2);
+  };
 
   nn::TransformerLM lm({.vocab_size = V,
                         .d_model = o.d_model,
@@ -212,20 +246,23 @@ int run(int argc, char** argv) {
     const double p = double(step - o.warmup) / std::max(1, o.steps - o.warmup);
     return o.lr / 10 + (o.lr - o.lr / 10) * 0.5 * (1 + std::cos(M_PI * p));
   };
-  heed::Generator batch_gen(o.seed + 1), sample_gen(o.seed + 2), valid_gen(o.seed + 3);
+  heed::Generator sample_gen(o.seed + 2);
+  // Training batches: every window of T + 1 tokens of the training part, shuffled anew each epoch.
+  heed::data::DataLoader loader(heed::data::WindowDataset(corpus.train, o.seq + 1),
+                                {.batch_size = o.batch, .shuffle = true, .drop_last = true, .seed = o.seed + 1});
 
-  // Validation: 8 fixed batches of windows from the held-out tenth of the text.
-  std::vector<std::pair<Tensor, Tensor>> valid;
-  for (int k = 0; k < 8; ++k)
-    valid.push_back(
-        windows(corpus.valid, heed::randint(0, NV - o.seq - 1, {o.batch}, heed::kInt64, &valid_gen), o.seq));
-  const double ln2 = std::log(2.0), first_valid = validation_loss(lm, valid);
+  // Validation: 8 fixed batches of windows from the held-out tenth of the text (the first 8 of a shuffle).
+  std::vector<Tensor> valid;
+  {
+    heed::data::DataLoader valid_loader(heed::data::WindowDataset(corpus.valid, o.seq + 1),
+                                        {.batch_size = o.batch, .shuffle = true, .seed = o.seed + 3});
+    for (int k = 0; k < 8; ++k) valid.push_back(valid_loader.next());
+  }
+  const double first_valid = validation_loss(lm, valid);
   const double unigram = unigram_loss(corpus.train, corpus.valid, V);
-  fmt::print(
-      "baselines: uniform over {} characters {:.3f} ({:.2f} bits/char), their frequencies {:.3f} ({:.2f} "
-      "bits/char)\n",
-      V, std::log(double(V)), std::log(double(V)) / ln2, unigram, unigram / ln2);
-  fmt::print("step     0  validation loss {:.3f} ({:.2f} bits/char)\n", first_valid, first_valid / ln2);
+  fmt::print("baselines: uniform over {} {}s {:.3f} ({}), their frequencies {:.3f} ({})\n", V, unit,
+             std::log(double(V)), bits(std::log(double(V))), unigram, bits(unigram));
+  fmt::print("step     0  validation loss {:.3f} ({})\n", first_valid, bits(first_valid));
 
   // Every step's loss, as char_lm logs it (loss, smoothed_loss, lr), and the validation loss where measured.
   std::filesystem::create_directories(o.out);
@@ -239,7 +276,8 @@ int run(int argc, char** argv) {
   int train_count = 0;
   for (int step = 1; step <= o.steps; ++step) {
     opt.set_lr(lr_at(step));
-    auto [x, y] = windows(corpus.train, heed::randint(0, N - o.seq - 1, {o.batch}, heed::kInt64, &batch_gen), o.seq);
+    const Tensor window = loader.next();  // (B, T + 1): inputs the first T tokens, targets the last T
+    const Tensor x = window.narrow(1, 0, o.seq), y = window.narrow(1, 1, o.seq);
     Tensor loss = heed::cross_entropy(lm(x).reshape({-1, V}), y.reshape({-1}));
     opt.zero_grad();
     loss.backward();
@@ -262,10 +300,10 @@ int run(int argc, char** argv) {
       valid_curve.x.push_back(step);
       valid_curve.y.push_back(last_valid);
       fmt::print(
-          "step {:5d}  train {:.3f} ({:.2f} bits/char)  validation {:.3f} ({:.2f} bits/char)  lr {:.1e}  "
-          "{:.0f} ms/step  {:.0f} chars/s\n",
-          step, train_loss, train_loss / ln2, last_valid, last_valid / ln2, opt.lr(), 1000 * train_secs / step,
-          double(step) * o.batch * o.seq / train_secs);
+          "step {:5d}  train {:.3f} ({:.2f} bits/{})  validation {:.3f} ({})  lr {:.1e}  "
+          "{:.0f} ms/step  {:.0f} {}s/s\n",
+          step, train_loss, train_loss / ln2, unit, last_valid, bits(last_valid), opt.lr(), 1000 * train_secs / step,
+          double(step) * o.batch * o.seq / train_secs, unit);
       std::fflush(stdout);
       train_sum = 0, train_count = 0;
       other_secs += std::chrono::duration<double>(std::chrono::steady_clock::now() - pause).count();
@@ -285,15 +323,16 @@ int run(int argc, char** argv) {
 
   // The loss curves (the validation loss only where it was measured, so not read back from the CSV).
   heed::plot::LineChartOptions chart;
-  chart.title = fmt::format("tiny GPT ({} layers, d_model {}): next-character loss", o.layers, o.d_model);
+  chart.title =
+      fmt::format("tiny GPT ({} layers, d_model {}): next-{} loss", o.layers, o.d_model, bpe ? "token" : "character");
   chart.x_label = "step";
-  chart.y_label = "cross-entropy (nats per character)";
+  chart.y_label = fmt::format("cross-entropy (nats per {})", bpe ? "token" : "character");
   chart.log_y = true;
   const std::string curve = (std::filesystem::path(o.out) / "loss.svg").string();
   heed::plot::save(curve, heed::plot::line_chart({train_curve, valid_curve}, chart));
   fmt::print("metrics in {}, loss curve in {}\n", metrics_path, curve);
-  fmt::print("validation loss: {:.3f} -> {:.3f} ({:.2f} -> {:.2f} bits/char)\n", first_valid, last_valid,
-             first_valid / ln2, last_valid / ln2);
+  fmt::print("validation loss: {:.3f} -> {:.3f} ({} -> {})\n", first_valid, last_valid, bits(first_valid),
+             bits(last_valid));
   if (!(last_valid < 0.75 * unigram)) {
     fmt::print(stderr, "tiny_gpt: validation loss {:.3f} is not below 3/4 of the unigram model's {:.3f}\n", last_valid,
                unigram);

@@ -13,42 +13,19 @@
 // The loader only reads files, so the input is written to an in-memory file (memfd) and read back by
 // its /proc path: no disk traffic, no temporary files left behind.
 #include "fuzz_check.hpp"
+#include "fuzz_files.hpp"
 #include "heed.hpp"
-
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <functional>
 #include <string>
 
 using namespace heed;
 
 namespace {
-
-// An in-memory file holding the current input, reachable by path.
-struct MemFile {
-  int fd = -1;
-  std::string path;
-  MemFile() {
-    fd = ::memfd_create("fuzz_checkpoint", MFD_CLOEXEC);
-    if (fd < 0) fuzz::invariant_broken("memfd_create");
-    path = "/proc/self/fd/" + std::to_string(fd);
-  }
-  void set(const uint8_t* data, size_t size) {
-    if (::ftruncate(fd, 0) != 0) fuzz::invariant_broken("ftruncate");
-    size_t done = 0;
-    while (done < size) {
-      ssize_t w = ::pwrite(fd, data + done, size - done, static_cast<off_t>(done));
-      if (w <= 0) fuzz::invariant_broken("pwrite");
-      done += static_cast<size_t>(w);
-    }
-  }
-};
 
 // The model the checkpoints are loaded into: state dict 0.weight [8, 4], 0.bias [8], 1.weight [8],
 // 1.bias [8], 3.weight [3, 8], 3.bias [3] (fuzz/make_corpus.py writes valid ones).
@@ -87,20 +64,7 @@ void check_loaded(const StateDict& sd) {
 
 // save(load(x)) loads back to the same names, dtypes, shapes, bytes and metadata.
 void check_round_trip(const StateDict& sd, const nn::Metadata& meta) {
-  // A directory of its own on tmpfs when there is one, removed at exit.
-  struct Dir {
-    std::string path;
-    Dir() {
-      path = std::filesystem::exists("/dev/shm") ? "/dev/shm" : std::filesystem::temp_directory_path().string();
-      path += "/heed_fuzz_checkpoint_" + std::to_string(::getpid());
-      std::filesystem::create_directories(path);
-    }
-    ~Dir() {
-      std::error_code ec;
-      std::filesystem::remove_all(path, ec);
-    }
-  };
-  static const Dir dir;
+  static const fuzz::ScratchDir dir("heed_fuzz_checkpoint");
   const std::string path = dir.path + "/round_trip.safetensors";
   nn::save_safetensors(sd, path, meta);
   nn::Metadata meta2;
@@ -173,7 +137,7 @@ struct Training {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static MemFile file;
+  static fuzz::MemFile file("fuzz_checkpoint");
   static Training training;
   Model& model = training.model;
   const StateDict& initial = training.initial_model;

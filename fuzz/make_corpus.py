@@ -139,8 +139,138 @@ def tensor_bytes_corpus():
     }
 
 
+# ---- fuzz_csv: an options byte, then CSV text ---------------------------------------------------------
+
+COMMA, TAB, SEMICOLON, PIPE = 0, 1, 2, 3
+NO_HEADER, NO_QUOTE = 4, 8
+
+
+def csv_input(flags, text):
+    return bytes([flags]) + text.encode("utf-8") if isinstance(text, str) else bytes([flags]) + text
+
+
+def csv_corpus():
+    return {
+        "simple.csv": csv_input(COMMA, "id,name,score\n1,ada,3.5\n2,bob,4\n"),
+        "quoted.csv": csv_input(COMMA, 'a,b\r\n"x, y","say ""hi"""\r\n"two\nlines",\r\n'),
+        "bom_blank_lines.csv": csv_input(COMMA, b"\xef\xbb\xbfk,v\n\n1,2\n\n"),
+        "pairs.tsv": csv_input(TAB, "source\ttarget\nHallo Welt\tHello world\n\"a\tb\"\tc\n"),
+        "raw_quotes.tsv": csv_input(TAB | NO_QUOTE, 'en\tde\n"Hi," she said\t"Hallo", sagte sie\n'),
+        "no_header.csv": csv_input(SEMICOLON | NO_HEADER, "1;2;3\n4;5;6"),
+        "empty_fields.csv": csv_input(PIPE, 'a|b|c\n||\n""|x|\n'),
+        "utf8.csv": csv_input(COMMA, "w\u00f6rd,\u00fcbersetzung\n\u65e5\u672c,\U0001f600\n"),
+        # malformed: an unterminated quote, text after a closing quote, a short row, a repeated name
+        "unterminated.csv": csv_input(COMMA, 'a,b\n1,"open\n'),
+        "after_quote.csv": csv_input(COMMA, 'a,b\n"x"y,2\n'),
+        "short_row.csv": csv_input(COMMA, "a,b,c\n1,2\n"),
+        "repeated_name.csv": csv_input(COMMA, "a,a\n1,2\n"),
+    }
+
+
+# ---- fuzz_tokenizer_files: BPE tokenizer files and vocab files (data/bpe.hpp, data/vocab.hpp) -----------
+
+
+def escape(token):
+    r"""data/text_file.cpp's escape: \\ \n \r \t; \xHH for other control bytes, space, DEL and bytes outside
+    well-formed UTF-8; well-formed non-ASCII UTF-8 as it is. token: bytes -> str."""
+    out, i = [], 0
+    named = {0x5C: "\\\\", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+    while i < len(token):
+        c = token[i]
+        if c >= 0x80:
+            for n in (2, 3, 4):
+                try:
+                    ch = token[i:i + n].decode("utf-8")
+                except UnicodeDecodeError:
+                    continue
+                if len(ch) == 1:
+                    out.append(ch)
+                    i += n
+                    break
+            else:
+                out.append("\\x%02X" % c)
+                i += 1
+            continue
+        out.append(named.get(c) or ("\\x%02X" % c if c <= 0x20 or c == 0x7F else chr(c)))
+        i += 1
+    return "".join(out)
+
+
+def learn_merges(text, count):
+    """A small naive byte-level BPE (words split before spaces; ties to the smallest pair), for valid seeds."""
+    words = [list(w.encode()) for w in text.replace(" ", "\0 ").split("\0") if w]
+    merges, tokens = [], {b: bytes([b]) for b in range(256)}
+    while len(merges) < count:
+        pairs = {}
+        for w in words:
+            for a, b in zip(w, w[1:]):
+                pairs[(a, b)] = pairs.get((a, b), 0) + 1
+        if not pairs:
+            break
+        best = min(pairs, key=lambda p: (-pairs[p], p))
+        new = 256 + len(merges)
+        merges.append(best)
+        tokens[new] = tokens[best[0]] + tokens[best[1]]
+        for k, w in enumerate(words):
+            out, i = [], 0
+            while i < len(w):
+                if i + 1 < len(w) and (w[i], w[i + 1]) == best:
+                    out.append(new)
+                    i += 2
+                else:
+                    out.append(w[i])
+                    i += 1
+            words[k] = out
+    return merges, tokens
+
+
+def bpe_file(merges, tokens, specials=(), comments=True):
+    lines = ["#heed-bpe v1 merges=%d specials=%d" % (len(merges), len(specials))]
+    for k, (a, b) in enumerate(merges):
+        lines.append("%d %d" % (a, b) + (" # " + escape(tokens[256 + k]) if comments else ""))
+    lines += ["special " + escape(s) for s in specials]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def vocab_file(tokens, use_unk=1):
+    tokens = [b"<pad>", b"<unk>", b"<bos>", b"<eos>"] + tokens
+    lines = ["#heed-vocab v1 size=%d use_unk=%d" % (len(tokens), use_unk)] + [escape(t) for t in tokens]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def tokenizer_files_corpus():
+    text = ("One morning, Mia went to the lake. It was a sunny day. Mia wanted to find a pink shell. "
+            "Then a sleepy dog came to play. The dog helped Mia carry the pink shell home. " * 3)
+    merges, tokens = learn_merges(text, 60)
+    stories = bpe_file(merges, tokens, [b"<|endoftext|>"])
+    words = [b"the", b"a", b"mia", b".", b",", b"caf\xc3\xa9", b"\n", b" ", b"\t", b"\\", b"\xff\xfe", b"\x00"]
+    vocab = vocab_file(words)
+    return {
+        "stories.bpe": stories,
+        "no_comments.bpe": bpe_file(merges[:20], tokens, comments=False),
+        "specials.bpe": bpe_file([(104, 101), (116, 256)], {256: b"he", 257: b"the"},
+                                 [b"<|endoftext|>", b"<pad>", b"a b\n\\\t\xff", b"\xc3\xa9"]),
+        "bytes_only.bpe": bpe_file([], {}),
+        "vocab.txt": vocab,
+        "vocab_strict.txt": vocab_file(words[:5], use_unk=0),
+        "specials_only.txt": vocab_file([]),
+        # truncated or malformed: cut mid-line, cut at a line's end, an undefined id, a repeated merge or token,
+        # a missing special, a Windows line end
+        "truncated_mid_line.bpe": stories[: len(stories) - 7],
+        "truncated_lines.bpe": stories[: stories.index(b"\n", len(stories) // 2) + 1],
+        "undefined_merge.bpe": b"#heed-bpe v1 merges=2 specials=0\n104 101\n116 258\n",
+        "repeated_merge.bpe": b"#heed-bpe v1 merges=2 specials=0\n104 101 # he\n104 101 # he\n",
+        "doubling.bpe": b"#heed-bpe v1 merges=4 specials=0\n97 97\n256 256\n257 257\n258 258\n",
+        "truncated.txt": vocab[: len(vocab) - 3],
+        "missing_special.txt": b"#heed-vocab v1 size=5 use_unk=1\n<pad>\n<bos>\n<eos>\n<unk>\nthe\n",
+        "repeated_token.txt": vocab_file([b"the", b"cat", b"the"]),
+        "crlf.txt": vocab.replace(b"\n", b"\r\n"),
+    }
+
+
 def main():
-    for target, files in (("fuzz_checkpoint", checkpoint_corpus()), ("fuzz_tensor_bytes", tensor_bytes_corpus())):
+    for target, files in (("fuzz_checkpoint", checkpoint_corpus()), ("fuzz_tensor_bytes", tensor_bytes_corpus()),
+                          ("fuzz_csv", csv_corpus()), ("fuzz_tokenizer_files", tokenizer_files_corpus())):
         directory = os.path.join(HERE, "corpus", target)
         os.makedirs(directory, exist_ok=True)
         for name, data in files.items():

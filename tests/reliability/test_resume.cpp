@@ -114,3 +114,113 @@ TEST_CASE("resume: a GRU seq2seq with attention saved and reloaded continues exa
 TEST_CASE("resume: a Transformer LM with dropout saved and reloaded continues exactly", "[reliability][resume]") {
   check_resume("transformer");
 }
+
+// ---- resuming mid-epoch: the DataLoader's position is part of the state -----------------------------
+//
+// The LSTM language model trains on a DataLoader (shuffled, 2 workers, a random augmentation per
+// example) for 3 epochs of 6 batches. The interrupted run stops after batch 3 of epoch 1 and saves the
+// model, AdamW, the schedule, the default generator (dropout) and the loader; fresh objects load them
+// and go on with the rest of epoch 1 and epoch 2. Losses and parameters equal the uninterrupted run's,
+// bit for bit; resuming without the loader's state (a new epoch 0) gives other losses.
+
+namespace {
+
+constexpr int64_t kEpochs = 3, kStopAfter = 9;  // 6 batches an epoch: stop inside epoch 1
+
+// 48 sequences of 17 tokens; each read replaces one token by noise drawn from the example's generator.
+auto lm_sequences() {
+  Generator g(31);
+  data::TensorDataset rows({test::detail::token_sequences(48, 17, 0, test::detail::LstmLM::kVocab, g)});
+  return data::map(std::move(rows), [](std::vector<Tensor> row, Generator& gen) {
+    Tensor seq = row[0].clone();
+    const int64_t at = randint(0, 17, {1}, kInt64, &gen).item<int64_t>();
+    seq.data_ptr<int64_t>()[at] = randint(0, test::detail::LstmLM::kVocab, {1}, kInt64, &gen).item<int64_t>();
+    return seq;
+  });
+}
+
+struct LoaderRun {
+  LoaderRun()
+      : trainer(make_task("lstm_lm")),
+        lm(std::dynamic_pointer_cast<test::detail::LstmLM>(trainer.task.model)),
+        loader(lm_sequences(), {.batch_size = 8, .shuffle = true, .num_workers = 2}) {}
+  // One step on a (8, 17) batch: predict tokens 1..16 from 0..15.
+  float step(const Tensor& batch) {
+    constexpr int64_t V = test::detail::LstmLM::kVocab;
+    trainer.opt.zero_grad();
+    Tensor loss = cross_entropy(lm->forward(batch.narrow(1, 0, 16)).reshape({-1, V}), batch.narrow(1, 1, 16).reshape({-1}));
+    loss.backward();
+    optim::clip_grad_norm_(lm->parameters(), 1.0);
+    trainer.opt.step();
+    trainer.sched.step();
+    return loss.item<float>();
+  }
+  // Epochs from the loader's own up to kEpochs; stops (returning true) after `stop_after` steps, with
+  // the loader just after the batch of the last step.
+  bool train(std::vector<float>& losses, int64_t stop_after = -1) {
+    for (int64_t e = loader.epoch(); e < kEpochs; ++e) {
+      loader.set_epoch(e);
+      for (Tensor& batch : loader) {
+        losses.push_back(step(batch));
+        if (static_cast<int64_t>(losses.size()) == stop_after) return true;
+      }
+    }
+    return false;
+  }
+  Trainer trainer;
+  std::shared_ptr<test::detail::LstmLM> lm;
+  data::DataLoader<decltype(lm_sequences())> loader;
+};
+
+// Fresh objects from a wrong seed, everything but (when told) the loader loaded from dir, then the rest
+// of the run: its losses and the final parameters.
+Resumed resume_loader_run(const TempDir& dir, bool restore_loader) {
+  manual_seed(777);
+  (void)randn({1000});
+  LoaderRun run;
+  nn::load(*run.lm, dir.file("model.safetensors"));
+  nn::load(run.trainer.opt, dir.file("optimizer.safetensors"));
+  nn::load(run.trainer.sched, dir.file("scheduler.safetensors"));
+  load_generator(default_generator(), dir.file("generator.safetensors"));
+  if (restore_loader) run.loader.load_state_dict(nn::load_safetensors(dir.file("loader.safetensors")));
+  Resumed r;
+  run.train(r.losses);
+  r.params = state_bytes(run.lm->state_dict());
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("resume: training on a DataLoader stopped mid-epoch continues exactly", "[reliability][resume][data]") {
+  manual_seed(kSeed);
+  LoaderRun whole;
+  std::vector<float> all;
+  whole.train(all);
+  REQUIRE(all.size() == 18);
+  const auto all_params = state_bytes(whole.lm->state_dict());
+
+  TempDir dir("heed_test_resume_loader");
+  manual_seed(kSeed);
+  std::vector<float> first;
+  {
+    LoaderRun run;
+    REQUIRE(run.train(first, kStopAfter));
+    CHECK(run.loader.epoch() == 1);
+    CHECK(run.loader.position() == 3);
+    nn::save(*run.lm, dir.file("model.safetensors"));
+    nn::save(run.trainer.opt, dir.file("optimizer.safetensors"));
+    nn::save(run.trainer.sched, dir.file("scheduler.safetensors"));
+    save_generator(default_generator(), dir.file("generator.safetensors"));
+    nn::save_safetensors(run.loader.state_dict(), dir.file("loader.safetensors"));
+  }
+  CHECK(first == std::vector<float>(all.begin(), all.begin() + kStopAfter));
+
+  const Resumed rest = resume_loader_run(dir, /*restore_loader=*/true);
+  CHECK(rest.losses == std::vector<float>(all.begin() + kStopAfter, all.end()));  // exactly
+  CHECK(rest.params == all_params);                                               // bit for bit
+
+  // The control: without the loader's state the run starts a new epoch 0, with other batches.
+  const Resumed no_loader = resume_loader_run(dir, /*restore_loader=*/false);
+  CHECK(no_loader.losses.size() == 18);
+  CHECK(std::vector<float>(no_loader.losses.begin(), no_loader.losses.begin() + 9) != rest.losses);
+}
