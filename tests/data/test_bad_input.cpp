@@ -110,7 +110,7 @@ TEST_CASE("bad input: the DataLoader", "[data][bad_input]") {
        [] {
          DataLoader a(rows(4), {.batch_size = 2});
          StateDict sd = a.state_dict();
-         sd.insert_or_assign("epoch", detail::int64_scalar(-2));
+         sd.insert_or_assign("epoch", heed::data::detail::int64_scalar(-2));
          a.load_state_dict(sd);
        }},
       {"negative epoch", "DataLoader::set_epoch", "ValueError",

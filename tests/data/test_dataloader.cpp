@@ -346,8 +346,8 @@ TEST_CASE("DataLoader: set_epoch selects an epoch's order, state at the end of a
   loader.set_epoch(0);
   CHECK(epoch_bytes(loader) == e0);
   StateDict end_of_epoch = loader.state_dict();  // epoch 1, position 0
-  end_of_epoch.insert_or_assign("epoch", detail::int64_scalar(0));
-  end_of_epoch.insert_or_assign("position", detail::int64_scalar(4));  // all 4 batches of epoch 0 done
+  end_of_epoch.insert_or_assign("epoch", heed::data::detail::int64_scalar(0));
+  end_of_epoch.insert_or_assign("position", heed::data::detail::int64_scalar(4));  // all 4 batches of epoch 0 done
   loader.load_state_dict(end_of_epoch);
   CHECK(loader.epoch() == 1);
   CHECK(loader.position() == 0);
@@ -358,12 +358,12 @@ TEST_CASE("DataLoader: a bad state is a StateError and changes nothing", "[data]
   DataLoader other(numbers(12), {.batch_size = 4, .shuffle = true, .seed = 6});
   CHECK_THROWS_WITH(loader.load_state_dict(other.state_dict()), Catch::Contains("3 batches per epoch, this one has 4"));
   StateDict sd = loader.state_dict();
-  sd.insert_or_assign("position", detail::int64_scalar(9));
-  sd.insert_or_assign("seed", detail::int64_scalar(1));
+  sd.insert_or_assign("position", heed::data::detail::int64_scalar(9));
+  sd.insert_or_assign("seed", heed::data::detail::int64_scalar(1));
   CHECK_THROWS_AS(loader.load_state_dict(sd), StateError);
   CHECK(loader.seed() == 5);
   StateDict missing;
-  missing.insert("epoch", detail::int64_scalar(0));
+  missing.insert("epoch", heed::data::detail::int64_scalar(0));
   CHECK_THROWS_WITH(loader.load_state_dict(missing), Catch::Contains("'position'"));
   CHECK(loader.position() == 0);
 }

@@ -156,7 +156,7 @@ TEST_CASE("Sampler state: seed and epoch round-trip, a bad state changes nothing
   CHECK(b.epoch() == 4);
   CHECK(b.indices() == a.indices());
   StateDict bad = a.state_dict();
-  bad.insert_or_assign("epoch", detail::int64_scalar(-1));
+  bad.insert_or_assign("epoch", heed::data::detail::int64_scalar(-1));
   RandomSampler c(30, 1);
   CHECK_THROWS_AS(c.load_state_dict(bad), StateError);
   CHECK(c.seed() == 1);
