@@ -41,11 +41,6 @@ bool any_requires_grad(const Range& inputs) {
   return false;
 }
 
-// True when an op on these inputs must be recorded.
-inline bool should_record(std::initializer_list<Tensor> inputs) {
-  return GradMode::is_enabled() && any_requires_grad(inputs);
-}
-
 // One block from the small-object pool holds the node, its rule and its first edges (node.hpp).
 template <class Rule, class Range>
 std::shared_ptr<Node> make_node(const char* name, const Range& inputs, Rule&& rule) {

@@ -21,6 +21,22 @@ TEST_CASE("constant factories", "[core][factory]") {
   CHECK(zeros_like(ones({2}, kFloat64)).dtype() == kFloat64);
 }
 
+TEST_CASE("the *_like factories take the shape and dtype of their argument", "[core][factory]") {
+  const Tensor t = ones({2, 3}, kFloat64);
+  for (const Tensor& u : {empty_like(t), zeros_like(t), ones_like(t), full_like(t, -2.5), rand_like(t), randn_like(t)}) {
+    CHECK(u.shape() == Shape{2, 3});
+    CHECK(u.dtype() == kFloat64);
+  }
+  CHECK(zeros_like(t).to_vector<double>() == std::vector<double>(6, 0.0));
+  CHECK(ones_like(from_vector<int64_t>({7, 8}, {2})).to_vector<int64_t>() == std::vector<int64_t>{1, 1});
+  CHECK(full_like(t, -2.5).to_vector<double>() == std::vector<double>(6, -2.5));
+  // with a generator, the same numbers as the plain factory given an identically seeded one
+  Generator g1(42), g2(42);
+  CHECK(randn_like(t, &g1).to_vector<double>() == randn({2, 3}, kFloat64, &g2).to_vector<double>());
+  CHECK(rand_like(t, &g1).to_vector<double>() == rand({2, 3}, kFloat64, &g2).to_vector<double>());
+  for (double v : rand_like(t, &g1).to_vector<double>()) CHECK((v >= 0 && v < 1));
+}
+
 TEST_CASE("ranges", "[core][factory]") {
   CHECK(arange(5, kInt64).to_vector<int64_t>() == std::vector<int64_t>{0, 1, 2, 3, 4});
   CHECK(arange(1, 2, 0.25).to_vector<float>() == std::vector<float>{1, 1.25, 1.5, 1.75});
