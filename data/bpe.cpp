@@ -1,6 +1,7 @@
 #include "heed/data/bpe.hpp"
 
 #include "heed/core/error.hpp"
+#include "heed/core/file_io.hpp"
 #include "heed/core/factory.hpp"
 #include "heed/core/utf8.hpp"
 #include "heed/data/text_file.hpp"
@@ -512,7 +513,7 @@ void BpeTokenizer::save(const std::string& path) const {
   for (size_t k = 0; k < merges_.size(); ++k)
     text += fmt::format("{} {} # {}\n", merges_[k].left, merges_[k].right, text_file::escape(token_bytes_[256 + k]));
   for (const std::string& s : specials_) text += fmt::format("{}{}\n", kSpecialPrefix, text_file::escape(s));
-  text_file::write(path, text, "BpeTokenizer::save");
+  write_file_atomically(path, text, "BpeTokenizer::save");
 }
 
 BpeTokenizer BpeTokenizer::load(const std::string& path) {

@@ -1,6 +1,7 @@
 #include "heed/data/readers.hpp"
 
 #include "heed/core/error.hpp"
+#include "heed/core/file_io.hpp"
 #include "heed/data/text_file.hpp"
 
 #include <algorithm>
@@ -281,7 +282,7 @@ std::string format_csv(const Table& table, char separator, bool header) {
 }
 
 void write_csv(const std::string& path, const Table& table, char separator, bool header) {
-  text_file::write(path, format_csv(table, separator, header), "write_csv");
+  write_file_atomically(path, format_csv(table, separator, header), "write_csv");
 }
 
 }  // namespace heed::data

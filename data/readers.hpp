@@ -77,7 +77,7 @@ Table parse_csv(std::string_view text, const CsvOptions& options = {}, std::stri
 // A field is quoted when it holds the separator, a quote, CR or LF, is empty, or starts with a
 // byte-order mark, so that parse_csv gives the same table back.
 std::string format_csv(const Table& table, char separator = ',', bool header = true);
-// format_csv into a file, written under a temporary name and renamed over `path` (a failed write leaves
+// format_csv into a file, written as write_file_atomically does (core/file_io.hpp: a failed write leaves
 // an existing file whole); IOError when it cannot be written.
 void write_csv(const std::string& path, const Table& table, char separator = ',', bool header = true);
 

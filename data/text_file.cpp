@@ -1,6 +1,7 @@
 #include "heed/data/text_file.hpp"
 
 #include "heed/core/error.hpp"
+#include "heed/core/file_io.hpp"
 #include "heed/core/utf8.hpp"
 
 #include <fcntl.h>
@@ -8,28 +9,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 
 namespace heed::data::text_file {
-
-namespace {
-
-// What a path that is not a regular file is, for the error.
-const char* file_kind(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISSOCK(mode)) return "a socket";
-  return "not a file";
-}
-
-}  // namespace
 
 std::string read(const std::string& path, std::string_view op) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below); a regular file ignores it.
@@ -53,29 +36,6 @@ std::string read(const std::string& path, std::string_view op) {
     text.append(buffer, static_cast<size_t>(n));
   }
   return text;
-}
-
-void write(const std::string& path, std::string_view text, std::string_view op) {
-  // The temporary file sits next to the target under a short name of its own, so that it fits in
-  // NAME_MAX whatever the target's name, and the rename stays within one file system.
-  static std::atomic<uint64_t> counter{0};
-  const std::filesystem::path target(path);
-  const std::string tmp = (target.parent_path() / fmt::format(".heed_tmp.{}.{}", ::getpid(), counter++)).string();
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw_error<IOError>("{}: cannot create '{}' to write '{}': {}", op, tmp, path, std::strerror(errno));
-    f.write(text.data(), static_cast<std::streamsize>(text.size()));
-    f.close();
-    if (!f) {
-      std::remove(tmp.c_str());
-      throw_error<IOError>("{}: writing '{}' failed", op, tmp);
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    throw_error<IOError>("{}: cannot rename '{}' to '{}': {}", op, tmp, path, std::strerror(err));
-  }
 }
 
 bool Lines::next(std::string_view& line) {

@@ -1,7 +1,7 @@
 #pragma once
-// The text files of data/ (the readers', Vocab's and BpeTokenizer's): reading and writing a file whole,
-// walking its lines with their numbers (for errors that name the line), and escaping a token so that any
-// byte string fits on one line of a text file.
+// The text files of data/ (the readers', Vocab's and BpeTokenizer's): reading a file whole, walking its lines
+// with their numbers (for errors that name the line), and escaping a token so that any byte string fits on one
+// line of a text file. They are written with heed::write_file_atomically (core/file_io.hpp).
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -13,9 +13,6 @@ namespace heed::data::text_file {
 // The whole file; an IOError naming `op` and the path when it cannot be read or is not a regular file
 // (a FIFO is refused at once, not waited on).
 std::string read(const std::string& path, std::string_view op);
-
-// Writes `text` under a temporary name renamed over `path`: a failed save leaves an existing file whole.
-void write(const std::string& path, std::string_view text, std::string_view op);
 
 // A file's lines, numbered from 1; every line must end in '\n' (a last line without one is a truncated file).
 class Lines {

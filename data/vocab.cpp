@@ -1,6 +1,7 @@
 #include "heed/data/vocab.hpp"
 
 #include "heed/core/error.hpp"
+#include "heed/core/file_io.hpp"
 #include "heed/core/factory.hpp"
 #include "heed/data/text_file.hpp"
 
@@ -128,7 +129,7 @@ void Vocab::save(const std::string& path) const {
     text += text_file::escape(t);
     text += '\n';
   }
-  text_file::write(path, text, "Vocab::save");
+  write_file_atomically(path, text, "Vocab::save");
 }
 
 Vocab Vocab::load(const std::string& path) {

@@ -1,22 +1,18 @@
 #include "heed/nn/serialize.hpp"
 
+#include "heed/core/file_io.hpp"
 #include "heed/core/utf8.hpp"
 #include "heed/core/view.hpp"
 
 #include <fcntl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cerrno>
-#include <chrono>
-#include <climits>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <limits>
 #include <memory>
 #include <set>
@@ -363,16 +359,6 @@ struct Entry {
 
 using FilePtr = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
 
-// What kind of file a stat describes, when it is not a regular one.
-const char* file_kind(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  return "not a file";
-}
-
 // Opens a regular file for reading, and nothing else. Opening a FIFO blocks until a writer comes, so
 // the kind is checked before opening, and again on the descriptor (the name may have been replaced
 // in between), which is opened non-blocking so that even then the open returns at once.
@@ -479,109 +465,9 @@ Entry parse_entry(const std::string& path, const std::string& name, const Json& 
   return e;
 }
 
-// ---- saving ------------------------------------------------------------------------------------------
-
-// "<dir>/<name><suffix>" for the target "<dir>/<name>", with the name cut (at a UTF-8 character's
-// start) so that the whole stays within NAME_MAX bytes: a valid 250-byte name must still save.
-std::string temporary_name(const std::string& path, const std::string& suffix) {
-  const size_t slash = path.rfind('/');
-  const size_t start = slash == std::string::npos ? 0 : slash + 1;
-  size_t keep = std::min(path.size() - start, size_t{NAME_MAX} - suffix.size());
-  while (keep > 0 && (static_cast<unsigned char>(path[start + keep]) & 0xC0) == 0x80) --keep;
-  return path.substr(0, start + keep) + suffix;
-}
-
-// 64 random bits for a temporary file's name: from the kernel, or mixed from the time, the process and
-// a counter when that fails (O_EXCL keeps the file safe either way; the randomness only makes its name
-// hard to occupy in advance).
-uint64_t random_bits() {
-  uint64_t r = 0;
-  if (::getrandom(&r, sizeof r, GRND_NONBLOCK) == static_cast<ssize_t>(sizeof r)) return r;
-  static std::atomic<uint64_t> counter{0};
-  r = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
-      (uint64_t(::getpid()) << 40) ^ (counter++ * 0x9E3779B97F4A7C15ull);
-  r = (r ^ (r >> 30)) * 0xBF58476D1CE4E5B9ull;  // splitmix64's finalizer
-  r = (r ^ (r >> 27)) * 0x94D049BB133111EBull;
-  return r ^ (r >> 31);
-}
-
-// A file written under a temporary name and renamed over the target on commit(); removed if never
-// committed (an exception on the way), so the target is either the old file or the complete new one.
-// The temporary is created as mkstemp does (a random name, O_EXCL: never an existing file or a
-// symlink planted there), with mode 0666 less the umask, or the permissions of the regular file it
-// will replace.
-class AtomicFile {
- public:
-  explicit AtomicFile(const std::string& path) : path_(path) {
-    static constexpr char kLetters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    for (int attempt = 0; fd_ < 0; ++attempt) {
-      std::string suffix = ".tmp.";
-      for (uint64_t r = random_bits(), k = 0; k < 10; ++k, r /= 62) suffix += kLetters[r % 62];
-      tmp_ = temporary_name(path, suffix);
-      fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-      if (fd_ < 0 && (errno != EEXIST || attempt == 100)) fail("cannot create the temporary file '{}'", tmp_);
-    }
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::fchmod(fd_, st.st_mode & 0777) != 0) {
-      const int err = errno;
-      discard();  // a constructor that throws gets no destructor call
-      errno = err;
-      fail("cannot give the temporary file '{}' the permissions of the file it replaces", tmp_);
-    }
-  }
-  ~AtomicFile() { discard(); }
-  AtomicFile(const AtomicFile&) = delete;
-  AtomicFile& operator=(const AtomicFile&) = delete;
-
-  void write(const void* data, size_t n) {
-    const char* p = static_cast<const char*>(data);
-    while (n > 0) {
-      errno = 0;
-      ssize_t w = ::write(fd_, p, std::min<size_t>(n, size_t{1} << 30));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) fail("writing '{}' failed", tmp_);
-      p += w;
-      n -= static_cast<size_t>(w);
-    }
-  }
-
-  // Data on disk (fsync), then the rename, then the directory entry on disk.
-  void commit() {
-    if (::fsync(fd_) != 0) fail("fsync of '{}' failed", tmp_);
-    int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) fail("closing '{}' failed", tmp_);
-    if (::rename(tmp_.c_str(), path_.c_str()) != 0) fail("renaming '{}' over it failed", tmp_);
-    committed_ = true;
-    // Best effort: some file systems cannot fsync a directory, and the checkpoint is complete anyway.
-    std::string dir = std::filesystem::path(path_).parent_path().string();
-    int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      (void)::fsync(dfd);
-      ::close(dfd);
-    }
-  }
-
- private:
-  // Closes the temporary file, and removes it unless it was committed.
-  void discard() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-    if (!committed_) ::unlink(tmp_.c_str());
-  }
-  // "what failed: strerror(errno)", errno read before anything else can change it
-  template <class... Args>
-  [[noreturn]] void fail(format_string<Args...> what, Args&&... args) const {
-    const int err = errno;
-    throw_error<IOError>("save_safetensors: '{}': {}: {}", path_, fmt::format(what.get(), std::forward<Args>(args)...),
-                         err ? std::strerror(err) : "nothing was written");
-  }
-  std::string path_, tmp_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
-
 }  // namespace
+
+// ---- saving ------------------------------------------------------------------------------------------
 
 void save_safetensors(const StateDict& tensors, const std::string& path, const Metadata& metadata) {
   struct Item {
@@ -644,7 +530,7 @@ void save_safetensors(const StateDict& tensors, const std::string& path, const M
   header += '}';
   header.append((8 - (8 + header.size()) % 8) % 8, ' ');
 
-  AtomicFile file(path);
+  AtomicFile file(path, "save_safetensors");
   const uint64_t n = header.size();
   file.write(&n, sizeof n);  // little-endian: see the static_assert above
   file.write(header.data(), header.size());

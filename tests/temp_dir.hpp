@@ -1,7 +1,9 @@
 #pragma once
 // A fresh directory under the system's temp dir for one test, removed with its contents when the test ends (also
-// after a test made it read-only).
+// after a test made it read-only); a file's mode, and the umask set for a scope, for the tests of saved files.
+#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,5 +38,21 @@ struct TempDir {
     return names;
   }
 };
+
+// Sets the process's umask, and restores it on the way out.
+struct Umask {
+  mode_t old;
+  explicit Umask(mode_t mask) : old(::umask(mask)) {}
+  ~Umask() { ::umask(old); }
+  Umask(const Umask&) = delete;
+  Umask& operator=(const Umask&) = delete;
+};
+
+// The st_mode of `path` itself (a symlink is not followed).
+inline mode_t mode_of(const std::string& path) {
+  struct stat st {};
+  REQUIRE(::lstat(path.c_str(), &st) == 0);
+  return st.st_mode;
+}
 
 }  // namespace heed::test

@@ -3,6 +3,7 @@
 #include "heed/core/factory.hpp"
 #include "heed/core/view.hpp"
 #include "heed/data/bpe.hpp"
+#include "heed/data/readers.hpp"
 #include "heed/data/tokenizer.hpp"
 #include "heed/data/vocab.hpp"
 
@@ -12,6 +13,10 @@
 #include "../temp_dir.hpp"
 #include "text_helpers.hpp"
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -19,7 +24,9 @@
 using namespace heed;
 using data::Vocab;
 using data::VocabOptions;
+using heed::test::mode_of;
 using heed::test::read_bytes;
+using heed::test::Umask;
 using heed::test::write_bytes;
 using Tokens = std::vector<std::string>;
 
@@ -229,4 +236,77 @@ TEST_CASE("vocab and BPE files: a FIFO or a directory is an error at once, a lon
   v.save(long_name);
   CHECK(Vocab::load(long_name) == v);
   CHECK(dir.listing().size() == 2);  // the fifo and the vocab: no temporary left behind
+}
+
+namespace {
+// Each file writer of data/ (Vocab, BpeTokenizer, write_csv), saving to `path`, and reading the file back.
+struct DataWriter {
+  std::string name;
+  std::function<void(const std::string&)> save;
+  std::function<bool(const std::string&)> loads_back;
+};
+std::vector<DataWriter> data_writers() {
+  const Vocab vocab(Tokens{"a", "b"});
+  const data::BpeTokenizer bpe = data::BpeTokenizer::train("abababab cdcdcdcd", {.vocab_size = 258});
+  const data::Table table({"k", "v"}, {{"1", "2"}, {"x", "y"}});
+  return {
+      {"Vocab::save", [=](const std::string& p) { vocab.save(p); }, [=](const std::string& p) { return Vocab::load(p) == vocab; }},
+      {"BpeTokenizer::save", [=](const std::string& p) { bpe.save(p); },
+       [=](const std::string& p) { return data::BpeTokenizer::load(p) == bpe; }},
+      {"write_csv", [=](const std::string& p) { data::write_csv(p, table); },
+       [=](const std::string& p) {
+         const data::Table back = data::read_csv(p);
+         return back.names() == table.names() && back.column(0) == table.column(0) && back.column(1) == table.column(1);
+       }},
+  };
+}
+}  // namespace
+
+// The temporary file's name was predictable ("<dir>/.heed_tmp.<pid>.<n>") and it was opened through an ofstream
+// (no O_EXCL, symlinks followed): a symlink planted under that name made a save overwrite the symlink's target.
+TEST_CASE("vocab, BPE and CSV saves do not follow a symlink planted where their temporary file goes", "[data][vocab]") {
+  heed::test::TempDir dir;
+  const std::string victim = dir.file("victim");
+  write_bytes(victim, "precious");
+  for (int n = 0; n < 1000; ++n)  // every name the old scheme gives the first 1000 saves of this process
+    std::filesystem::create_symlink(victim, dir.file(fmt::format(".heed_tmp.{}.{}", ::getpid(), n)));
+  for (const DataWriter& w : data_writers()) {
+    INFO(w.name);
+    const std::string path = dir.file(w.name + ".txt");
+    w.save(path);
+    CHECK(read_bytes(victim) == "precious");
+    CHECK(S_ISREG(mode_of(path)));
+    CHECK(w.loads_back(path));
+    // A symlink at the target itself is replaced, not written through.
+    const std::string link = dir.file(w.name + ".link");
+    std::filesystem::create_symlink(victim, link);
+    w.save(link);
+    CHECK(read_bytes(victim) == "precious");
+    CHECK(S_ISREG(mode_of(link)));
+  }
+  CHECK(dir.listing().size() == 1001 + 2 * 3);  // no temporary left
+}
+
+TEST_CASE("vocab, BPE and CSV saves keep the permissions of the file they replace, and new files get 0666 less the umask",
+          "[data][vocab]") {
+  heed::test::TempDir dir;
+  for (const DataWriter& w : data_writers()) {
+    for (mode_t mode : {mode_t{0600}, mode_t{0640}, mode_t{0444}, mode_t{0664}}) {
+      INFO(fmt::format("{} {:o}", w.name, mode));
+      const std::string path = dir.file(fmt::format("{}_{:o}", w.name, mode));
+      w.save(path);
+      std::filesystem::permissions(path, static_cast<std::filesystem::perms>(mode));
+      Umask mask(022);
+      w.save(path);
+      CHECK((mode_of(path) & 07777) == mode);
+      CHECK(w.loads_back(path));
+    }
+    for (mode_t mask : {mode_t{0}, mode_t{022}, mode_t{077}}) {
+      INFO(fmt::format("{} umask {:o}", w.name, mask));
+      const std::string path = dir.file(fmt::format("{}_new_{:o}", w.name, mask));
+      Umask set(mask);
+      w.save(path);
+      CHECK((mode_of(path) & 07777) == (0666 & ~mask));
+    }
+  }
 }

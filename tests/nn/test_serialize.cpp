@@ -455,19 +455,8 @@ TEST_CASE("a checkpoint with a 250-byte file name saves, and a failed save of on
   CHECK(nn::load_safetensors(path).at("w").numel() == 6);
 }
 
-namespace {
-// Sets the process's umask, and restores it on the way out.
-struct Umask {
-  mode_t old;
-  explicit Umask(mode_t mask) : old(::umask(mask)) {}
-  ~Umask() { ::umask(old); }
-};
-mode_t mode_of(const std::string& path) {
-  struct stat st {};
-  REQUIRE(::lstat(path.c_str(), &st) == 0);
-  return st.st_mode;
-}
-}  // namespace
+using heed::test::mode_of;
+using heed::test::Umask;
 
 // The temporary file's name was predictable ("<name>.tmp.<pid>.<n>") and it was opened without O_EXCL: a symlink
 // planted under that name made save() write through it, overwriting the symlink's target.
