@@ -2,9 +2,9 @@
 
 #include "heed/autograd/meta.hpp"
 #include "heed/autograd/node.hpp"
+#include "heed/core/file_io.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -159,12 +159,7 @@ std::string to_dot(const Tensor& root, const OrderedDict<Tensor>& names, const D
 
 void save_dot(const std::string& path, const std::vector<Tensor>& roots, const OrderedDict<Tensor>& names,
               const DotOptions& options) {
-  const std::string text = to_dot(roots, names, options);
-  std::ofstream f(path, std::ios::binary);
-  if (!f) throw_error<IOError>("save_dot: cannot open '{}' for writing", path);
-  f << text;
-  f.close();
-  if (!f) throw_error<IOError>("save_dot: writing '{}' failed", path);
+  write_file_atomically(path, to_dot(roots, names, options), "save_dot");
 }
 
 void save_dot(const std::string& path, const Tensor& root, const OrderedDict<Tensor>& names,

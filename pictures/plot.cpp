@@ -6,6 +6,7 @@
 
 #include "heed/core/error.hpp"
 #include "heed/core/factory.hpp"
+#include "heed/core/file_io.hpp"
 
 #include <fmt/format.h>
 
@@ -794,11 +795,7 @@ void save(const std::filesystem::path& path, std::string_view svg) {
   if (start == std::string_view::npos || (svg.substr(start, 4) != "<svg" && svg.substr(start, 5) != "<?xml"))
     throw_error<ValueError>("plot::save: the text to write to '{}' is not an SVG document (are the arguments swapped?)",
                             path.string());
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) throw_error<IOError>("plot::save: cannot write '{}': {}", path.string(), std::strerror(errno));
-  f.write(svg.data(), static_cast<std::streamsize>(svg.size()));
-  f.close();
-  if (!f) throw_error<IOError>("plot::save: writing '{}' failed: {}", path.string(), std::strerror(errno));
+  write_file_atomically(path.string(), svg, "plot::save");
 }
 
 // ---- public: heatmaps ---------------------------------------------------------------------------

@@ -8,6 +8,8 @@
 #include <set>
 #include <sstream>
 
+#include <unistd.h>
+
 using namespace heed;
 using heed::test::leaf;
 
@@ -242,6 +244,25 @@ TEST_CASE("to_dot rejects a tensor without a graph", "[autograd][dot]") {
     CHECK_THROWS_AS(to_dot(a * 2.0), StateError);
   }
   CHECK_THROWS_WITH(to_dot(Tensor{}), Catch::Contains("to_dot"));
+}
+
+TEST_CASE("save_dot replaces a symlink at its path instead of writing through it", "[autograd][dot]") {
+  Tensor y = exp(leaf({2})).sum();
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("heed_test_save_dot_link_{}", ::getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const auto victim = dir / "victim.txt", link = dir / "g.dot";
+  { std::ofstream(victim) << "keep me"; }
+  std::filesystem::create_symlink(victim, link);
+  save_dot(link.string(), y);
+  std::ifstream v(victim), g(link);
+  std::stringstream vs, gs;
+  vs << v.rdbuf();
+  gs << g.rdbuf();
+  CHECK(vs.str() == "keep me");
+  CHECK(std::filesystem::is_regular_file(std::filesystem::symlink_status(link)));
+  CHECK(gs.str() == to_dot(y));
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("save_dot writes the text and reports a path it cannot write", "[autograd][dot]") {

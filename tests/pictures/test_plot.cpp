@@ -940,6 +940,19 @@ TEST_CASE("decision_regions and scalar_field reject bad input with errors naming
 
 // ---- files --------------------------------------------------------------------------------------
 
+TEST_CASE("save replaces a symlink at its path instead of writing through it", "[pictures][plot]") {
+  const auto dir = temp_dir("save_link");
+  const auto victim = dir / "victim.txt", link = dir / "h.svg";
+  { std::ofstream(victim) << "keep me"; }
+  std::filesystem::create_symlink(victim, link);
+  const std::string svg = plot::heatmap(std::vector<double>{1, 2}, 1, 2);
+  plot::save(link, svg);
+  CHECK(read_file(victim) == "keep me");
+  CHECK(std::filesystem::is_regular_file(std::filesystem::symlink_status(link)));
+  CHECK(read_file(link) == svg);
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("save writes the SVG and names the path when it cannot", "[pictures][plot]") {
   const auto dir = temp_dir("save");
   const std::string svg = plot::heatmap(std::vector<double>{1, 2}, 1, 2);
