@@ -1,7 +1,8 @@
 // Tutorial, chapter 6: scaled dot-product attention written by hand and checked against
 // heed::scaled_dot_product_attention; a worked example with numbers to check by hand; what padding
 // and causal masks do to the weights; additive (Bahdanau) attention by hand and with
-// nn::AdditiveAttention. The program exits with status 1 if a check fails.
+// nn::AdditiveAttention; a padded batch of sequences through a GRU and an attention, whose padding
+// changes nothing. The program exits with status 1 if a check fails.
 // docs/tutorial/06_attention.md quotes the blocks between "// [tutorial:NAME]" and "// [tutorial:end]".
 #include <heed.hpp>
 
@@ -218,6 +219,67 @@ int main() {
   {
     std::vector<float> wv = a.weights.to_vector<float>();
     check(wv[8] == 0.0f && wv[9] == 0.0f, "padding gets weight 0 in additive attention");
+  }
+
+  fmt::print("\n== padding and masks, end to end ==\n");
+  // [tutorial:pad]
+  // Three sequences of token ids, of lengths 5, 2 and 3 (id 0 is <pad>, as in data::Vocab).
+  const std::vector<std::vector<int64_t>> sequences = {{4, 5, 6, 7, 8}, {9, 10}, {11, 12, 13}};
+  heed::data::PaddedBatch batch = heed::data::pad_sequence(sequences, /*padding_value=*/0);
+  fmt::print("padded:\n{}\nlengths: {}\nmask (true at padding):\n{}\n", batch.padded, batch.lengths, batch.mask);
+  // [tutorial:end]
+  check(batch.padded.size(1) == 5 && batch.lengths.to_vector<int64_t>() == std::vector<int64_t>{5, 2, 3},
+        "pad_sequence pads to the longest and returns the lengths");
+
+  // [tutorial:pad_model]
+  // An encoder (embedding, bidirectional GRU) and an attention that pools its outputs into one vector.
+  heed::nn::Embedding embed(/*num_embeddings=*/14, /*embedding_dim=*/8, /*padding_idx=*/0);
+  heed::nn::GRU gru(/*input_size=*/8, /*hidden_size=*/6, {.bidirectional = true});  // outputs (B, T, 2 * 6)
+  heed::nn::AdditiveAttention pool(/*query_size=*/12, /*key_size=*/12, /*hidden_size=*/10);
+  Tensor query = heed::randn({1, 12});  // what the pooling looks for (a parameter, in a real model)
+
+  // ids (B, T): the GRU reads each sequence up to its length, the attention skips the masked keys.
+  auto encode = [&](const Tensor& ids, const Tensor& lens, const Tensor& pad_mask) {
+    Tensor states = gru.forward(embed(ids), Tensor{}, Tensor{}, lens).output;  // (B, T, 12), 0 at padding
+    return pool(query.expand({ids.size(0), 12}), states, states, pad_mask);    // context (B, 12), weights (B, T)
+  };
+  heed::nn::AttentionResult padded = encode(batch.padded, batch.lengths, batch.mask);
+  fmt::print("attention weights of the batch:\n");
+  print_matrix(padded.weights);
+  // [tutorial:end]
+
+  // [tutorial:pad_alone]
+  // Each sequence alone, unpadded (a batch of one: no padding, no mask), against its row of the batch.
+  for (size_t b = 0; b < sequences.size(); ++b) {
+    const int64_t n = static_cast<int64_t>(sequences[b].size());
+    heed::nn::AttentionResult alone =
+        encode(heed::from_vector(sequences[b], {1, n}), heed::tensor({double(n)}, {1}, heed::kInt64), Tensor{});
+    fmt::print("sequence {} alone: the same vector as in the batch: {}\n", b,
+               heed::allclose(alone.context, padded.context.narrow(0, int64_t(b), 1), 1e-5, 1e-6));
+  }
+  // The same batch without lengths and mask: the GRU and the attention read the padding.
+  heed::nn::AttentionResult unmasked = encode(batch.padded, Tensor{}, Tensor{});
+  fmt::print("without lengths and mask, sequence 1 is the same vector: {}\n",
+             heed::allclose(unmasked.context.narrow(0, 1, 1), padded.context.narrow(0, 1, 1), 1e-5, 1e-6));
+  // [tutorial:end]
+  for (size_t b = 0; b < sequences.size(); ++b) {
+    const int64_t n = static_cast<int64_t>(sequences[b].size());
+    Tensor ids = heed::from_vector(sequences[b], {1, n});
+    heed::nn::AttentionResult alone = encode(ids, heed::tensor({double(n)}, {1}, heed::kInt64), Tensor{});
+    check(heed::allclose(alone.context, padded.context.narrow(0, int64_t(b), 1), 1e-5, 1e-6),
+          fmt::format("sequence {} padded in a batch gives the vector it gives alone", b));
+    // The GRU's outputs too, at every real step.
+    Tensor out_alone = gru.forward(embed(ids), Tensor{}).output;
+    Tensor out_batch = gru.forward(embed(batch.padded), Tensor{}, Tensor{}, batch.lengths).output;
+    check(heed::allclose(out_alone, out_batch.narrow(0, int64_t(b), 1).narrow(1, 0, n), 1e-5, 1e-6),
+          fmt::format("the GRU's outputs of sequence {} are the same padded and alone", b));
+  }
+  {
+    std::vector<float> wv = padded.weights.to_vector<float>();
+    check(wv[7] == 0.0f && wv[8] == 0.0f && wv[9] == 0.0f && wv[13] == 0.0f && wv[14] == 0.0f,
+          "the padded keys get weight 0");
+    check(!heed::allclose(unmasked.context.narrow(0, 1, 1), padded.context.narrow(0, 1, 1), 1e-5, 1e-6),
+          "without lengths and mask the padding changes the result");
   }
 
   return tutorial::finish();
