@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace dates {
 
@@ -48,6 +49,12 @@ inline const char* const kMonths[] = {"january", "february", "march",     "april
                                       "july",    "august",   "september", "october", "november", "december"};
 inline const char* const kWeekdays[] = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"};
 constexpr int kNumFormats = 19;
+
+// A source and its target: a date as people write it and its ISO date (or a string and its reversed or
+// sorted form, in transformer_seq2seq). An input to translate has no target.
+struct Example {
+  std::string source, target;
+};
 
 // Date d written in format f (0 .. kNumFormats - 1); the details (padding, full or short names, the
 // case) are drawn from rng.
@@ -132,6 +139,13 @@ inline std::string render(const Date& d, int f, Rng& rng) {
   if (case_style >= 18)
     for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return s;
+}
+
+// An example of a date drawn from `days` (day numbers, as date_from_index takes them), in a format drawn
+// uniformly.
+inline Example date_example(const std::vector<int>& days, Rng& rng) {
+  const Date d = date_from_index(days[static_cast<size_t>(rng.below(static_cast<int>(days.size())))]);
+  return {render(d, rng.below(kNumFormats), rng), iso(d)};
 }
 
 }  // namespace dates

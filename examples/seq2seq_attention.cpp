@@ -23,8 +23,12 @@
 // and stops short of it (98% vs 100% after 1000); see the accuracy by source length it prints.
 //
 // The data is generated with a fixed seed. Every day from 1950-01-01 to 2049-12-31 is one date; a
-// tenth of them are held out (never seen in training) and the reported exact match is on those. The
-// formats, and the conventions that keep every string unambiguous:
+// tenth of them are held out (never seen in training) and the reported exact match is on those.
+// Training reads --steps batches of new examples: a dataset makes example i when it is read (from a
+// generator of (seed, i)), and a data::DataLoader batches them with a collate that numbers the
+// characters (data::Vocab), pads the sources (data::pad_sequence: ids, lengths, padding mask) and
+// shifts the targets for teacher forcing (data::teacher_forcing). The formats, and the conventions
+// that keep every string unambiguous:
 //   words      "thursday 3 may 1979", "Thursday, May 3, 1979", "3 may 79", "3rd of May 1979",
 //              "the 3rd of may, 1979", "May 3rd, 1979", "Thu, 03 May 1979", "03-May-79", ...
 //              (full or 3-letter month and weekday names, lower, Capitalized or UPPER case; the
@@ -49,6 +53,7 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,87 +61,68 @@
 using heed::Tensor;
 namespace nn = heed::nn;
 namespace optim = heed::optim;
+namespace data = heed::data;
 
 namespace {
 
-using namespace dates;  // Rng, Date, date_from_index, render, ... (examples/dates.hpp)
+using namespace dates;  // Rng, Example, date_example, ... (examples/dates.hpp)
 
-struct Example {
-  std::string source, target;
-};
-
-// n examples: dates drawn from `days`, formats uniformly.
-std::vector<Example> make_examples(const std::vector<int>& days, size_t n, Rng& rng) {
-  std::vector<Example> out;
-  out.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    const Date d = date_from_index(days[static_cast<size_t>(rng.below(static_cast<int>(days.size())))]);
-    out.push_back({render(d, rng.below(kNumFormats), rng), iso(d)});
+// The training examples as a dataset, made when read: example i draws from a generator seeded by
+// (seed, i) alone, so the data is the same whoever reads it, in any order, and nothing is stored.
+struct DateDataset {
+  std::shared_ptr<const std::vector<int>> days;
+  uint64_t seed;
+  int64_t n;
+  int64_t size() const { return n; }
+  Example get(int64_t i) const {
+    Rng rng{data::derive_seed(seed, 0, i, data::SeedStream::Example)};
+    return date_example(*days, rng);
   }
-  return out;
-}
+};
 
 // ---- characters and batches ----------------------------------------------------------------------
 
-// Source ids: <pad> 0, <unk> 1 (any character the formats never write), then these characters.
-constexpr std::string_view kSourceChars = " ,-./0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-constexpr int64_t kSrcPad = 0, kSrcUnk = 1, kSrcVocab = 2 + static_cast<int64_t>(kSourceChars.size());
-// Target ids: <pad> 0, <sos> 1, <eos> 2, then these characters. Every target is 10 characters + <eos>.
-constexpr std::string_view kTargetChars = "0123456789-";
-constexpr int64_t kSos = 1, kEos = 2, kTgtVocab = 3 + static_cast<int64_t>(kTargetChars.size());
-constexpr int64_t kTgtLen = 11;
-
-int64_t source_id(char c) {
-  const size_t p = kSourceChars.find(c);
-  return p == std::string_view::npos ? kSrcUnk : 2 + static_cast<int64_t>(p);
-}
+// One id per character, after data::Vocab's specials <pad> 0, <unk> 1, <bos> 2, <eos> 3. Sources:
+// the characters the formats write (any other is <unk>); targets: those of ISO dates.
+const data::Vocab kSourceVocab(
+    data::CharTokenizer().tokenize(" ,-./0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"));
+const data::Vocab kTargetVocab(data::CharTokenizer().tokenize("0123456789-"));
+constexpr int64_t kTgtLen = 11;  // every target is 10 characters + <eos>
 
 struct Batch {
   Tensor src;      // (B, S) int64, padded with <pad>; S = the longest source of the batch
   Tensor lengths;  // (B) int64
   Tensor mask;     // (B, S) bool, true at padding: never attended
-  Tensor tgt_in;   // (B, T) int64: <sos> y_1 ... y_{T-1}   (the decoder's inputs, teacher forcing)
+  Tensor tgt_in;   // (B, T) int64: <bos> y_1 ... y_{T-1}   (the decoder's inputs, teacher forcing)
   Tensor tgt_out;  // (B, T) int64: y_1 ... y_{T-1} <eos>   (what it must predict)
 };
 
-Batch make_batch(const std::vector<Example>& ex, size_t begin, size_t end) {
-  const auto B = static_cast<int64_t>(end - begin);
-  int64_t S = 1;
-  for (size_t i = begin; i < end; ++i) S = std::max(S, static_cast<int64_t>(ex[i].source.size()));
-  std::vector<int64_t> src(static_cast<size_t>(B * S), kSrcPad), len, in, out;
-  for (size_t i = begin; i < end; ++i) {
-    const std::string& s = ex[i].source;
-    for (size_t j = 0; j < s.size(); ++j) src[(i - begin) * static_cast<size_t>(S) + j] = source_id(s[j]);
-    len.push_back(std::max<int64_t>(1, static_cast<int64_t>(s.size())));
-    in.push_back(kSos);
-    if (ex[i].target.empty()) {  // an input to translate: no target
-      in.insert(in.end(), kTgtLen - 1, kSos);
-      out.insert(out.end(), kTgtLen, kEos);
-      continue;
-    }
-    for (char c : ex[i].target) {
-      const int64_t id = 3 + static_cast<int64_t>(kTargetChars.find(c));
-      in.push_back(id);
-      out.push_back(id);
-    }
-    out.push_back(kEos);
+// The DataLoader's collate: sources padded (with their lengths and padding mask), targets shifted
+// for teacher forcing. An input to translate has no target.
+Batch collate(const std::vector<Example>& examples) {
+  const data::CharTokenizer chars;
+  std::vector<std::vector<int64_t>> sources, targets;
+  for (const Example& e : examples) {
+    sources.push_back(kSourceVocab.lookup_indices(chars(e.source)));
+    if (sources.back().empty()) sources.back().push_back(data::Vocab::pad_id);  // the encoder needs a step
+    targets.push_back(kTargetVocab.lookup_indices(chars(e.target)));
   }
-  Tensor lengths = heed::from_vector(len, {B});
-  Tensor mask =
-      heed::ge(heed::arange(0, static_cast<double>(S), 1, heed::kInt64).reshape({1, S}), lengths.reshape({B, 1}));
-  return {heed::from_vector(src, {B, S}), lengths, mask, heed::from_vector(in, {B, kTgtLen}),
-          heed::from_vector(out, {B, kTgtLen})};
+  const data::PaddedBatch src = data::pad_sequence(sources, data::Vocab::pad_id);
+  const data::TeacherForcingBatch tgt =
+      data::teacher_forcing(targets, data::Vocab::bos_id, data::Vocab::eos_id, data::Vocab::pad_id);
+  return {src.padded, src.lengths, src.mask, tgt.input, tgt.target};
 }
 
 // ---- the model -----------------------------------------------------------------------------------
 
 struct Seq2Seq : nn::Module {
   Seq2Seq(int64_t embed, int64_t hidden, const std::string& score) : Module("Seq2Seq"), hidden(hidden) {
-    src_emb = register_module("src_emb", std::make_shared<nn::Embedding>(kSrcVocab, embed, kSrcPad));
+    src_emb =
+        register_module("src_emb", std::make_shared<nn::Embedding>(kSourceVocab.size(), embed, data::Vocab::pad_id));
     encoder =
         register_module("encoder", std::make_shared<nn::GRU>(embed, hidden / 2, nn::RNNOptions{.bidirectional = true}));
     init = register_module("init", std::make_shared<nn::Linear>(hidden, hidden));
-    tgt_emb = register_module("tgt_emb", std::make_shared<nn::Embedding>(kTgtVocab, embed));
+    tgt_emb = register_module("tgt_emb", std::make_shared<nn::Embedding>(kTargetVocab.size(), embed));
     if (score == "additive")
       attention = std::make_shared<nn::AdditiveAttention>(hidden, hidden, hidden);
     else if (score == "dot")
@@ -149,7 +135,7 @@ struct Seq2Seq : nn::Module {
       attention = std::make_shared<nn::ConcatAttention>(hidden, hidden, hidden);
     if (attention) register_module("attention", attention);
     decoder = register_module("decoder", std::make_shared<nn::GRUCell>(embed + hidden, hidden));
-    out = register_module("out", std::make_shared<nn::Linear>(2 * hidden, kTgtVocab));
+    out = register_module("out", std::make_shared<nn::Linear>(2 * hidden, kTargetVocab.size()));
   }
 
   struct Encoded {
@@ -199,7 +185,7 @@ struct Seq2Seq : nn::Module {
     heed::NoGradGuard no_grad;
     Encoded enc = encode(b);
     Tensor state = initial_state(enc);
-    Tensor prev = heed::full({b.src.size(0)}, static_cast<double>(kSos), heed::kInt64);
+    Tensor prev = heed::full({b.src.size(0)}, static_cast<double>(data::Vocab::bos_id), heed::kInt64);
     std::vector<Tensor> ids, weights;
     for (int64_t t = 0; t < kTgtLen; ++t) {
       Step s = step((*tgt_emb)(prev), state, enc);
@@ -224,8 +210,8 @@ std::string decode_row(const std::vector<int64_t>& ids, size_t row) {
   std::string s;
   for (int64_t t = 0; t < kTgtLen; ++t) {
     const int64_t id = ids[row * kTgtLen + static_cast<size_t>(t)];
-    if (id < 3) break;
-    s += kTargetChars[static_cast<size_t>(id - 3)];
+    if (id < data::Vocab::num_specials) break;
+    s += kTargetVocab.lookup_token(id);
   }
   return s;
 }
@@ -234,10 +220,10 @@ std::string decode_row(const std::vector<int64_t>& ids, size_t row) {
 std::vector<bool> evaluate(Seq2Seq& model, const std::vector<Example>& ex) {
   model.eval();
   std::vector<bool> right;
-  for (size_t begin = 0; begin < ex.size(); begin += 500) {
-    const size_t end = std::min(ex.size(), begin + 500);
-    std::vector<int64_t> ids = model.greedy(make_batch(ex, begin, end)).first.to_vector<int64_t>();
-    for (size_t i = begin; i < end; ++i) right.push_back(decode_row(ids, i - begin) == ex[i].target);
+  for (const Batch& b : data::DataLoader(data::VectorDataset<Example>(ex), {.batch_size = 500, .seed = 0}, collate)) {
+    const std::vector<int64_t> ids = model.greedy(b).first.to_vector<int64_t>();
+    for (size_t row = 0; row < static_cast<size_t>(b.src.size(0)); ++row)
+      right.push_back(decode_row(ids, row) == ex[right.size()].target);
   }
   model.train();
   return right;
@@ -251,21 +237,21 @@ double mean_of(const std::vector<bool>& v) {
 
 // A heatmap of attention weights: one column per source character (the keys), one row per output
 // character (the queries), white 0 .. dark blue 1. Hovering a cell shows its weight.
-std::string attention_map(const std::string& source, const std::vector<std::string>& outputs,
-                          const std::vector<float>& weights) {
+std::string attention_map(const std::string& source, const std::vector<std::string>& chars,
+                          const std::vector<std::string>& outputs, const std::vector<float>& weights) {
   std::string output;
   for (const std::string& c : outputs) output += c == "<eos>" ? "" : c;
   heed::plot::HeatmapOptions opt;
   opt.title = "\"" + source + "\" -> " + output;
   opt.row_labels = outputs;
-  for (char c : source) opt.col_labels.emplace_back(1, c);
+  opt.col_labels = chars;
   opt.row_axis = "output";
   opt.col_axis = "source (keys)";
   opt.scale_label = "attention weight (each row sums to 1)";
   opt.vmin = 0.0;
   opt.vmax = 1.0;
   opt.show_values = heed::plot::ShowValues::Never;
-  return heed::plot::heatmap(weights, static_cast<int64_t>(outputs.size()), static_cast<int64_t>(source.size()), opt);
+  return heed::plot::heatmap(weights, static_cast<int64_t>(outputs.size()), static_cast<int64_t>(chars.size()), opt);
 }
 
 // The training curves: the loss of every step with its mean over each evaluation interval (log
@@ -351,7 +337,8 @@ int run(int argc, char** argv) {
   Rng rng{o.seed * 7919 + 1};
   std::vector<int> train_days, test_days;
   for (int n = 0; n < kNumDays; ++n) (rng.below(10) == 0 ? test_days : train_days).push_back(n);
-  const std::vector<Example> test = make_examples(test_days, static_cast<size_t>(o.held_out), rng);
+  std::vector<Example> test;
+  for (int i = 0; i < o.held_out; ++i) test.push_back(date_example(test_days, rng));
   fmt::print("data: {} training days, {} held-out days ({} held-out examples); for example\n", train_days.size(),
              test_days.size(), test.size());
   for (size_t i = 0; i < 6 && i < test.size(); ++i)
@@ -374,15 +361,19 @@ int run(int argc, char** argv) {
   const std::string eval_csv = (std::filesystem::path(o.out) / "eval.csv").string();
   heed::MetricsLogger train_log(train_csv, {"loss", "lr"}), eval_log(eval_csv, {"loss", "exact_match"});
 
+  // Batches of --batch new examples each step, in order: step k reads examples [(k - 1) B, k B).
+  data::DataLoader loader(
+      DateDataset{std::make_shared<const std::vector<int>>(train_days), o.seed, int64_t{o.steps} * o.batch},
+      {.batch_size = o.batch, .seed = o.seed}, collate);
+
   auto start = std::chrono::steady_clock::now();
   double loss_sum = 0, accuracy = 0, eval_secs = 0;  // evaluation time is not training time
   int loss_count = 0;
   for (int step = 1; step <= o.steps; ++step) {
     opt.set_lr(lr_at(step));
-    const std::vector<Example> ex = make_examples(train_days, static_cast<size_t>(o.batch), rng);
-    const Batch b = make_batch(ex, 0, ex.size());
+    const Batch b = loader.next();
     Tensor logits = model.forward_train(b);
-    Tensor loss = heed::cross_entropy(logits.reshape({-1, kTgtVocab}), b.tgt_out.reshape({-1}));
+    Tensor loss = heed::cross_entropy(logits.reshape({-1, kTargetVocab.size()}), b.tgt_out.reshape({-1}));
     opt.zero_grad();
     loss.backward();
     optim::clip_grad_norm_(model.parameters(), 1.0);
@@ -432,7 +423,7 @@ int run(int argc, char** argv) {
                         "the 29th of february, 2000", "SAT, 31 DEC 2049", "19500101"})
     shown.push_back({s, ""});
   for (const std::string& s : o.inputs) shown.push_back({s, ""});
-  auto [ids_t, weights_t] = model.greedy(make_batch(shown, 0, shown.size()));
+  auto [ids_t, weights_t] = model.greedy(collate(shown));
   const std::vector<int64_t> ids = ids_t.to_vector<int64_t>();
   fmt::print("\ntranslations{}:\n", weights_t.defined() ? fmt::format(" (attention maps in {}/)", o.out) : "");
   for (size_t i = 0; i < shown.size(); ++i) {
@@ -443,7 +434,8 @@ int run(int argc, char** argv) {
       continue;
     }
     // Rows: the output characters and the <eos>; columns: the source characters (no padding).
-    const int64_t S = weights_t.size(2), n = static_cast<int64_t>(shown[i].source.size());
+    const std::vector<std::string> chars = data::CharTokenizer().tokenize(shown[i].source);
+    const int64_t S = weights_t.size(2), n = static_cast<int64_t>(chars.size());
     std::vector<float> w = weights_t.select(0, static_cast<int64_t>(i)).contiguous().to_vector<float>();
     std::vector<float> rows;
     std::vector<std::string> labels;
@@ -452,7 +444,7 @@ int run(int argc, char** argv) {
       labels.push_back(t < text.size() ? std::string(1, text[t]) : "<eos>");
     }
     const std::string path = (std::filesystem::path(o.out) / file_name(i, shown[i].source)).string();
-    heed::plot::save(path, attention_map(shown[i].source, labels, rows));
+    heed::plot::save(path, attention_map(shown[i].source, chars, labels, rows));
     fmt::print("   {}\n", path);
   }
   fmt::print("\nexact-match: {:.4f}\n", accuracy);

@@ -29,7 +29,10 @@
 // The date data is seq2seq_attention's, generated with the same fixed seed: every day from 1950-01-01
 // to 2049-12-31 is one date, the same tenth of them is held out (never seen in training, in any
 // format), and the reported exact match is on those. For reverse and sort, the held-out strings are
-// drawn first and training never draws one of them.
+// drawn first and training never draws one of them. Training reads --steps batches of new examples: a
+// dataset makes example i when it is read (from a generator of (seed, i)), and a data::DataLoader batches
+// them with a collate that numbers the characters (data::Vocab), pads the sources (data::pad_sequence:
+// ids and padding mask) and shifts the targets for teacher forcing (data::teacher_forcing).
 //
 // It prints progress (loss and held-out exact match), the accuracy by source length, the outputs for a
 // few inputs (--input TEXT adds yours), and writes, for each, SVG heatmaps of every head of the last
@@ -46,6 +49,7 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
@@ -55,6 +59,7 @@ using heed::Tensor;
 namespace nn = heed::nn;
 namespace optim = heed::optim;
 namespace plot = heed::plot;
+namespace data = heed::data;
 
 namespace {
 
@@ -73,45 +78,41 @@ struct Options {
   std::vector<std::string> inputs;
 };
 
-using namespace dates;  // Rng, Date, date_from_index, render, ... (examples/dates.hpp)
-
-struct Example {
-  std::string source, target;  // target empty: an input to translate, with no answer
-};
+using namespace dates;  // Rng, Example, date_example, ... (examples/dates.hpp)
 
 // ---- the tasks -----------------------------------------------------------------------------------
 
 constexpr std::string_view kAlphanumeric = "0123456789abcdefghijklmnopqrstuvwxyz";
 constexpr int kMinString = 5, kMaxString = 20;
 
-// Where the examples come from: training batches (never a held-out date or string) and the held-out set.
+// Where the examples come from: training examples (never a held-out date or string) and the held-out set.
 class Task {
  public:
-  Task(const std::string& name, uint64_t seed, size_t held_out) : name_(name), rng_{seed * 7919 + 1} {
+  Task(const std::string& name, uint64_t seed, size_t held_out) : name_(name) {
+    Rng rng{seed * 7919 + 1};
     if (name == "dates") {
       // A tenth of the days are held out (the same ones as seq2seq_attention's, for the same seed).
-      for (int n = 0; n < kNumDays; ++n) (rng_.below(10) == 0 ? test_days_ : train_days_).push_back(n);
-      test_ = dates(test_days_, held_out);
-      target_chars_ = "0123456789-";
+      for (int n = 0; n < kNumDays; ++n) (rng.below(10) == 0 ? test_days_ : train_days_).push_back(n);
+      for (size_t i = 0; i < held_out; ++i) test_.push_back(date_example(test_days_, rng));
+      target_vocab_ = char_vocab("0123456789-");
       max_target_ = 10;
     } else {
       for (size_t i = 0; i < held_out; ++i) {
-        test_.push_back(string_example());
+        test_.push_back(string_example(rng));
         held_out_.insert(test_.back().source);
       }
-      target_chars_ = std::string(kAlphanumeric);
+      target_vocab_ = char_vocab(kAlphanumeric);
       max_target_ = kMaxString;
     }
   }
 
-  std::vector<Example> train_batch(size_t n) {
-    if (name_ == "dates") return dates(train_days_, n);
-    std::vector<Example> out;
-    while (out.size() < n) {
-      Example e = string_example();
-      if (!held_out_.count(e.source)) out.push_back(std::move(e));
+  // A training example drawn from rng.
+  Example train_example(Rng& rng) const {
+    if (name_ == "dates") return date_example(train_days_, rng);
+    for (;;) {
+      Example e = string_example(rng);
+      if (!held_out_.count(e.source)) return e;
     }
-    return out;
   }
   const std::vector<Example>& test() const { return test_; }
   std::string describe() const {
@@ -136,45 +137,45 @@ class Task {
     if (name_ == "sort") std::sort(t.begin(), t.end());
     return name_ == "dates" ? std::string() : t;
   }
-  const std::string& target_chars() const { return target_chars_; }
+  // One id per target character, after data::Vocab's specials <pad> 0, <unk> 1, <bos> 2, <eos> 3.
+  const data::Vocab& target_vocab() const { return target_vocab_; }
   int64_t max_target() const { return max_target_; }  // the longest target, <eos> not counted
 
  private:
-  std::vector<Example> dates(const std::vector<int>& days, size_t n) {
-    std::vector<Example> out;
-    out.reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-      const Date d = date_from_index(days[static_cast<size_t>(rng_.below(static_cast<int>(days.size())))]);
-      out.push_back({render(d, rng_.below(kNumFormats), rng_), iso(d)});
-    }
-    return out;
-  }
-  Example string_example() {
-    std::string s(static_cast<size_t>(kMinString + rng_.below(kMaxString - kMinString + 1)), ' ');
-    for (char& c : s) c = kAlphanumeric[static_cast<size_t>(rng_.below(static_cast<int>(kAlphanumeric.size())))];
+  static data::Vocab char_vocab(std::string_view chars) { return data::Vocab(data::CharTokenizer().tokenize(chars)); }
+  Example string_example(Rng& rng) const {
+    std::string s(static_cast<size_t>(kMinString + rng.below(kMaxString - kMinString + 1)), ' ');
+    for (char& c : s) c = kAlphanumeric[static_cast<size_t>(rng.below(static_cast<int>(kAlphanumeric.size())))];
     return {s, answer(s)};
   }
 
-  std::string name_, target_chars_;
+  std::string name_;
+  data::Vocab target_vocab_;
   int64_t max_target_ = 0;
-  Rng rng_;
   std::vector<int> train_days_, test_days_;
   std::set<std::string> held_out_;
   std::vector<Example> test_;
 };
 
+// The training examples as a dataset, made when read: example i draws from a generator seeded by
+// (seed, i) alone, so the data is the same whoever reads it, in any order, and nothing is stored.
+struct TaskDataset {
+  std::shared_ptr<const Task> task;
+  uint64_t seed;
+  int64_t n;
+  int64_t size() const { return n; }
+  Example get(int64_t i) const {
+    Rng rng{data::derive_seed(seed, 0, i, data::SeedStream::Example)};
+    return task->train_example(rng);
+  }
+};
+
 // ---- characters and batches ----------------------------------------------------------------------
 
-// Source ids: <pad> 0, <unk> 1 (any character the data never writes), then these characters.
-constexpr std::string_view kSourceChars = " ,-./0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-constexpr int64_t kPad = 0, kSrcUnk = 1, kSrcVocab = 2 + static_cast<int64_t>(kSourceChars.size());
-// Target ids: <pad> 0, <bos> 1, <eos> 2, then the task's target characters.
-constexpr int64_t kBos = 1, kEos = 2;
-
-int64_t source_id(char c) {
-  const size_t p = kSourceChars.find(c);
-  return p == std::string_view::npos ? kSrcUnk : 2 + static_cast<int64_t>(p);
-}
+// Source ids: one per character the data writes (any other is <unk>), after data::Vocab's specials.
+const data::Vocab kSourceVocab(
+    data::CharTokenizer().tokenize(" ,-./0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"));
+constexpr int64_t kPad = data::Vocab::pad_id, kBos = data::Vocab::bos_id, kEos = data::Vocab::eos_id;
 
 struct Batch {
   Tensor src;      // (B, S) int64, padded with <pad>; S = the longest source of the batch
@@ -184,38 +185,30 @@ struct Batch {
   Tensor tgt_pad;  // (B, T) bool, true at padding
 };
 
-Batch make_batch(const std::vector<Example>& ex, size_t begin, size_t end, const std::string& target_chars) {
-  const auto B = static_cast<int64_t>(end - begin);
-  int64_t S = 1, T = 1;
-  for (size_t i = begin; i < end; ++i) {
-    S = std::max(S, static_cast<int64_t>(ex[i].source.size()));
-    T = std::max(T, static_cast<int64_t>(ex[i].target.size()) + 1);
-  }
-  std::vector<int64_t> src(static_cast<size_t>(B * S), kPad), in(static_cast<size_t>(B * T), kPad),
-      out(static_cast<size_t>(B * T), kPad);
-  for (size_t i = begin; i < end; ++i) {
-    const size_t r = i - begin;
-    for (size_t j = 0; j < ex[i].source.size(); ++j) src[r * S + j] = source_id(ex[i].source[j]);
-    const std::string& t = ex[i].target;
-    in[r * T] = kBos;
-    for (size_t j = 0; j < t.size(); ++j) {
-      const int64_t id = 3 + static_cast<int64_t>(target_chars.find(t[j]));
-      in[r * T + j + 1] = id;
-      out[r * T + j] = id;
+// The DataLoader's collate: the sources padded (data::pad_sequence: ids and padding mask), the targets
+// shifted for teacher forcing (data::teacher_forcing). An input to translate has no target.
+struct Collate {
+  data::Vocab target_vocab;
+  Batch operator()(const std::vector<Example>& examples) const {
+    const data::CharTokenizer chars;
+    std::vector<std::vector<int64_t>> sources, targets;
+    for (const Example& e : examples) {
+      sources.push_back(kSourceVocab.lookup_indices(chars(e.source)));
+      if (sources.back().empty()) sources.back().push_back(kPad);  // the encoder needs a position
+      targets.push_back(target_vocab.lookup_indices(chars(e.target)));
     }
-    out[r * T + t.size()] = kEos;
+    const data::PaddedBatch src = data::pad_sequence(sources, kPad);
+    const data::TeacherForcingBatch tgt = data::teacher_forcing(targets, kBos, kEos, kPad);
+    return {src.padded, src.mask, tgt.input, tgt.target, tgt.mask};
   }
-  Tensor src_t = heed::from_vector(src, {B, S}), in_t = heed::from_vector(in, {B, T});
-  Tensor out_t = heed::from_vector(out, {B, T});
-  return {src_t, heed::eq(src_t, static_cast<double>(kPad)), in_t, out_t, heed::eq(out_t, static_cast<double>(kPad))};
-}
+};
 
 // ---- the model -----------------------------------------------------------------------------------
 
 struct Seq2SeqTransformer : nn::Module {
   Seq2SeqTransformer(int64_t tgt_vocab, const Options& o, int64_t max_len)
       : Module("Seq2SeqTransformer"), d_model(o.d_model) {
-    src_emb = register_module("src_emb", std::make_shared<nn::Embedding>(kSrcVocab, d_model, kPad));
+    src_emb = register_module("src_emb", std::make_shared<nn::Embedding>(kSourceVocab.size(), d_model, kPad));
     tgt_emb = register_module("tgt_emb", std::make_shared<nn::Embedding>(tgt_vocab, d_model, kPad));
     if (o.positional == "learned") {
       src_pos = register_module("src_pos", std::make_shared<nn::LearnedPositionalEmbedding>(max_len, d_model));
@@ -287,11 +280,11 @@ struct Seq2SeqTransformer : nn::Module {
 };
 
 // The characters of generated ids, up to <eos>.
-std::string to_text(const std::vector<int64_t>& ids, const std::string& target_chars) {
+std::string to_text(const std::vector<int64_t>& ids, const data::Vocab& vocab) {
   std::string s;
   for (int64_t id : ids) {
-    if (id < 3) break;
-    s += target_chars[static_cast<size_t>(id - 3)];
+    if (id < data::Vocab::num_specials) break;
+    s += vocab.lookup_token(id);
   }
   return s;
 }
@@ -301,12 +294,11 @@ std::vector<std::string> evaluate(Seq2SeqTransformer& model, const Task& task, i
   const std::vector<Example>& ex = task.test();
   model.eval();
   std::vector<std::string> outputs;
-  const size_t chunk = beam > 1 ? 100 : 500;
-  for (size_t begin = 0; begin < ex.size(); begin += chunk) {
-    const size_t end = std::min(ex.size(), begin + chunk);
-    for (const auto& ids : model.decode(make_batch(ex, begin, end, task.target_chars()), task.max_target() + 1, beam))
-      outputs.push_back(to_text(ids, task.target_chars()));
-  }
+  data::DataLoader loader(data::VectorDataset<Example>(ex), {.batch_size = beam > 1 ? 100 : 500, .seed = 0},
+                          Collate{task.target_vocab()});
+  for (const Batch& b : loader)
+    for (const auto& ids : model.decode(b, task.max_target() + 1, beam))
+      outputs.push_back(to_text(ids, task.target_vocab()));
   model.train();
   return outputs;
 }
@@ -442,24 +434,27 @@ int run(int argc, char** argv) {
              heed::to_string(heed::blas_info()));
   heed::manual_seed(o.seed);
 
-  Task task(o.task, o.seed, static_cast<size_t>(o.held_out));
-  const std::vector<Example>& test = task.test();
-  fmt::print("data: {}; for example\n", task.describe());
+  const auto task = std::make_shared<const Task>(o.task, o.seed, static_cast<size_t>(o.held_out));
+  const std::vector<Example>& test = task->test();
+  fmt::print("data: {}; for example\n", task->describe());
   for (size_t i = 0; i < 6 && i < test.size(); ++i)
     fmt::print("  {:<34} -> {}\n", "\"" + test[i].source + "\"", test[i].target);
 
-  const int64_t tgt_vocab = 3 + static_cast<int64_t>(task.target_chars().size());
+  const int64_t tgt_vocab = task->target_vocab().size();
   Seq2SeqTransformer model(tgt_vocab, o, /*max_len=*/256);
   fmt::print("\n{}\n{} parameters\n\n", model.to_string(), model.num_parameters());
 
   optim::AdamW opt(model.parameters(), {.lr = o.lr, .beta2 = 0.98, .weight_decay = 1e-4});
+  // Batches of --batch new examples each step, in order: step k reads examples [(k - 1) B, k B).
+  const Collate collate{task->target_vocab()};
+  data::DataLoader loader(TaskDataset{task, o.seed, int64_t{o.steps} * o.batch},
+                          {.batch_size = o.batch, .seed = o.seed}, collate);
   auto start = std::chrono::steady_clock::now();
   double loss_sum = 0, accuracy = 0, eval_secs = 0;  // evaluation time is not training time
   int loss_count = 0;
   for (int step = 1; step <= o.steps; ++step) {
     opt.set_lr(lr_at(o, step));
-    const std::vector<Example> ex = task.train_batch(static_cast<size_t>(o.batch));
-    const Batch b = make_batch(ex, 0, ex.size(), task.target_chars());
+    const Batch b = loader.next();
     Tensor logits = model.forward_train(b);
     Tensor loss = heed::cross_entropy(logits.reshape({-1, tgt_vocab}), b.tgt_out.reshape({-1}), heed::Reduction::Mean,
                                       /*ignore_index=*/kPad);
@@ -472,7 +467,7 @@ int run(int argc, char** argv) {
     if (step % o.eval_every == 0 || step == o.steps) {
       const auto eval_start = std::chrono::steady_clock::now();
       const double train_secs = std::chrono::duration<double>(eval_start - start).count() - eval_secs;
-      accuracy = mean_of(exactly_right(evaluate(model, task, 1), test));
+      accuracy = mean_of(exactly_right(evaluate(model, *task, 1), test));
       fmt::print("step {:5d}  loss {:.4f}  held-out exact match {:6.2f}% (greedy)  lr {:.1e}  {:.1f} ms/step\n", step,
                  loss_sum / loss_count, 100 * accuracy, opt.lr(), 1000 * train_secs / step);
       eval_secs += std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count();
@@ -485,7 +480,7 @@ int run(int argc, char** argv) {
 
   // The final accuracy (with the beam when asked), and by source length: where the errors are.
   const auto eval_start = std::chrono::steady_clock::now();
-  const std::vector<std::string> outputs = evaluate(model, task, o.beam);
+  const std::vector<std::string> outputs = evaluate(model, *task, o.beam);
   const std::vector<bool> right = exactly_right(outputs, test);
   accuracy = mean_of(right);
   const double eval_ms = 1000 * std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count();
@@ -515,16 +510,15 @@ int run(int argc, char** argv) {
     }
 
   // A few outputs, and the attention of every head of the last layers, as heatmaps.
-  std::vector<Example> shown = task.shown();
-  for (const std::string& s : o.inputs) shown.push_back({s, task.answer(s)});
+  std::vector<Example> shown = task->shown();
+  for (const std::string& s : o.inputs) shown.push_back({s, task->answer(s)});
   std::filesystem::create_directories(o.out);
   fmt::print("\noutputs (attention maps in {}/):\n", o.out);
   for (size_t i = 0; i < shown.size(); ++i) {
     Example one{shown[i].source, ""};
     model.eval();
-    const std::vector<int64_t> ids =
-        model.decode(make_batch({one}, 0, 1, task.target_chars()), task.max_target() + 1, o.beam)[0];
-    const std::string text = to_text(ids, task.target_chars());
+    const std::vector<int64_t> ids = model.decode(collate({one}), task->max_target() + 1, o.beam)[0];
+    const std::string text = to_text(ids, task->target_vocab());
     const bool ok = shown[i].target.empty() || text == shown[i].target;
     fmt::print("  {:<34} -> {}{}\n", "\"" + shown[i].source + "\"", text,
                ok ? "" : "   (expected " + shown[i].target + ")");
@@ -534,21 +528,16 @@ int run(int argc, char** argv) {
     // (the text's characters, then the token that ended it, usually <eos>).
     const auto rows = std::min(static_cast<int64_t>(ids.size()), static_cast<int64_t>(text.size()) + 1);
     one.target = text;
-    Batch b = make_batch({one}, 0, 1, task.target_chars());
+    Batch b = collate({one});
     if (b.tgt_in.size(1) != rows) {  // no <eos> within max_len: the last generated token is not read
       b.tgt_in = b.tgt_in.narrow(1, 0, rows).contiguous();
       b.tgt_pad = b.tgt_pad.narrow(1, 0, rows).contiguous();
     }
     const HeadWeights w = head_weights(model, b);
     std::vector<std::string> source_labels, output_labels;
-    for (char c : shown[i].source) source_labels.emplace_back(1, c);
-    for (int64_t t = 0; t < rows; ++t) {
-      const int64_t id = ids[static_cast<size_t>(t)];
-      output_labels.push_back(id >= 3      ? std::string(1, task.target_chars()[static_cast<size_t>(id - 3)])
-                              : id == kEos ? "<eos>"
-                              : id == kBos ? "<bos>"
-                                           : "<pad>");
-    }
+    source_labels = data::CharTokenizer().tokenize(shown[i].source);
+    for (int64_t t = 0; t < rows; ++t)
+      output_labels.push_back(task->target_vocab().lookup_token(ids[static_cast<size_t>(t)]));
 
     plot::HeatmapOptions enc;
     enc.title =
