@@ -4,6 +4,7 @@
 // temperature, so you can watch it go from noise to words to sentences.
 //
 //   model:  Embedding(V, 64) -> LSTM(64, 256) -> Linear(256, V)      V = the characters of the text
+//           and data::Vocab's four special tokens
 //   loss:   cross-entropy of each next character (bits per character = loss / ln 2)
 //   train:  windows of 65 characters at every offset of the text (data::WindowDataset), shuffled
 //           into batches of 32 by a data::DataLoader (a new order each epoch); the first 64
@@ -21,7 +22,6 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <map>
 #include <string>
 
 using heed::Tensor;
@@ -30,26 +30,18 @@ namespace optim = heed::optim;
 
 namespace {
 
-// The text as character ids, and the alphabet: the characters that occur, in byte order.
+// The text as character ids: a data::Vocab of its characters (after the specials <pad> <unk> <bos>
+// <eos>, which the text never holds), most frequent first.
 struct Corpus {
-  std::string chars;            // id -> character
-  std::map<char, int64_t> ids;  // character -> id
-  Tensor data;                  // (N) int64
+  heed::data::Vocab vocab;
+  Tensor data;  // (N) int64
 };
 
 Corpus load(const std::string& path) {
-  const std::string text = heed::data::read_text(path);
-  Corpus c;
-  for (char ch : text) c.ids.emplace(ch, 0);
-  for (auto& [ch, id] : c.ids) {
-    id = static_cast<int64_t>(c.chars.size());
-    c.chars += ch;
-  }
-  std::vector<int64_t> v;
-  v.reserve(text.size());
-  for (char ch : text) v.push_back(c.ids[ch]);
-  c.data = heed::from_vector(v, {static_cast<int64_t>(v.size())});
-  return c;
+  const std::vector<std::string> chars = heed::data::CharTokenizer().tokenize(heed::data::read_text(path));
+  heed::data::Vocab vocab = heed::data::Vocab::build({chars});
+  Tensor data = vocab.encode(chars);
+  return {std::move(vocab), data};
 }
 
 struct CharModel : nn::Module {
@@ -81,21 +73,22 @@ std::string sample(CharModel& model, const Corpus& corpus, const std::string& pr
   heed::NoGradGuard no_grad;
   model.eval();
   Tensor h, c;
-  std::vector<int64_t> ids;
-  for (char ch : prompt) ids.push_back(corpus.ids.count(ch) ? corpus.ids.at(ch) : 0);
-  Tensor logits = model.forward(heed::from_vector(ids, {1, static_cast<int64_t>(ids.size())}), h, c);
+  const Tensor ids = corpus.vocab.encode(heed::data::CharTokenizer().tokenize(prompt));
+  Tensor logits = model.forward(ids.reshape({1, -1}), h, c);
   std::string out = prompt;
+  const int64_t first = heed::data::Vocab::num_specials;  // the specials are never drawn: the text has none
   for (int i = 0; i < length; ++i) {
     Tensor last = logits.select(1, logits.size(1) - 1).reshape({-1});
-    std::vector<float> p = heed::softmax(last / temperature, 0).to_vector<float>();
+    std::vector<float> p =
+        heed::softmax(last.narrow(0, first, last.size(0) - first) / temperature, 0).to_vector<float>();
     double u = heed::rand({1}, heed::kFloat64, &gen).item(), acc = 0;
-    int64_t next = static_cast<int64_t>(p.size()) - 1;
+    int64_t next = last.size(0) - 1;
     for (size_t k = 0; k < p.size(); ++k)
       if ((acc += p[k]) > u) {
-        next = static_cast<int64_t>(k);
+        next = first + static_cast<int64_t>(k);
         break;
       }
-    out += corpus.chars[static_cast<size_t>(next)];
+    out += corpus.vocab.lookup_token(next);
     logits = model.forward(heed::tensor({static_cast<double>(next)}, {1, 1}, heed::kInt64), h, c);
   }
   model.train();
@@ -142,10 +135,10 @@ int run(int argc, char** argv) {
   const Options o = parse(argc, argv);
   heed::manual_seed(o.seed);
   Corpus corpus = load(o.data);
-  const int64_t V = static_cast<int64_t>(corpus.chars.size()), N = corpus.data.size(0);
+  const int64_t V = corpus.vocab.size(), N = corpus.data.size(0);
   fmt::print("heed: a character-level {} language model\n{}\n", o.gru ? "GRU" : "LSTM",
              heed::to_string(heed::blas_info()));
-  fmt::print("text: {} ({} characters, {} distinct)\n", o.data, N, V);
+  fmt::print("text: {} ({} characters, {} distinct)\n", o.data, N, V - heed::data::Vocab::num_specials);
 
   CharModel model(V, o.embed, o.hidden, o.gru);
   fmt::print("{}\n{} parameters\n\n", model.to_string(), model.num_parameters());

@@ -41,7 +41,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,21 +51,19 @@ namespace optim = heed::optim;
 
 namespace {
 
-// The text as token ids: its characters (an alphabet of the bytes that occur, in byte order), or the ids of
-// a byte-level BPE trained on the training part.
+// The text as token ids: its characters (a data::Vocab of the characters of the whole text, after the
+// specials <pad> <unk> <bos> <eos>, which it never holds), or the ids of a byte-level BPE trained on the
+// training part.
 struct Corpus {
-  std::vector<std::string> pieces;   // id -> its bytes
-  std::map<char, int64_t> char_ids;  // character -> id, without a BPE
+  std::vector<std::string> pieces;  // id -> its bytes (none for the vocab's specials)
+  heed::data::Vocab vocab;          // without a BPE
   std::optional<heed::data::BpeTokenizer> bpe;
   Tensor train, valid;  // (N) int64: the first 90% of the text, and the rest
   int64_t train_bytes = 0, valid_bytes = 0;
 
   std::vector<int64_t> encode(const std::string& text) const {
     if (bpe) return bpe->encode_ids(text);
-    std::vector<int64_t> ids;
-    ids.reserve(text.size());
-    for (char ch : text) ids.push_back(char_ids.count(ch) ? char_ids.at(ch) : 0);
-    return ids;
+    return vocab.lookup_indices(heed::data::CharTokenizer().tokenize(text));
   }
   int64_t vocab_size() const { return static_cast<int64_t>(pieces.size()); }
 };
@@ -82,11 +79,9 @@ Corpus load(const std::string& path, int64_t min_valid, bool use_bpe, int64_t bp
     c.bpe = heed::data::BpeTokenizer::train(train, {.vocab_size = bpe_vocab});
     for (int64_t id = 0; id < c.bpe->vocab_size(); ++id) c.pieces.push_back(c.bpe->id_to_token(id));
   } else {
-    for (char ch : text) c.char_ids.emplace(ch, 0);
-    for (auto& [ch, id] : c.char_ids) {
-      id = c.vocab_size();
-      c.pieces.emplace_back(1, ch);
-    }
+    c.vocab = heed::data::Vocab::build({heed::data::CharTokenizer().tokenize(text)});
+    for (int64_t id = 0; id < c.vocab.size(); ++id)
+      c.pieces.push_back(id < heed::data::Vocab::num_specials ? "" : c.vocab.lookup_token(id));
   }
   const std::vector<int64_t> train_ids = c.encode(train), valid_ids = c.encode(valid);
   if (static_cast<int64_t>(valid_ids.size()) < min_valid)
@@ -221,7 +216,8 @@ int run(int argc, char** argv) {
     fmt::print("bpe: {} training + {} validation tokens, {:.2f} and {:.2f} bytes per token\n", N, NV,
                double(corpus.train_bytes) / double(N), double(corpus.valid_bytes) / double(NV));
   } else {
-    fmt::print("text: {} ({} training + {} validation characters, {} distinct)\n", o.data, N, NV, V);
+    fmt::print("text: {} ({} training + {} validation characters, {} distinct)\n", o.data, N, NV,
+               V - heed::data::Vocab::num_specials);
   }
   // A validation loss in bits per token, and with a BPE also per byte of text (comparable with characters').
   const double ln2 = std::log(2.0), valid_tokens_per_byte = double(NV) / double(corpus.valid_bytes);
