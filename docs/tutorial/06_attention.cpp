@@ -2,7 +2,9 @@
 // heed::scaled_dot_product_attention; a worked example with numbers to check by hand; what padding
 // and causal masks do to the weights; additive (Bahdanau) attention by hand and with
 // nn::AdditiveAttention; a padded batch of sequences through a GRU and an attention, whose padding
-// changes nothing. The program exits with status 1 if a check fails.
+// changes nothing; multi-head attention by hand, checked against nn::MultiheadAttention with its own
+// weights; the sinusoidal positional encoding by hand and its rotation property. The program exits
+// with status 1 if a check fails.
 // docs/tutorial/06_attention.md quotes the blocks between "// [tutorial:NAME]" and "// [tutorial:end]".
 #include <heed.hpp>
 
@@ -29,6 +31,39 @@ std::pair<Tensor, Tensor> attention(const Tensor& q, const Tensor& k, const Tens
   if (mask.defined()) scores = heed::masked_fill(scores, mask, -INFINITY);  // exp(-inf) = 0: never read
   Tensor weights = heed::softmax(scores, -1);                               // each row: positive, sums to 1
   return {heed::matmul(weights, v), weights};                               // row i: sum_j weights_ij v_j
+}
+// [tutorial:end]
+
+// [tutorial:mha]
+// Multi-head attention by hand: x (B, L, E) attends to itself in h heads of d = E / h features.
+//   w_in (3E, E), b_in (3E): the query, key and value projections packed one above the other
+//   w_out (E, E), b_out (E): the output projection
+Tensor multi_head(const Tensor& x, const Tensor& w_in, const Tensor& b_in, const Tensor& w_out, const Tensor& b_out,
+                  int64_t h) {
+  const int64_t B = x.size(0), L = x.size(1), E = x.size(2), d = E / h;
+  Tensor qkv = heed::matmul(x, w_in.t()) + b_in;     // (B, L, 3E): q, k and v in one product
+  std::vector<Tensor> parts = heed::chunk(qkv, 3, -1);  // q, k, v: (B, L, E) each
+  // Split E into h heads of d: (B, L, E) -> (B, L, h, d) -> (B, h, L, d), a batch of B·h attentions.
+  auto split = [&](const Tensor& t) { return t.reshape({B, L, h, d}).transpose(1, 2); };
+  Tensor heads = attention(split(parts[0]), split(parts[1]), split(parts[2])).first;  // scaled by 1/sqrt(d)
+  // Merge: (B, h, L, d) -> (B, L, h, d) -> (B, L, E), the heads' outputs side by side; then project.
+  Tensor merged = heads.transpose(1, 2).reshape({B, L, E});
+  return heed::matmul(merged, w_out.t()) + b_out;
+}
+// [tutorial:end]
+
+// [tutorial:sinusoid]
+// The sinusoidal positional encoding by hand: PE[t, 2i] = sin(t ω_i), PE[t, 2i+1] = cos(t ω_i),
+// with ω_i = 1 / 10000^(2i / d): one frequency per pair of features, from 1 down to about 1/10000.
+Tensor sinusoid(int64_t positions, int64_t d) {
+  std::vector<double> pe(size_t(positions * d));
+  for (int64_t t = 0; t < positions; ++t)
+    for (int64_t i = 0; 2 * i < d; ++i) {
+      const double omega = 1.0 / std::pow(10000.0, double(2 * i) / double(d));
+      pe[size_t(t * d + 2 * i)] = std::sin(double(t) * omega);
+      pe[size_t(t * d + 2 * i + 1)] = std::cos(double(t) * omega);
+    }
+  return heed::from_vector(pe, {positions, d});
 }
 // [tutorial:end]
 
@@ -280,6 +315,64 @@ int main() {
           "the padded keys get weight 0");
     check(!heed::allclose(unmasked.context.narrow(0, 1, 1), padded.context.narrow(0, 1, 1), 1e-5, 1e-6),
           "without lengths and mask the padding changes the result");
+  }
+
+  fmt::print("\n== several heads, by hand ==\n");
+  // [tutorial:mha_check]
+  // nn::MultiheadAttention with E = 8 and h = 2; its state dict's tensors go into the function above.
+  heed::nn::MultiheadAttention mha(/*embed_dim=*/8, /*num_heads=*/2);
+  mha.to(heed::kFloat64);
+  Tensor tokens = heed::randn({2, 5, 8}, heed::kFloat64);  // (B, L, E)
+  heed::StateDict sd = mha.state_dict();
+  for (const auto& [name, t] : sd) fmt::print("{:<18} {}\n", name, t.shape());
+  Tensor ours = multi_head(tokens, sd["in_proj_weight"], sd["in_proj_bias"], sd["out_proj.weight"],
+                           sd["out_proj.bias"], /*h=*/2);
+  Tensor from_module = mha.forward(tokens, tokens, tokens).output;
+  fmt::print("same output: {}\n", heed::allclose(ours, from_module, 1e-12, 1e-12));
+  // [tutorial:end]
+  check(heed::allclose(ours, from_module, 1e-12, 1e-12), "multi-head attention by hand equals nn::MultiheadAttention");
+  {
+    // One head of d = E is plain attention on the projections: the split is the only new thing.
+    heed::nn::MultiheadAttention one(8, 1);
+    one.to(heed::kFloat64);
+    heed::StateDict s1 = one.state_dict();
+    check(heed::allclose(multi_head(tokens, s1["in_proj_weight"], s1["in_proj_bias"], s1["out_proj.weight"],
+                                    s1["out_proj.bias"], 1),
+                         one.forward(tokens, tokens, tokens).output, 1e-12, 1e-12),
+          "one head by hand equals nn::MultiheadAttention(E, 1)");
+  }
+
+  fmt::print("\n== positions, by hand ==\n");
+  // [tutorial:sinusoid_check]
+  const int64_t T = 50, d = 16;
+  Tensor pe = sinusoid(T, d);
+  heed::nn::SinusoidalPositionalEncoding module(/*d_model=*/d, /*max_len=*/T);
+  fmt::print("same as nn::SinusoidalPositionalEncoding: {}\n",
+             heed::allclose(pe, module.pe.to(heed::kFloat64), 1e-6, 1e-6));
+  // Moving `shift` positions on is a rotation: each pair (sin tω, cos tω) turns by the angle shift·ω.
+  const int64_t shift = 7;
+  std::vector<double> rot(size_t(d * d), 0.0);  // R, block-diagonal: one 2 x 2 rotation per frequency
+  for (int64_t i = 0; 2 * i < d; ++i) {
+    const double angle = double(shift) / std::pow(10000.0, double(2 * i) / double(d)), c = std::cos(angle),
+                 s = std::sin(angle);
+    const size_t p = size_t(2 * i);  // the pair's first row and column
+    rot[p * d + p] = c, rot[p * d + p + 1] = s;
+    rot[(p + 1) * d + p] = -s, rot[(p + 1) * d + p + 1] = c;
+  }
+  Tensor R = heed::from_vector(rot, {d, d});
+  Tensor rotated = heed::matmul(pe.narrow(0, 0, T - shift), R.t());  // row t: R PE[t]
+  const bool is_rotation = heed::allclose(rotated, pe.narrow(0, shift, T - shift), 1e-12, 1e-12);
+  fmt::print("PE[t + {}] = R PE[t] for every t: {}\n", shift, is_rotation);
+  // So PE[t + shift] · PE[t] depends on the shift alone, not on t.
+  auto dot = [&](int64_t t1, int64_t t2) { return heed::sum(pe.select(0, t1) * pe.select(0, t2)).item(); };
+  for (int64_t t : {0, 10, 30}) fmt::print("PE[{:2d}] · PE[{:2d}] = {:.6f}\n", t + shift, t, dot(t + shift, t));
+  // [tutorial:end]
+  check(heed::allclose(pe, module.pe.to(heed::kFloat64), 1e-6, 1e-6), "sinusoid by hand equals the module's buffer");
+  check(is_rotation, "moving on by `shift` positions is the rotation R");
+  {
+    bool same = true;
+    for (int64_t t = 1; t + shift < T; ++t) same = same && std::abs(dot(t + shift, t) - dot(shift, 0)) < 1e-12;
+    check(same, "PE[t + shift] . PE[t] is the same for every t");
   }
 
   return tutorial::finish();
