@@ -54,8 +54,10 @@ inline void open_keep_gate(heed::nn::RNNBase& rnn, double value) {
 // [tutorial:end]
 
 // [tutorial:train]
-// Adam on fresh batches of 32 sequences; returns the accuracy on 1000 new sequences.
-inline double train_recall(Recaller& model, int64_t T, int64_t K, int steps) {
+// Adam on fresh batches of 32 sequences; returns the accuracy on 1000 new sequences. Any model
+// whose forward maps tokens (B, T) to scores (B, K) will do (chapter 6 trains one with attention).
+template <class Model>
+double train_recall(Model& model, int64_t T, int64_t K, int steps) {
   heed::Generator gen(1);
   heed::optim::Adam opt(model.parameters(), {.lr = 0.01});
   for (int step = 0; step < steps; ++step) {
