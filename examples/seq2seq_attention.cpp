@@ -11,7 +11,8 @@
 //               c_t, a_t = attention(query s_{t-1}, keys = values = enc, padding masked)   (B, H), (B, S)
 //               s_t      = GRUCell([embed(y_{t-1}); c_t], s_{t-1})
 //               logits_t = W_out [s_t; c_t]
-//   training  teacher forcing (y_{t-1} is the true previous character), cross-entropy, AdamW,
+//   training  teacher forcing (y_{t-1} is the true previous character; --teacher-forcing R < 1 mixes in
+//             the model's own previous output: scheduled sampling, docs/attention.md), cross-entropy, AdamW,
 //             gradient norm clipped to 1, linear warmup then a cosine learning-rate schedule
 //   test      greedy decoding (y_{t-1} is the model's own previous output) on held-out dates
 //
@@ -179,6 +180,28 @@ struct Seq2Seq : nn::Module {
     return (*out)(heed::stack(features, 1));
   }
 
+  // Scheduled sampling (Bengio et al. 2015): at each step after the first, each example reads the
+  // true previous character with probability `ratio`, else the model's own most likely one, as at
+  // test time. The choice is not differentiated (argmax has no gradient); the loss still scores
+  // every step against the truth. ratio = 1 is forward_train.
+  Tensor forward_sampled(const Batch& b, double ratio) {
+    Encoded enc = encode(b);
+    Tensor state = initial_state(enc);
+    const std::vector<Tensor> truth = heed::unbind(b.tgt_in, 1);  // (B) each
+    std::vector<Tensor> logits;
+    for (size_t t = 0; t < truth.size(); ++t) {
+      Tensor prev = truth[t];
+      if (t > 0) {
+        Tensor own = heed::argmax(logits.back().detach(), 1);
+        prev = heed::where(heed::lt(heed::rand({b.src.size(0)}), ratio), truth[t], own);
+      }
+      Step s = step((*tgt_emb)(prev), state, enc);
+      state = s.state;
+      logits.push_back((*out)(heed::cat({s.state, s.context}, 1)));
+    }
+    return heed::stack(logits, 1);
+  }
+
   // Greedy decoding: each step feeds back its own most likely character. Returns the ids (B, T) and,
   // with attention, the weights of every step (B, T, S).
   std::pair<Tensor, Tensor> greedy(const Batch& b) {
@@ -289,7 +312,7 @@ std::string file_name(size_t i, const std::string& source) {
 struct Options {
   std::string score = "additive";
   int steps = 3000, batch = 64, hidden = 128, embed = 32, eval_every = 250, warmup = 100, held_out = 2000;
-  double lr = 3e-3, require = 0.0;
+  double lr = 3e-3, require = 0.0, teacher_forcing = 1.0;
   uint64_t seed = 0;
   std::string out = "attention_maps";
   std::vector<std::string> inputs;
@@ -314,6 +337,10 @@ Options parse(int argc, char** argv) {
               {"--eval-every", &o.eval_every, "steps between two evaluations on the held-out dates"},
               {"--held-out", &o.held_out, "held-out examples evaluated"},
               {"--seed", &o.seed, "random seed"},
+              {"--teacher-forcing", &o.teacher_forcing,
+               "the last step's teacher-forcing ratio R: the decoder reads the true previous character with a "
+               "probability that falls linearly from 1 to R over training, else its own prediction (scheduled "
+               "sampling); 1: always the truth"},
               {"--out DIR", &o.out, "where the heatmaps and the metrics go"},
               {"--input", &o.inputs, "a date of your own to translate (repeatable)"},
               {"--require", &o.require, "exit 1 when the held-out exact match is below this"}});
@@ -324,6 +351,8 @@ Options parse(int argc, char** argv) {
     cli::usage_error("--hidden must be even (each encoder direction has H/2), not {}", o.hidden);
   if (o.steps < 1 || o.batch < 1 || o.embed < 1 || o.eval_every < 1 || o.held_out < 1)
     cli::usage_error("--steps, --batch, --embed, --eval-every, --held-out must be positive");
+  if (!(o.teacher_forcing >= 0.0 && o.teacher_forcing <= 1.0))
+    cli::usage_error("--teacher-forcing must be in [0, 1], not {}", o.teacher_forcing);
   return o;
 }
 
@@ -372,7 +401,8 @@ int run(int argc, char** argv) {
   for (int step = 1; step <= o.steps; ++step) {
     opt.set_lr(lr_at(step));
     const Batch b = loader.next();
-    Tensor logits = model.forward_train(b);
+    const double ratio = 1.0 - (1.0 - o.teacher_forcing) * double(step) / double(o.steps);
+    Tensor logits = o.teacher_forcing < 1.0 ? model.forward_sampled(b, ratio) : model.forward_train(b);
     Tensor loss = heed::cross_entropy(logits.reshape({-1, kTargetVocab.size()}), b.tgt_out.reshape({-1}));
     opt.zero_grad();
     loss.backward();
