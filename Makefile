@@ -16,7 +16,7 @@ PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # CMake's build runs make again underneath: without this, every step of it says "Entering directory".
 MAKEFLAGS += --no-print-directory
-DEB_PACKAGES := libopenblas-openmp-dev catch2 libfmt-dev cmake g++ pkg-config
+DEB_PACKAGES := libopenblas-openmp-dev catch2 libfmt-dev cmake g++ pkg-config festlex-cmu
 
 .PHONY: all deps configure build test test-slow test-all test-asan fuzz demo bench install clean format
 
@@ -35,9 +35,9 @@ deps:
 	if [ "$$(id -u)" = 0 ]; then sudo=""; \
 	elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
 	else echo "heed: cannot install packages as this user. Run as root:"; \
-	     echo "  apt-get update && apt-get install -y$$missing"; exit 1; fi; \
-	$$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$missing || { \
-	  echo "heed: installing failed. Run:"; echo "  sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; }
+	     echo "  apt-get update && apt-get install -y --no-install-recommends$$missing"; exit 1; fi; \
+	$$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$missing || { \
+	  echo "heed: installing failed. Run:"; echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends$$missing"; exit 1; }
 
 configure: deps
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
@@ -67,7 +67,7 @@ test-asan: deps
 # input is written to $(FUZZ_DIR)/artifacts/<target>/ and stops the run.
 FUZZ_SECONDS ?= 60
 FUZZ_DIR ?= $(BUILD_DIR)-fuzz
-FUZZ_TARGETS := fuzz_checkpoint fuzz_tensor_bytes fuzz_csv fuzz_tokenizer_files
+FUZZ_TARGETS := fuzz_checkpoint fuzz_tensor_bytes fuzz_csv fuzz_tokenizer_files fuzz_cmudict
 fuzz: deps
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="clang libclang-rt-dev libomp-dev"
 	@CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=Release -DHEED_FUZZ=ON -DHEED_BUILD_TESTS=OFF \

@@ -268,9 +268,25 @@ def tokenizer_files_corpus():
     }
 
 
+# ---- fuzz_cmudict: the CMU dictionary in Festival's format (examples/g2p/cmudict.hpp) ------------------------
+def cmudict_corpus():
+    good = (b'MNCL\n("a" dt (((ax) 0)))\n("a" n (((ey) 1)))\n'
+            b'("aardvark" nil (((aa r d) 1) ((v aa r k) 1)))\n("Lead" v_p (((l eh d) 1)))\n')
+    return {
+        "good.out": good,
+        "crlf.out": good.replace(b"\n", b"\r\n"),
+        "unclosed.out": b'("a" nil (((ax) 0))\n',
+        "stress2.out": b'("a" nil (((ax) 2)))\n',
+        "nested.out": b"(" * 40 + b"\n",
+        "no_phone.out": b'("a" nil ((() 0)))\n',
+        "header_late.out": b'("a" dt (((ax) 0)))\nMNCL\n',
+    }
+
+
 def main():
     for target, files in (("fuzz_checkpoint", checkpoint_corpus()), ("fuzz_tensor_bytes", tensor_bytes_corpus()),
-                          ("fuzz_csv", csv_corpus()), ("fuzz_tokenizer_files", tokenizer_files_corpus())):
+                          ("fuzz_csv", csv_corpus()), ("fuzz_tokenizer_files", tokenizer_files_corpus()),
+                          ("fuzz_cmudict", cmudict_corpus())):
         directory = os.path.join(HERE, "corpus", target)
         os.makedirs(directory, exist_ok=True)
         for name, data in files.items():
