@@ -4,6 +4,7 @@
 #   make demo       build heed and the showcase only (3-4 min from a fresh clone on 2 cores), then train it
 #                   (seq2seq with attention on dates, under a minute, SVG heatmaps)
 #   make bench      build, then run the benchmarks (side by side with PyTorch when it is installed)
+#   make bench-g2p  examples/g2p's model trained by heed and by PyTorch, side by side (long: G2P_EPOCHS=3)
 #   make test-asan  the fast suite again, built with AddressSanitizer and UndefinedBehaviorSanitizer
 #   make fuzz       build the libFuzzer targets with clang and run each for FUZZ_SECONDS (60) (docs/reliability.md)
 #   make deps       install missing Debian packages (as root, or through sudo)
@@ -18,7 +19,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 MAKEFLAGS += --no-print-directory
 DEB_PACKAGES := libopenblas-openmp-dev catch2 libfmt-dev cmake g++ pkg-config festlex-cmu
 
-.PHONY: all deps configure build test test-slow test-all test-asan fuzz demo bench install clean format
+.PHONY: all deps configure build test test-slow test-all test-asan fuzz demo bench bench-g2p install clean format
 
 all: build
 
@@ -92,6 +93,12 @@ demo: configure
 
 bench: build
 	bench/run.sh $(BUILD_DIR)
+
+# examples/g2p's attention model in heed and in PyTorch, same batches and initial weights, G2P_EPOCHS
+# epochs each (docs/g2p.md); long: run it on an idle machine.
+G2P_EPOCHS ?= 3
+bench-g2p: build
+	bench/g2p.sh $(BUILD_DIR) $(G2P_EPOCHS)
 
 install: build
 	cmake --install $(BUILD_DIR) --prefix $(PREFIX)

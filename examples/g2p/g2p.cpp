@@ -30,6 +30,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -377,7 +378,7 @@ std::string curves(const std::string& train_csv, const std::string& eval_csv, co
 
 struct Options {
   ModelOptions model;
-  std::string dict = HEED_CMUDICT, out = "g2p_out", load;
+  std::string dict = HEED_CMUDICT, out = "g2p_out", load, export_dir;
   std::vector<std::string> words;
   int epochs = 20, batch = 64, beam = 5, warmup = 1000, dev_words = 1000, train_words = 0;
   double lr = 2e-3, label_smoothing = 0.1;
@@ -391,6 +392,47 @@ void save_checkpoint(G2PModel& model, const ModelOptions& o, const Corpus& c, co
            {{"model", o.kind}, {"embed", std::to_string(o.embed)}, {"hidden", std::to_string(o.hidden)},
             {"layers", std::to_string(o.layers)}, {"heads", std::to_string(o.heads)}, {"ff", std::to_string(o.ff)},
             {"letters", join(c.letters.tokens())}, {"phones", join(c.phones.tokens())}});
+}
+
+std::string ids_text(const std::vector<int64_t>& ids) {
+  std::string s;
+  for (int64_t id : ids) s += (s.empty() ? "" : " ") + std::to_string(id);
+  return s;
+}
+
+// --export DIR: what another framework needs to train the same model on the same batches from the same
+// initial weights (bench/g2p_torch.py reads it): config.txt, train.txt (letter ids TAB phone ids, one
+// pronunciation a line), batches.txt (every epoch's batches in order, the pairs' line numbers from 0),
+// test.txt (a test word's letter ids TAB its pronunciations' phone ids, separated by |), init.safetensors.
+int export_run(const Options& o, const Corpus& c, G2PModel& model, data::BucketBatchSampler& sampler) {
+  fs::create_directories(o.export_dir);
+  const fs::path dir(o.export_dir);
+  std::string config = fmt::format(
+      "model {}\nletters {}\nphones {}\nembed {}\nhidden {}\nlayers {}\nheads {}\nff {}\ndropout {}\nepochs {}\n"
+      "batch {}\nlr {}\nwarmup {}\nlabel_smoothing {}\nweight_decay 0.01\nclip 1.0\n",
+      o.model.kind, c.letters.size(), c.phones.size(), o.model.embed, o.model.hidden, o.model.layers, o.model.heads,
+      o.model.ff, o.model.dropout, o.epochs, o.batch, o.lr, o.warmup, o.label_smoothing);
+  std::string train, batches, test;
+  for (const Pair& p : c.train) train += ids_text(p.letters) + "\t" + ids_text(p.phones) + "\n";
+  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
+    sampler.set_epoch(epoch);  // as the DataLoader does before each epoch
+    for (const std::vector<int64_t>& b : sampler.batches()) batches += ids_text(b) + "\n";
+  }
+  for (const std::string& w : c.test_words) {
+    test += ids_text(c.letters.lookup_indices(letters_of(w))) + "\t";
+    const auto& prons = c.lexicon.at(w);
+    for (size_t i = 0; i < prons.size(); ++i) test += (i ? "|" : "") + ids_text(c.phones.lookup_indices(prons[i]));
+    test += "\n";
+  }
+  for (const auto& [name, text] : {std::pair{"config.txt", &config}, {"train.txt", &train}, {"batches.txt", &batches},
+                                   {"test.txt", &test}}) {
+    std::ofstream f(dir / name, std::ios::binary);
+    if (!(f << *text) || !f.flush()) heed::throw_error<heed::IOError>("g2p --export: cannot write {}", (dir / name).string());
+  }
+  nn::save(model, (dir / "init.safetensors").string());
+  fmt::print("exported {} training pairs, {} batches over {} epochs, {} test words and the initial weights to {}\n",
+             c.train.size(), o.epochs * sampler.size(), o.epochs, c.test_words.size(), o.export_dir);
+  return 0;
 }
 
 // --load: the model and its vocabularies from a checkpoint, then the words of the command line.
@@ -465,6 +507,9 @@ int run(int argc, char** argv) {
               {"--dict FILE", &o.dict, "the dictionary in Festival's format"},
               {"--out DIR", &o.out, "where the metrics, pictures and checkpoint go"},
               {"--load CKPT", &o.load, "convert WORDS with this checkpoint instead of training"},
+              {"--export DIR", &o.export_dir,
+               "write the training pairs, every epoch's batches, the test words and the initial weights to DIR "
+               "(for bench/g2p_torch.py, which trains the same model in PyTorch), then exit"},
               {"WORDS", &o.words, "words to convert (with --load)"}});
   if (o.model.kind != "rnn" && o.model.kind != "transformer")
     cli::usage_error("--model must be rnn or transformer, not '{}'", o.model.kind);
@@ -497,6 +542,8 @@ int run(int argc, char** argv) {
   data::DataLoader loader(data::VectorDataset<Pair>(c.train), sampler, {}, collate);
   const std::vector<std::string> dev(c.dev_words.begin(),
                                      c.dev_words.begin() + std::min<size_t>(c.dev_words.size(), o.dev_words));
+
+  if (!o.export_dir.empty()) return export_run(o, c, *model, *sampler);
 
   optim::AdamW opt(model->parameters(), {.lr = o.lr, .weight_decay = 0.01});
   const int64_t steps = o.epochs * loader.size();
