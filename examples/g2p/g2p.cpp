@@ -607,9 +607,24 @@ int run(int argc, char** argv) {
   }
 
   const auto test_start = std::chrono::steady_clock::now();
-  const Rates test = score(c, c.test_words, convert(*model, c, c.test_words, o.beam));
-  fmt::print("\ntest: {} words, beam {}, {:.0f} s\n", c.test_words.size(), o.beam,
-             std::chrono::duration<double>(std::chrono::steady_clock::now() - test_start).count());
+  const auto predicted = convert(*model, c, c.test_words, o.beam);
+  const Rates test = score(c, c.test_words, predicted);
+  // The test words it gets wrong, with what it wrote and what the dictionary says.
+  const std::string errors_tsv = (fs::path(o.out) / "errors.tsv").string();
+  std::vector<std::vector<std::string>> errors(3);  // columns: word, predicted, dictionary
+  for (size_t i = 0; i < c.test_words.size(); ++i) {
+    const auto& refs = c.lexicon.at(c.test_words[i]);
+    if (std::find(refs.begin(), refs.end(), predicted[i]) != refs.end()) continue;
+    std::string dictionary;
+    for (const auto& r : refs) dictionary += (dictionary.empty() ? "" : " | ") + join(r);
+    errors[0].push_back(c.test_words[i]);
+    errors[1].push_back(join(predicted[i]));
+    errors[2].push_back(dictionary);
+  }
+  data::write_csv(errors_tsv, data::Table({"word", "predicted", "dictionary"}, errors), '\t');
+  fmt::print("\ntest: {} words, beam {}, {:.0f} s; the {} it gets wrong are in {}\n", c.test_words.size(), o.beam,
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - test_start).count(), errors[0].size(),
+             errors_tsv);
   fmt::print("WER: {:.4f} PER: {:.4f}\n", test.wer, test.per);
   if (o.require_wer && test.wer > *o.require_wer) {
     fmt::print(stderr, "g2p: test WER {:.4f} is above --require-wer {}\n", test.wer, *o.require_wer);
