@@ -35,7 +35,7 @@ struct AttentionBlock : nn::Module {
     norm = register_module("norm", std::make_shared<nn::LayerNorm>(heed::Shape{d_model}));
   }
   Tensor forward(const Tensor& x) override {
-    Tensor a = self_attn->forward(x, x, x, Tensor{}, /*need_weights=*/false, Tensor{}, true, /*is_causal=*/true).output;
+    Tensor a = self_attn->forward(x, x, x, {.need_weights = false, .is_causal = true}).output;
     return norm->forward(x + a);
   }
   std::shared_ptr<nn::MultiheadAttention> self_attn;
@@ -170,8 +170,8 @@ int run(int argc, char** argv) {
   block_names.insert("x", tokens);
   heed::save_dot(attention_path, y, block_names, attention_options);
 
-  bool ok = verify(lstm_path, {"x", "h", "c", "cell.weight_ih", "cell.weight_hh", "cell.bias_ih", "cell.bias_hh", "linear",
-                               "sigmoid", "tanh", "mul", "add"});
+  bool ok = verify(lstm_path, {"x", "h", "c", "cell.weight_ih", "cell.weight_hh", "cell.bias_ih", "cell.bias_hh",
+                               "linear", "sigmoid", "tanh", "mul", "add"});
   ok = verify(attention_path, {"x", "self_attn.in_proj_weight", "self_attn.out_proj.weight", "norm.weight",
                                "masked_softmax", "layer_norm"}) &&
        ok;

@@ -334,7 +334,8 @@ HeadWeights head_weights(Seq2SeqTransformer& model, const Batch& b) {
     if (i + 1 == static_cast<size_t>(encoder.num_layers)) {
       // pre-LN: x + sa(norm1(x)); post-LN: norm1(x + sa(x)).
       const Tensor q = layer.options.norm_first ? layer.norm1->forward(x) : x;
-      w.encoder_self = layer.self_attn->forward(q, q, q, b.src_pad, true, Tensor{}, false).weights;
+      w.encoder_self =
+          layer.self_attn->forward(q, q, q, {.key_padding_mask = b.src_pad, .average_attn_weights = false}).weights;
     }
     x = layer.forward(x, Tensor{}, b.src_pad);
   }
@@ -347,12 +348,16 @@ HeadWeights head_weights(Seq2SeqTransformer& model, const Batch& b) {
     nn::TransformerDecoderLayer& layer = *decoder.layer(i);
     if (i + 1 == static_cast<size_t>(decoder.num_layers)) {
       auto self_attention = [&](const Tensor& z) {
-        return layer.self_attn->forward(z, z, z, b.tgt_pad, false, causal).output;
+        return layer.self_attn
+            ->forward(z, z, z, {.key_padding_mask = b.tgt_pad, .need_weights = false, .attn_mask = causal})
+            .output;
       };
       // pre-LN: z = y + sa(norm1(y)), then mha(norm2(z), memory); post-LN: z = norm1(y + sa(y)), then mha(z, memory).
       const Tensor q = layer.options.norm_first ? layer.norm2->forward(y + self_attention(layer.norm1->forward(y)))
                                                 : layer.norm1->forward(y + self_attention(y));
-      w.decoder_cross = layer.multihead_attn->forward(q, memory, memory, b.src_pad, true, Tensor{}, false).weights;
+      w.decoder_cross = layer.multihead_attn
+                            ->forward(q, memory, memory, {.key_padding_mask = b.src_pad, .average_attn_weights = false})
+                            .weights;
     }
     y = layer.forward(y, memory, causal, Tensor{}, b.tgt_pad, b.src_pad);
   }

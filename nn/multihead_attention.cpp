@@ -2,6 +2,7 @@
 
 #include "heed/autograd/attention_ops.hpp"
 #include "heed/autograd/elementwise_ops.hpp"
+#include "heed/autograd/grad_mode.hpp"
 #include "heed/autograd/linalg_ops.hpp"
 #include "heed/autograd/reduce_ops.hpp"
 #include "heed/autograd/shape_ops.hpp"
@@ -10,7 +11,9 @@
 #include "heed/nn/init.hpp"
 #include "heed/nn/linear.hpp"
 
+#include <algorithm>
 #include <limits>
+#include <vector>
 
 namespace heed::nn {
 
@@ -82,36 +85,36 @@ void MultiheadAttention::reset_parameters() {
 // query (B, L, E), key (B, S, kdim), value (B, S, vdim) -> output (B, L, E), weights (B, L, S) or
 // (B, heads, L, S).
 MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const Tensor& key, const Tensor& value,
-                                                     const Tensor& key_padding_mask, bool need_weights,
-                                                     const Tensor& attn_mask, bool average_attn_weights,
-                                                     bool is_causal) {
+                                                     const MultiheadAttentionForwardOptions& options) {
   if (!query.defined() || !key.defined() || !value.defined())
     throw_error<ValueError>("{}: query, key and value must all be defined", kOp);
+  if (options.static_kv)
+    throw_error<ValueError>("{}: static_kv is forward_cached's (a cache of the memory); forward takes no cache", kOp);
   check_key_value(query, key, value);
-  check_masks(query.size(0), query.size(1), key.size(1), key_padding_mask, attn_mask);
+  check_masks(query.size(0), query.size(1), key.size(1), options.key_padding_mask, options.attn_mask);
   Heads h = project(query, key, value);
-  return attend(h.q, h.k, h.v, key_padding_mask, attn_mask, need_weights, average_attn_weights, is_causal);
+  return attend(h.q, h.k, h.v, options);
 }
 
 // query (B, L, E) holds the new positions; the cache (B, h, S0, d) the earlier ones -> output (B, L, E).
 MultiheadAttentionOutput MultiheadAttention::forward_cached(const Tensor& query, const Tensor& key, const Tensor& value,
-                                                            MultiheadAttentionCache& cache, bool static_kv,
-                                                            const Tensor& key_padding_mask, bool need_weights,
-                                                            const Tensor& attn_mask, bool is_causal) {
+                                                            MultiheadAttentionCache& cache,
+                                                            const MultiheadAttentionForwardOptions& options) {
   // ---- validation, before the cache changes ------------------------------------------------------
+  const bool static_kv = options.static_kv;
   if (!query.defined()) throw_error<ValueError>("{}.forward_cached: query must be defined", kOp);
   check_query(query);
   const int64_t B = query.size(0), L = query.size(1);
   if (!cache.empty()) {
     const Shape expected{B, num_heads, cache.length(), head_dim};
-    if (cache.k.shape() != expected || !cache.v.defined() || cache.v.shape() != expected)
+    if (cache.k().shape() != expected || cache.v().shape() != expected)
       throw_error<ShapeError>(
           "{}.forward_cached: the cache must hold k and v of (B={}, num_heads={}, S, head_dim={}) like the query {}, "
           "got k {} and v {}",
-          kOp, B, num_heads, head_dim, describe(query), describe(cache.k), describe(cache.v));
-    if (cache.k.dtype() != query.dtype() || cache.v.dtype() != query.dtype())
+          kOp, B, num_heads, head_dim, describe(query), describe(cache.k()), describe(cache.v()));
+    if (cache.k().dtype() != query.dtype() || cache.v().dtype() != query.dtype())
       throw_error<DTypeError>("{}.forward_cached: the cache must have the query's dtype, got k {}, v {} and query {}",
-                              kOp, describe(cache.k), describe(cache.v), describe(query));
+                              kOp, describe(cache.k()), describe(cache.v()), describe(query));
   }
   const bool project_kv = !static_kv || cache.empty();
   if (project_kv) {
@@ -121,27 +124,69 @@ MultiheadAttentionOutput MultiheadAttention::forward_cached(const Tensor& query,
     check_key_value(query, key, value);
   }
   const int64_t S = static_kv ? (cache.empty() ? key.size(1) : cache.length()) : cache.length() + key.size(1);
-  check_masks(B, L, S, key_padding_mask, attn_mask);
+  check_masks(B, L, S, options.key_padding_mask, options.attn_mask);
 
   // ---- project the new positions, extend or fill the cache ---------------------------------------
   Heads h = project(query, project_kv ? key : Tensor{}, value);
-  if (project_kv) {
-    const bool append = !static_kv && !cache.empty();
-    cache.k = append ? cat({cache.k, h.k}, 2) : h.k;  // (B, h, S, d)
-    cache.v = append ? cat({cache.v, h.v}, 2) : h.v;
-  }
+  if (project_kv) cache.append(h.k, h.v);  // (B, h, S, d)
 
   // ---- the causal mask, bottom-right aligned: query i is position i + S - L, key j is masked when j > i + S - L
   // (S = L: the usual causal mask, left to attention; L = 1: the one query sees every key, nothing to mask.)
-  Tensor mask = attn_mask;
-  if (is_causal && S != L && L > 1) {
+  MultiheadAttentionForwardOptions o = options;
+  if (o.is_causal && S != L && L > 1) {
     Tensor causal = causal_mask(L, S, S - L);
-    if (!mask.defined())
-      mask = causal;
+    if (!o.attn_mask.defined())
+      o.attn_mask = causal;
     else
-      mask = mask.dtype() == kBool ? logical_or(mask, causal) : mask + additive(causal, mask.dtype());
+      o.attn_mask = o.attn_mask.dtype() == kBool ? logical_or(o.attn_mask, causal)
+                                                 : o.attn_mask + additive(causal, o.attn_mask.dtype());
   }
-  return attend(h.q, cache.k, cache.v, key_padding_mask, mask, need_weights, true, is_causal && S == L);
+  o.is_causal = o.is_causal && S == L;
+  return attend(h.q, cache.k(), cache.v(), o);
+}
+
+// ---- the key/value cache -----------------------------------------------------------------------------
+
+namespace {
+
+// The smallest buffer a cache allocates, in positions: the first steps of a decoding do not each reallocate.
+constexpr int64_t kMinCacheCapacity = 16;
+
+// A (B, h, capacity, d) buffer of t's dtype holding t (B, h, S, d) in its first S positions.
+Tensor buffer_holding(const Tensor& t, int64_t capacity) {
+  Tensor buffer = empty({t.size(0), t.size(1), capacity, t.size(3)}, t.dtype());
+  if (t.size(2) > 0) buffer.narrow(2, 0, t.size(2)).copy_(t);
+  return buffer;
+}
+
+}  // namespace
+
+int64_t MultiheadAttentionCache::capacity() const { return k_buffer_.defined() ? k_buffer_.size(2) : length(); }
+
+void MultiheadAttentionCache::append(const Tensor& k_new, const Tensor& v_new) {
+  const bool record = GradMode::is_enabled() &&
+                      (k_new.requires_grad() || v_new.requires_grad() || k_.requires_grad() || v_.requires_grad());
+  if (record) {  // the tape's way: new tensors, nothing written in place
+    k_ = empty() ? k_new : cat({k_, k_new}, 2);
+    v_ = v_.defined() ? cat({v_, v_new}, 2) : v_new;
+    k_buffer_ = v_buffer_ = Tensor{};
+    filled_.reset();
+    return;
+  }
+  const int64_t S = length(), L = k_new.size(2), needed = S + L;
+  // In place only into buffers with room whose positions from S on no copy of this cache has written yet.
+  const bool in_place = k_buffer_.defined() && needed <= k_buffer_.size(2) && filled_ && *filled_ == S;
+  if (!in_place) {
+    const int64_t grown = std::max({needed, 2 * capacity(), kMinCacheCapacity});
+    k_buffer_ = buffer_holding(empty() ? k_new.narrow(2, 0, 0) : k_, grown);
+    v_buffer_ = buffer_holding(empty() ? v_new.narrow(2, 0, 0) : v_, grown);
+    filled_ = std::make_shared<int64_t>(S);
+  }
+  k_buffer_.narrow(2, S, L).copy_(k_new);
+  v_buffer_.narrow(2, S, L).copy_(v_new);
+  *filled_ = needed;
+  k_ = k_buffer_.narrow(2, 0, needed);
+  v_ = v_buffer_.narrow(2, 0, needed);
 }
 
 void MultiheadAttentionCache::reorder(const Tensor& index) {
@@ -149,8 +194,33 @@ void MultiheadAttentionCache::reorder(const Tensor& index) {
   if (!index.defined() || index.dtype() != kInt64 || index.dim() != 1)
     throw_error<ValueError>("MultiheadAttentionCache.reorder: index must be a 1-d int64 tensor, got {}",
                             index.defined() ? describe(index) : std::string("undefined"));
-  k = index_select(k, 0, index);
-  v = index_select(v, 0, index);
+  if (!k_buffer_.defined()) {  // recorded on the tape
+    k_ = index_select(k_, 0, index);
+    v_ = index_select(v_, 0, index);
+    return;
+  }
+  const int64_t B = k_.size(0), S = length();
+  const std::vector<int64_t> rows = index.contiguous().to_vector<int64_t>();
+  for (int64_t r : rows)
+    if (r < 0 || r >= B)
+      throw_error<IndexError>("MultiheadAttentionCache.reorder: index {} is out of range for a batch of {}", r, B);
+  // New buffers of the same capacity, row i a copy of row rows[i]: the old ones may be shared with copies.
+  const int64_t N = static_cast<int64_t>(rows.size()), capacity = k_buffer_.size(2);
+  Tensor k_buffer = heed::empty({N, k_.size(1), capacity, k_.size(3)}, k_.dtype());
+  Tensor v_buffer = heed::empty({N, v_.size(1), capacity, v_.size(3)}, v_.dtype());
+  for (int64_t i = 0; i < N; ++i) {
+    k_buffer.select(0, i).narrow(1, 0, S).copy_(k_.select(0, rows[i]));
+    v_buffer.select(0, i).narrow(1, 0, S).copy_(v_.select(0, rows[i]));
+  }
+  k_buffer_ = k_buffer, v_buffer_ = v_buffer;
+  filled_ = std::make_shared<int64_t>(S);
+  k_ = k_buffer_.narrow(2, 0, S);
+  v_ = v_buffer_.narrow(2, 0, S);
+}
+
+void MultiheadAttentionCache::clear() {
+  k_ = v_ = k_buffer_ = v_buffer_ = Tensor{};
+  filled_.reset();
 }
 
 // ---- checks shared by forward and forward_cached ---------------------------------------------------
@@ -237,8 +307,9 @@ MultiheadAttention::Heads MultiheadAttention::project(const Tensor& query, const
 
 // q (B, h, L, d), k and v (B, h, S, d) -> output (B, L, E), weights (B, L, S) or (B, h, L, S).
 MultiheadAttentionOutput MultiheadAttention::attend(const Tensor& q, const Tensor& k, const Tensor& v,
-                                                    const Tensor& key_padding_mask, const Tensor& attn_mask,
-                                                    bool need_weights, bool average_attn_weights, bool is_causal) {
+                                                    const MultiheadAttentionForwardOptions& options) {
+  const Tensor &key_padding_mask = options.key_padding_mask, &attn_mask = options.attn_mask;
+  const bool need_weights = options.need_weights;
   const int64_t B = q.size(0), L = q.size(2), S = k.size(2);
   const DType dtype = out_proj->weight.dtype();
   // ---- masks, as one mask that broadcasts to (B, h, L, S) ----------------------------------------
@@ -255,16 +326,16 @@ MultiheadAttentionOutput MultiheadAttention::attend(const Tensor& q, const Tenso
   if (mask.defined() && mask.is_floating_point()) mask = heed::to(mask, dtype);
 
   // ---- attention in every head at once, then merge the heads and project ------------------------
-  AttentionOutput a =
-      scaled_dot_product_attention(q, k, v, mask, is_training() ? dropout : 0.0, is_causal, std::nullopt, need_weights);
+  AttentionOutput a = scaled_dot_product_attention(q, k, v, mask, is_training() ? dropout : 0.0, options.is_causal,
+                                                   std::nullopt, need_weights);
   Tensor merged = a.output.transpose(1, 2).reshape({B, L, embed_dim});  // (B, h, L, d) -> (B, L, h, d) -> (B, L, E)
   MultiheadAttentionOutput out;
   out.output = out_proj->forward(merged);
-  if (need_weights) out.weights = average_attn_weights ? mean(a.weights, 1) : a.weights;
+  if (need_weights) out.weights = options.average_attn_weights ? mean(a.weights, 1) : a.weights;
   return out;
 }
 
-Tensor MultiheadAttention::forward(const Tensor& x) { return forward(x, x, x, Tensor{}, false).output; }
+Tensor MultiheadAttention::forward(const Tensor& x) { return forward(x, x, x, {.need_weights = false}).output; }
 
 std::string MultiheadAttention::extra_repr() const {
   std::string s = fmt::format("embed_dim={}, num_heads={}", embed_dim, num_heads);

@@ -144,8 +144,8 @@ DType dtype_of(const Linear& linear) { return linear.weight.dtype(); }
 
 // A non-empty attention cache must hold the batch rows of the input it continues.
 void check_cache_batch(const char* op, const char* name, const MultiheadAttentionCache& cache, const Tensor& x) {
-  if (!cache.empty() && cache.k.size(0) != x.size(0))
-    throw_error<ShapeError>("{}: the {} cache holds a batch of {} but the input {} has {}", op, name, cache.k.size(0),
+  if (!cache.empty() && cache.k().size(0) != x.size(0))
+    throw_error<ShapeError>("{}: the {} cache holds a batch of {} but the input {} has {}", op, name, cache.k().size(0),
                             describe(x), x.size(0));
 }
 
@@ -226,7 +226,13 @@ Tensor TransformerEncoderLayer::forward(const Tensor& src, const Tensor& src_mas
                                         bool is_causal) {
   check_encoder_inputs("TransformerEncoderLayer", options, dtype_of(*linear1), src, src_mask, src_key_padding_mask);
   return block(src, [&](const Tensor& x) {
-    return self_attn->forward(x, x, x, src_key_padding_mask, false, src_mask, true, is_causal).output;
+    return self_attn
+        ->forward(x, x, x,
+                  {.key_padding_mask = src_key_padding_mask,
+                   .need_weights = false,
+                   .attn_mask = src_mask,
+                   .is_causal = is_causal})
+        .output;
   });
 }
 
@@ -236,7 +242,10 @@ Tensor TransformerEncoderLayer::forward_step(const Tensor& src, MultiheadAttenti
   check_encoder_step("TransformerEncoderLayer.forward_step", options, dtype_of(*linear1), src, cache,
                      src_key_padding_mask);
   return block(src, [&](const Tensor& x) {
-    return self_attn->forward_cached(x, x, x, cache, false, src_key_padding_mask, false, Tensor{}, true).output;
+    return self_attn
+        ->forward_cached(x, x, x, cache,
+                         {.key_padding_mask = src_key_padding_mask, .need_weights = false, .is_causal = true})
+        .output;
   });
 }
 
@@ -245,7 +254,8 @@ Tensor TransformerEncoderLayer::block(const Tensor& src, const std::function<Ten
   // sa(x) = dropout1(self_attn(x, x, x)),  ff(x) = dropout2(linear2(dropout(act(linear1(x)))))
   auto sa = [&](const Tensor& x) { return dropout1->forward(attention(x)); };
   auto ff = [&](const Tensor& x) {
-    return dropout2->forward(linear2->forward(dropout->forward(linear_activation(op, options.activation, *linear1, x))));
+    return dropout2->forward(
+        linear2->forward(dropout->forward(linear_activation(op, options.activation, *linear1, x))));
   };
   Tensor x = src;
   if (options.norm_first) {
@@ -295,11 +305,21 @@ Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
   return block(
       tgt,
       [&](const Tensor& x) {
-        return self_attn->forward(x, x, x, tgt_key_padding_mask, false, tgt_mask, true, tgt_is_causal).output;
+        return self_attn
+            ->forward(x, x, x,
+                      {.key_padding_mask = tgt_key_padding_mask,
+                       .need_weights = false,
+                       .attn_mask = tgt_mask,
+                       .is_causal = tgt_is_causal})
+            .output;
       },
       [&](const Tensor& x) {
         return multihead_attn
-            ->forward(x, memory, memory, memory_key_padding_mask, false, memory_mask, true, memory_is_causal)
+            ->forward(x, memory, memory,
+                      {.key_padding_mask = memory_key_padding_mask,
+                       .need_weights = false,
+                       .attn_mask = memory_mask,
+                       .is_causal = memory_is_causal})
             .output;
       });
 }
@@ -314,12 +334,18 @@ Tensor TransformerDecoderLayer::forward_step(const Tensor& tgt, const Tensor& me
   return block(
       tgt,
       [&](const Tensor& x) {
-        return self_attn->forward_cached(x, x, x, cache.self_attn, false, tgt_key_padding_mask, false, Tensor{}, true)
+        return self_attn
+            ->forward_cached(x, x, x, cache.self_attn,
+                             {.key_padding_mask = tgt_key_padding_mask, .need_weights = false, .is_causal = true})
             .output;
       },
       [&](const Tensor& x) {
         return multihead_attn
-            ->forward_cached(x, memory, memory, cache.multihead_attn, true, memory_key_padding_mask, false, memory_mask)
+            ->forward_cached(x, memory, memory, cache.multihead_attn,
+                             {.key_padding_mask = memory_key_padding_mask,
+                              .need_weights = false,
+                              .attn_mask = memory_mask,
+                              .static_kv = true})
             .output;
       });
 }
@@ -332,7 +358,8 @@ Tensor TransformerDecoderLayer::block(const Tensor& tgt, const std::function<Ten
   auto sa = [&](const Tensor& x) { return dropout1->forward(self_attention(x)); };
   auto mha = [&](const Tensor& x) { return dropout2->forward(cross_attention(x)); };
   auto ff = [&](const Tensor& x) {
-    return dropout3->forward(linear2->forward(dropout->forward(linear_activation(op, options.activation, *linear1, x))));
+    return dropout3->forward(
+        linear2->forward(dropout->forward(linear_activation(op, options.activation, *linear1, x))));
   };
   Tensor x = tgt;
   if (options.norm_first) {

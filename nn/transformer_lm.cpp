@@ -154,8 +154,8 @@ Tensor TransformerLM::forward_step(const Tensor& ids, TransformerEncoderCache& c
   const char* op = "TransformerLM.forward_step";
   const int64_t start = cache.length();
   check_ids(op, ids, start);
-  if (!cache.empty() && cache.layers[0].k.size(0) != ids.size(0))
-    throw_error<ShapeError>("{}: the cache holds a batch of {} but ids {} have {}", op, cache.layers[0].k.size(0),
+  if (!cache.empty() && cache.layers[0].k().size(0) != ids.size(0))
+    throw_error<ShapeError>("{}: the cache holds a batch of {} but ids {} have {}", op, cache.layers[0].k().size(0),
                             describe(ids), ids.size(0));
   return project(encoder->forward_step(embed(ids, start), cache));
 }
@@ -176,18 +176,18 @@ Tensor TransformerLM::generate(const Tensor& prompt, int64_t max_new_tokens, dou
     throw_error<ValueError>("{}: the prompt's {} tokens and max_new_tokens = {} exceed max_len = {}", op,
                             prompt.size(1), max_new_tokens, options.max_len);
   NoGradGuard no_grad;
-  const int64_t B = prompt.size(0);
-  Tensor ids = prompt.contiguous();
+  const int64_t B = prompt.size(0), T0 = prompt.size(1), T = T0 + max_new_tokens;
+  // The result, allocated once: the prompt, then each chosen token written in place (no copy of the ids so far).
+  Tensor ids = empty({B, T}, kInt64);
+  ids.narrow(1, 0, T0).copy_(prompt);
+  int64_t* out = ids.data_ptr<int64_t>();
   TransformerEncoderCache cache;
-  Tensor logits;  // (B, V) of the last position
-  auto last = [](const Tensor& l) { return l.select(1, l.size(1) - 1); };
-  for (int64_t i = 0; i < max_new_tokens; ++i) {
-    if (!use_cache)
-      logits = last(forward(ids));
-    else
-      logits = last(forward_step(i == 0 ? ids : ids.narrow(1, ids.size(1) - 1, 1), cache));
-    Tensor next = from_vector(choose(logits, temperature, top_k, gen), {B, 1});
-    ids = cat({ids, next}, 1);
+  Tensor input = prompt;  // what the next forward_step reads: the whole prompt, then the last token alone
+  for (int64_t t = T0; t < T; ++t) {
+    Tensor logits = use_cache ? forward_step(input, cache) : forward(ids.narrow(1, 0, t).contiguous());
+    const std::vector<int64_t> next = choose(logits.select(1, logits.size(1) - 1), temperature, top_k, gen);
+    for (int64_t b = 0; b < B; ++b) out[b * T + t] = next[b];
+    input = from_vector(next, {B, 1});
   }
   return ids;
 }

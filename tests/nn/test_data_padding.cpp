@@ -31,7 +31,7 @@ TEST_CASE("pad_sequence's batch drives a GRU, MultiheadAttention and a Transform
   nn::GRU gru(kDim, kDim);
   const nn::RNNOutput packed = gru.forward(x, Tensor{}, Tensor{}, batch.lengths);
   nn::MultiheadAttention mha(kDim, 2);
-  const Tensor attended = mha.forward(x, x, x, batch.mask, false).output;
+  const Tensor attended = mha.forward(x, x, x, {.key_padding_mask = batch.mask, .need_weights = false}).output;
   nn::TransformerEncoderLayer layer({.d_model = kDim, .nhead = 2, .dim_feedforward = 16, .dropout = 0.0});
   const Tensor encoded = layer.forward(x, Tensor{}, batch.mask);
 
@@ -43,11 +43,13 @@ TEST_CASE("pad_sequence's batch drives a GRU, MultiheadAttention and a Transform
     const nn::RNNOutput g = gru.forward(xb, Tensor{});
     CHECK(max_abs_diff(row(packed.output), g.output.select(0, 0)) < 1e-6);
     CHECK(max_abs_diff(packed.h_n.select(1, static_cast<int64_t>(b)), g.h_n.select(1, 0)) < 1e-6);
-    CHECK(max_abs_diff(row(attended), mha.forward(xb, xb, xb, Tensor{}, false).output.select(0, 0)) < 1e-6);
+    CHECK(max_abs_diff(row(attended), mha.forward(xb, xb, xb, {.need_weights = false}).output.select(0, 0)) < 1e-6);
     CHECK(max_abs_diff(row(encoded), layer.forward(xb, Tensor{}).select(0, 0)) < 1e-6);
   }
   // The control: the inverted mask (true at real tokens) gives other values.
   const Tensor inverted = logical_not(batch.mask);
-  CHECK(max_abs_diff(mha.forward(x, x, x, inverted, false).output.select(0, 1).narrow(0, 0, 2),
+  CHECK(max_abs_diff(mha.forward(x, x, x, {.key_padding_mask = inverted, .need_weights = false})
+                         .output.select(0, 1)
+                         .narrow(0, 0, 2),
                      attended.select(0, 1).narrow(0, 0, 2)) > 1e-3);
 }

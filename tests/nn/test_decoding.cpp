@@ -77,13 +77,14 @@ TEST_CASE("MultiheadAttention.forward_cached: self-attention step by step equals
     Tensor x = randn({B, T, E}, dtype);
     // Padding on keys 1 and 4 of row 1: every query of that row must ignore them, cached or not.
     Tensor kpm = ne(tensor({0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0}, {B, T}), 0.0);
-    auto full = mha.forward(x, x, x, kpm, true, Tensor{}, true, /*is_causal=*/true);
+    auto full = mha.forward(x, x, x, {.key_padding_mask = kpm, .is_causal = true});
     for (const auto& sizes : std::vector<std::vector<int64_t>>{{1}, {2, 1, 3}, {7}}) {
       nn::MultiheadAttentionCache cache;
       for (auto [at, len] : chunks(T, sizes)) {
         INFO("positions " << at << " .. " << at + len - 1);
         Tensor xs = x.narrow(1, at, len).contiguous();
-        auto step = mha.forward_cached(xs, xs, xs, cache, false, kpm.narrow(1, 0, at + len), true, Tensor{}, true);
+        auto step =
+            mha.forward_cached(xs, xs, xs, cache, {.key_padding_mask = kpm.narrow(1, 0, at + len), .is_causal = true});
         CHECK(cache.length() == at + len);
         CHECK(max_abs_diff(step.output, full.output.narrow(1, at, len)) < tolerance(dtype));
         CHECK(max_abs_diff(step.weights, full.weights.narrow(1, at, len).narrow(2, 0, at + len)) < tolerance(dtype));
@@ -105,13 +106,13 @@ TEST_CASE("MultiheadAttention.forward_cached: cross-attention projects the memor
       Tensor q = randn({B, L, E}, dtype), k = randn({B, S, mha.kdim}, dtype), v = randn({B, S, mha.vdim}, dtype);
       if (packed) v = k;  // key is value: the memory of a decoder
       Tensor kpm = ne(tensor({0, 0, 0, 0, 0, 1, 0, 1}, {B, S}), 0.0);
-      auto full = mha.forward(q, k, v, kpm, true);
+      auto full = mha.forward(q, k, v, {.key_padding_mask = kpm});
       nn::MultiheadAttentionCache cache;
       for (auto [at, len] : chunks(L, {2, 1})) {
         // After the first step the memory is not needed: the cache holds its projection.
         const bool first = at == 0;
-        auto step = mha.forward_cached(q.narrow(1, at, len), first ? k : Tensor{}, first ? v : Tensor{}, cache, true,
-                                       kpm, true);
+        auto step = mha.forward_cached(q.narrow(1, at, len), first ? k : Tensor{}, first ? v : Tensor{}, cache,
+                                       {.key_padding_mask = kpm, .static_kv = true});
         CHECK(cache.length() == S);
         CHECK(max_abs_diff(step.output, full.output.narrow(1, at, len)) < tolerance(dtype));
         CHECK(max_abs_diff(step.weights, full.weights.narrow(1, at, len)) < tolerance(dtype));
@@ -126,12 +127,13 @@ TEST_CASE("MultiheadAttention.forward_cached: a float attn_mask and the causal m
   nn::MultiheadAttention mha(E, 2);
   mha.to(kFloat64);
   Tensor x = randn({B, T, E}, kFloat64), bias = randn({T, T}, kFloat64);
-  Tensor full = mha.forward(x, x, x, Tensor{}, false, bias, true, true).output;
+  Tensor full = mha.forward(x, x, x, {.need_weights = false, .attn_mask = bias, .is_causal = true}).output;
   nn::MultiheadAttentionCache cache;
   for (auto [at, len] : chunks(T, {3, 2})) {
     Tensor xs = x.narrow(1, at, len);
     Tensor mask = bias.narrow(0, at, len).narrow(1, 0, at + len);
-    Tensor out = mha.forward_cached(xs, xs, xs, cache, false, Tensor{}, false, mask, true).output;
+    Tensor out =
+        mha.forward_cached(xs, xs, xs, cache, {.need_weights = false, .attn_mask = mask, .is_causal = true}).output;
     CHECK(max_abs_diff(out, full.narrow(1, at, len)) < 1e-12);
   }
 }
@@ -144,17 +146,93 @@ TEST_CASE("MultiheadAttentionCache.reorder keeps the given batch rows", "[nn][kv
   Tensor xr = index_select(x, 0, index);
   nn::MultiheadAttentionCache cache, cache_r;
   Tensor a = x.narrow(1, 0, 3), ar = xr.narrow(1, 0, 3);
-  mha.forward_cached(a, a, a, cache, false, {}, false, {}, true);
-  mha.forward_cached(ar, ar, ar, cache_r, false, {}, false, {}, true);
+  mha.forward_cached(a, a, a, cache, {.need_weights = false, .is_causal = true});
+  mha.forward_cached(ar, ar, ar, cache_r, {.need_weights = false, .is_causal = true});
   cache.reorder(index);
-  CHECK(equal(cache.k, cache_r.k));
+  CHECK(equal(cache.k(), cache_r.k()));
   Tensor b = xr.narrow(1, 3, 1);
-  CHECK(max_abs_diff(mha.forward_cached(b, b, b, cache, false, {}, false, {}, true).output,
-                     mha.forward(xr, xr, xr, {}, false, {}, true, true).output.narrow(1, 3, 1)) < 1e-12);
+  CHECK(max_abs_diff(mha.forward_cached(b, b, b, cache, {.need_weights = false, .is_causal = true}).output,
+                     mha.forward(xr, xr, xr, {.need_weights = false, .is_causal = true}).output.narrow(1, 3, 1)) <
+        1e-12);
   CHECK_THROWS_WITH(cache.reorder(tensor({0, 1})), Catch::Contains("MultiheadAttentionCache.reorder"));
   nn::MultiheadAttentionCache empty;
   empty.reorder(index);  // nothing to reorder
   CHECK(empty.empty());
+}
+
+TEST_CASE("MultiheadAttentionCache grows its buffers geometrically and writes in place, equal to forward",
+          "[nn][kvcache]") {
+  const int64_t B = 2, T = 40, E = 8;
+  nn::MultiheadAttention mha(E, 2);
+  mha.to(kFloat64);
+  randomize_vectors(mha);
+  Tensor x = randn({B, T, E}, kFloat64);
+  auto full = mha.forward(x, x, x, {.need_weights = false, .is_causal = true}).output;
+  NoGradGuard no_grad;
+  nn::MultiheadAttentionCache cache;
+  std::vector<int64_t> capacities;
+  const void* buffer = nullptr;
+  std::vector<int64_t> sizes(T - 2, 1);
+  sizes[0] = 3;  // a prompt of 3, then one position at a time past 16 and 32
+  for (auto [at, len] : chunks(T, sizes)) {
+    INFO("positions " << at << " .. " << at + len - 1);
+    Tensor xs = x.narrow(1, at, len);
+    auto y = mha.forward_cached(xs, xs, xs, cache, {.need_weights = false, .is_causal = true}).output;
+    CHECK(max_abs_diff(y, full.narrow(1, at, len)) < 1e-12);
+    CHECK(cache.length() == at + len);
+    if (capacities.empty() || capacities.back() != cache.capacity()) {
+      capacities.push_back(cache.capacity());
+      buffer = cache.k().data_ptr<double>();
+    }
+    CHECK(cache.k().data_ptr<double>() == buffer);  // between growths, every step writes into the same buffer
+  }
+  CHECK(capacities == std::vector<int64_t>{16, 32, 64});
+  // The cached keys are the projections of every position, as a fresh cache of the whole sequence holds them.
+  nn::MultiheadAttentionCache once;
+  mha.forward_cached(x, x, x, once, {.need_weights = false, .is_causal = true});
+  CHECK(once.capacity() == T);
+  CHECK(max_abs_diff(cache.k(), once.k()) < 1e-12);
+  CHECK(max_abs_diff(cache.v(), once.v()) < 1e-12);
+}
+
+TEST_CASE("copies of a MultiheadAttentionCache share positions but never see each other's appends", "[nn][kvcache]") {
+  const int64_t E = 8;
+  nn::MultiheadAttention mha(E, 2);
+  mha.to(kFloat64);
+  NoGradGuard no_grad;
+  Tensor x = randn({1, 4, E}, kFloat64), a = randn({1, 1, E}, kFloat64), b = randn({1, 1, E}, kFloat64);
+  const nn::MultiheadAttentionForwardOptions causal{.need_weights = false, .is_causal = true};
+  nn::MultiheadAttentionCache cache;
+  mha.forward_cached(x, x, x, cache, causal);
+  nn::MultiheadAttentionCache fork = cache;  // shares the buffers: both hold 4 positions of capacity 16
+  Tensor ya = mha.forward_cached(a, a, a, cache, causal).output;  // writes position 4 in place
+  Tensor yb = mha.forward_cached(b, b, b, fork, causal).output;   // must not overwrite the cache's position 4
+  Tensor xa = cat({x, a}, 1), xb = cat({x, b}, 1);
+  CHECK(max_abs_diff(ya, mha.forward(xa, xa, xa, causal).output.narrow(1, 4, 1)) < 1e-12);
+  CHECK(max_abs_diff(yb, mha.forward(xb, xb, xb, causal).output.narrow(1, 4, 1)) < 1e-12);
+  nn::MultiheadAttentionCache fresh_a, fresh_b;
+  mha.forward_cached(xa, xa, xa, fresh_a, causal);
+  mha.forward_cached(xb, xb, xb, fresh_b, causal);
+  CHECK(max_abs_diff(cache.k(), fresh_a.k()) < 1e-12);
+  CHECK(max_abs_diff(fork.k(), fresh_b.k()) < 1e-12);
+  CHECK(max_abs_diff(fork.v(), fresh_b.v()) < 1e-12);
+  // A reorder copies into buffers of its own: the copy it came from keeps its rows.
+  nn::MultiheadAttentionCache before = cache;
+  cache.reorder(from_vector(Ids{0, 0}, {2}));
+  CHECK(cache.k().size(0) == 2);
+  CHECK(equal(cache.k().select(0, 1), before.k().select(0, 0)));
+  CHECK(cache.capacity() == before.capacity());
+  CHECK_THROWS_AS(cache.reorder(from_vector(Ids{0, 2}, {2})), IndexError);
+  cache.clear();
+  CHECK(cache.empty());
+  CHECK(cache.capacity() == 0);
+}
+
+TEST_CASE("forward rejects static_kv, which only forward_cached takes", "[nn][kvcache]") {
+  nn::MultiheadAttention mha(8, 2);
+  Tensor x = randn({1, 2, 8});
+  CHECK_THROWS_AS(mha.forward(x, x, x, {.static_kv = true}), ValueError);
+  CHECK_THROWS_WITH(mha.forward(x, x, x, {.static_kv = true}), Catch::Contains("static_kv"));
 }
 
 TEST_CASE("MultiheadAttention.forward_cached rejects bad input, naming itself, and leaves the cache unchanged",
@@ -163,21 +241,23 @@ TEST_CASE("MultiheadAttention.forward_cached rejects bad input, naming itself, a
   nn::MultiheadAttention mha(8, 2);
   Tensor x = randn({2, 3, 8});
   nn::MultiheadAttentionCache cache;
-  mha.forward_cached(x, x, x, cache, false);
-  const Tensor k = cache.k;
+  mha.forward_cached(x, x, x, cache, {.need_weights = false});
+  const Tensor k = cache.k();
   Tensor y = randn({3, 1, 8});  // batch 3 against a cache of 2
-  CHECK_THROWS_AS(mha.forward_cached(y, y, y, cache, false), ShapeError);
-  CHECK_THROWS_WITH(mha.forward_cached(y, y, y, cache, false),
+  CHECK_THROWS_AS(mha.forward_cached(y, y, y, cache, {.need_weights = false}), ShapeError);
+  CHECK_THROWS_WITH(mha.forward_cached(y, y, y, cache, {.need_weights = false}),
                     Contains("MultiheadAttention.forward_cached") && Contains("cache"));
   Tensor z = randn({2, 1, 8});
-  CHECK_THROWS_WITH(mha.forward_cached(z, z, z, cache, false, zeros({2, 1}, kBool)),
-                    Contains("key_padding_mask") && Contains("[2, 4]"));  // S = 3 cached + 1 new
-  CHECK_THROWS_AS(mha.forward_cached(z, Tensor{}, Tensor{}, cache, false), ValueError);
-  CHECK_THROWS_AS(mha.forward_cached(z.to(kFloat64), z, z, cache, false), DTypeError);
-  CHECK_THROWS_AS(mha.forward_cached(randn({2, 1, 7}), z, z, cache, false), ShapeError);
+  CHECK_THROWS_WITH(
+      mha.forward_cached(z, z, z, cache, {.key_padding_mask = zeros({2, 1}, kBool), .need_weights = false}),
+      Contains("key_padding_mask") && Contains("[2, 4]"));  // S = 3 cached + 1 new
+  CHECK_THROWS_AS(mha.forward_cached(z, Tensor{}, Tensor{}, cache, {.need_weights = false}), ValueError);
+  CHECK_THROWS_AS(mha.forward_cached(z.to(kFloat64), z, z, cache, {.need_weights = false}), DTypeError);
+  CHECK_THROWS_AS(mha.forward_cached(randn({2, 1, 7}), z, z, cache, {.need_weights = false}), ShapeError);
   nn::MultiheadAttentionCache cross;
-  CHECK_THROWS_WITH(mha.forward_cached(z, Tensor{}, Tensor{}, cross, true), Contains("static_kv"));
-  CHECK(cache.k.is_same(k));
+  CHECK_THROWS_WITH(mha.forward_cached(z, Tensor{}, Tensor{}, cross, {.need_weights = false, .static_kv = true}),
+                    Contains("static_kv"));
+  CHECK(cache.k().is_same(k));
   CHECK(cache.length() == 3);
   CHECK(cross.empty());
 }
@@ -216,8 +296,8 @@ TEST_CASE("TransformerDecoder step by step equals decode with a causal mask: bot
           Tensor y = t.decode_step(tgt.narrow(1, at, len), at == 0 ? memory : Tensor{}, cache, mkpm);
           CHECK(cache.length() == at + len);
           CHECK(max_abs_diff(y, full.narrow(1, at, len)) < tolerance(dtype));
-          if (at == 0) memory_k = cache.layers[0].multihead_attn.k;
-          CHECK(cache.layers[0].multihead_attn.k.is_same(memory_k));
+          if (at == 0) memory_k = cache.layers[0].multihead_attn.k();
+          CHECK(cache.layers[0].multihead_attn.k().is_same(memory_k));
         }
         CHECK(cache.layers.size() == 2);
         CHECK(cache.layers[1].multihead_attn.length() == S);
@@ -278,7 +358,7 @@ TEST_CASE("decode_step rejects a bad mask before touching the caches", "[nn][kvc
   Tensor memory = randn({B, S, E}), tgt = randn({B, 1, E});
   nn::TransformerDecoderCache cache;
   t.decode_step(tgt, memory, cache);
-  Tensor k0 = cache.layers[0].self_attn.k, k1 = cache.layers[1].self_attn.k;
+  Tensor k0 = cache.layers[0].self_attn.k(), k1 = cache.layers[1].self_attn.k();
   // tgt_key_padding_mask must cover every target position so far (2), not just the new one.
   CHECK_THROWS_AS(t.decode_step(tgt, memory, cache, {}, zeros({B, 1}, kBool)), ShapeError);
   CHECK_THROWS_WITH(t.decode_step(tgt, memory, cache, {}, zeros({B, 1}, kBool)),
@@ -287,8 +367,8 @@ TEST_CASE("decode_step rejects a bad mask before touching the caches", "[nn][kvc
                     Catch::Contains("memory_mask"));
   CHECK_THROWS_AS(t.decode_step(tgt, memory, cache, {}, {}, zeros({1, S}, kInt64)), DTypeError);
   CHECK(cache.length() == 1);
-  CHECK(cache.layers[0].self_attn.k.is_same(k0));
-  CHECK(cache.layers[1].self_attn.k.is_same(k1));
+  CHECK(cache.layers[0].self_attn.k().is_same(k0));
+  CHECK(cache.layers[1].self_attn.k().is_same(k1));
 }
 
 TEST_CASE("causal TransformerEncoder step by step equals forward with is_causal: both norms", "[nn][kvcache]") {
@@ -928,6 +1008,67 @@ TEST_CASE("TransformerLM.generate: the cache gives the recomputation's tokens, g
   // And beam search on it finds a sequence at least as likely as greedy's.
   auto beam = nn::beam_search(lm.decoding_model(), prompt, {.max_len = 6, .beam_size = 4});
   for (int64_t b = 0; b < 3; ++b) CHECK(beam.best[b].log_prob >= r.best[b].log_prob - 1e-9);
+}
+
+TEST_CASE("TransformerLM: generating across the cache's growth gives the recomputation's tokens and logits",
+          "[nn][transformer_lm][kvcache]") {
+  nn::TransformerLMOptions o = small_lm();
+  o.max_len = 48;
+  nn::TransformerLM lm(o);
+  lm.to(kFloat64);
+  randomize_vectors(lm);
+  lm.eval();
+  Tensor prompt = random_ids(2, 5, 11);
+  // 40 new tokens: the caches grow from 16 positions to 32 and 64 on the way.
+  Tensor cached = lm.generate(prompt, 40, 0.0, 0, nullptr, true);
+  Tensor recomputed = lm.generate(prompt, 40, 0.0, 0, nullptr, false);
+  CHECK(equal(cached, recomputed));
+  // Logits of each step, fed the generated tokens one at a time, equal forward's on the whole sequence.
+  NoGradGuard no_grad;
+  Tensor full = lm(cached);
+  nn::TransformerEncoderCache cache;
+  std::vector<int64_t> sizes(41, 1);
+  sizes[0] = 5;  // the prompt, then one token at a time
+  for (auto [at, len] : chunks(45, sizes)) {
+    INFO("positions " << at << " .. " << at + len - 1);
+    CHECK(max_abs_diff(lm.forward_step(cached.narrow(1, at, len), cache), full.narrow(1, at, len)) < 1e-10);
+  }
+  CHECK(cache.layers[0].capacity() == 64);
+  CHECK(cache.layers[1].capacity() == 64);
+}
+
+TEST_CASE("TransformerLM: beam search on the cache, reordered, equals beam search by recomputation",
+          "[nn][transformer_lm][kvcache][decoding]") {
+  nn::TransformerLMOptions o = small_lm();
+  o.max_len = 32;
+  for (DType dtype : {kFloat32, kFloat64}) {
+    INFO(dtype_name(dtype));
+    nn::TransformerLM lm(o);
+    lm.to(dtype);
+    randomize_vectors(lm);
+    lm.eval();
+    // Without state: every step runs forward on every whole prefix; no reorder.
+    nn::DecodingModel recompute;
+    recompute.step = [&lm](const Tensor& prefix) {
+      Tensor logits = lm(prefix);
+      return log_softmax(logits.select(1, logits.size(1) - 1), -1);
+    };
+    Tensor prompt = random_ids(2, 4, 11);
+    const double tol = dtype == kFloat64 ? 1e-10 : 1e-4;
+    for (double alpha : {0.0, 1.0}) {
+      // 20 tokens after a prompt of 4: the caches grow past 16 positions while beams are reordered.
+      const nn::DecodeOptions d{.max_len = 20, .eos_id = 3, .beam_size = 4, .length_penalty = alpha};
+      auto a = nn::beam_search(lm.decoding_model(), prompt, d);
+      auto b = nn::beam_search(recompute, prompt, d);
+      for (int64_t r = 0; r < 2; ++r) {
+        REQUIRE(a.nbest[r].size() == b.nbest[r].size());
+        for (size_t h = 0; h < a.nbest[r].size(); ++h) {
+          CHECK(a.nbest[r][h].tokens == b.nbest[r][h].tokens);
+          CHECK(a.nbest[r][h].score == Approx(b.nbest[r][h].score).margin(tol));
+        }
+      }
+    }
+  }
 }
 
 TEST_CASE("TransformerLM.generate: top_k = 1 is greedy, a seed reproduces a sample, top_k restricts the choice",

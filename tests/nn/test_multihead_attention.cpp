@@ -87,7 +87,11 @@ TEST_CASE("MultiheadAttention matches PyTorch: output, weights and every gradien
       Tensor kpm = mask_of(c.kpm_kind, c.kpm, {kB, S}, dtype);
       Tensor mask = mask_of(c.mask_kind, c.mask, c.mask_dim == 2 ? Shape{kL, S} : Shape{kB * kHeads, kL, S}, dtype);
 
-      auto r = mha.forward(query, key, value, kpm, c.need_weights, mask, c.average_attn_weights);
+      auto r = mha.forward(query, key, value,
+                           {.key_padding_mask = kpm,
+                            .need_weights = c.need_weights,
+                            .attn_mask = mask,
+                            .average_attn_weights = c.average_attn_weights});
       REQUIRE(r.output.shape() == Shape{kB, kL, kE});
       CHECK(max_abs_diff(r.output, values(c.output, r.output.shape(), dtype)) < 1e-5);
       Tensor loss = sum(r.output * values(c.w_out, r.output.shape(), dtype));
@@ -125,8 +129,12 @@ TEST_CASE("gradcheck: self-attention with padding and a float attn_mask, in floa
   mask.select(0, 1).select(0, 2).fill_(-std::numeric_limits<double>::infinity());
   for (bool average : {true, false}) {
     INFO((average ? "averaged weights" : "weights per head"));
-    check_gradients([&](Inputs v) { return flat(mha.forward(v[0], v[0], v[0], kpm, true, mask, average)); },
-                    with_parameters({leaf({B, L, 4})}, mha));
+    check_gradients(
+        [&](Inputs v) {
+          return flat(mha.forward(v[0], v[0], v[0],
+                                  {.key_padding_mask = kpm, .attn_mask = mask, .average_attn_weights = average}));
+        },
+        with_parameters({leaf({B, L, 4})}, mha));
   }
 }
 
@@ -139,8 +147,12 @@ TEST_CASE("gradcheck: cross-attention with kdim and vdim, a bool (B heads, L, S)
   Tensor mask =
       ne(tensor({0, 1, 0, 0, 0, 1, /**/ 0, 0, 0, 0, 1, 0, /**/ 1, 0, 0, 0, 1, 1, /**/ 0, 0, 1, 0, 0, 0}, {B * 2, L, S}),
          0.0);
-  check_gradients([&](Inputs v) { return flat(mha.forward(v[0], v[1], v[2], kpm, true, mask, false)); },
-                  with_parameters({leaf({B, L, 4}), leaf({B, S, 3}), leaf({B, S, 5})}, mha));
+  check_gradients(
+      [&](Inputs v) {
+        return flat(
+            mha.forward(v[0], v[1], v[2], {.key_padding_mask = kpm, .attn_mask = mask, .average_attn_weights = false}));
+      },
+      with_parameters({leaf({B, L, 4}), leaf({B, S, 3}), leaf({B, S, 5})}, mha));
 }
 
 TEST_CASE("gradcheck: packed weights with distinct inputs, key is value, and is_causal, in float64", "[nn][mha]") {
@@ -153,8 +165,9 @@ TEST_CASE("gradcheck: packed weights with distinct inputs, key is value, and is_
   check_gradients([&](Inputs v) { return flat(mha.forward(v[0], v[1], v[1])); },
                   with_parameters({leaf({B, L, 4}), leaf({B, S, 4})}, mha));
   Tensor kpm = ne(tensor({0, 0, 0, 1, 0, 1, 0, 0}, {B, S}), 0.0);
-  check_gradients([&](Inputs v) { return flat(mha.forward(v[0], v[1], v[1], kpm, true, Tensor{}, true, true)); },
-                  with_parameters({leaf({B, L, 4}), leaf({B, S, 4})}, mha));
+  check_gradients(
+      [&](Inputs v) { return flat(mha.forward(v[0], v[1], v[1], {.key_padding_mask = kpm, .is_causal = true})); },
+      with_parameters({leaf({B, L, 4}), leaf({B, S, 4})}, mha));
 }
 
 TEST_CASE("the three projection paths agree: one GEMM, key is value, and three inputs", "[nn][mha]") {
@@ -274,14 +287,14 @@ TEST_CASE("MultiheadAttention: dropout acts in training mode only", "[nn][mha]")
   CHECK(equal(e1.output, e2.output));
   drop.train();
   manual_seed(1);
-  auto t1 = drop.forward(x, x, x, Tensor{}, true, Tensor{}, false);
+  auto t1 = drop.forward(x, x, x, {.average_attn_weights = false});
   manual_seed(2);
   auto t2 = drop.forward(x, x, x);
   CHECK(max_abs_diff(t1.output, reference) > 1e-3);
   CHECK(max_abs_diff(t1.output, t2.output) > 1e-3);
   // Same seed, same dropout mask.
   manual_seed(1);
-  CHECK(equal(drop.forward(x, x, x, Tensor{}, true, Tensor{}, false).output, t1.output));
+  CHECK(equal(drop.forward(x, x, x, {.average_attn_weights = false}).output, t1.output));
   // A module with dropout 0 is unaffected by training mode.
   plain.train();
   CHECK(equal(plain.forward(x, x, x).output, reference));
@@ -300,7 +313,7 @@ TEST_CASE("MultiheadAttention: a query whose keys are all masked gives zeros, no
     Tensor kpm = ne(tensor({0, 1, 0, 0, 1, 1, 1, 1}, {B, S}), 0.0);  // batch 1: every key is padding
     Tensor mask = zeros({L, S}, kBool);
     mask.select(0, 2).fill_(1);  // query 2: every key masked, in every batch
-    auto r = mha.forward(q, k, v, kpm, true, mask, false);
+    auto r = mha.forward(q, k, v, {.key_padding_mask = kpm, .attn_mask = mask, .average_attn_weights = false});
     Tensor expected = bias ? mha.out_proj->bias.detach() : zeros({8});
     for (int64_t l = 0; l < L; ++l) CHECK(equal(r.output.select(0, 1).select(0, l), expected));
     CHECK(equal(r.output.select(0, 0).select(0, 2), expected));
@@ -326,8 +339,9 @@ TEST_CASE("MultiheadAttention: is_causal equals the explicit causal mask", "[nn]
   const int64_t B = 2, L = 4, S = 5;
   Tensor q = randn({B, L, 8}), kv = randn({B, S, 8});
   Tensor kpm = ne(tensor({0, 0, 1, 0, 0, 0, 0, 0, 0, 1}, {B, S}), 0.0);
-  auto causal = mha.forward(q, kv, kv, kpm, true, Tensor{}, false, true);
-  auto explicit_mask = mha.forward(q, kv, kv, kpm, true, triu_mask(L, S), false);
+  auto causal = mha.forward(q, kv, kv, {.key_padding_mask = kpm, .average_attn_weights = false, .is_causal = true});
+  auto explicit_mask =
+      mha.forward(q, kv, kv, {.key_padding_mask = kpm, .attn_mask = triu_mask(L, S), .average_attn_weights = false});
   CHECK(max_abs_diff(causal.output, explicit_mask.output) < 1e-6);
   CHECK(max_abs_diff(causal.weights, explicit_mask.weights) < 1e-6);
   CHECK(equal(causal.weights.select(2, 0).narrow(-1, 1, S - 1), zeros({B, 2, S - 1})));
@@ -337,8 +351,8 @@ TEST_CASE("MultiheadAttention: is_causal equals the explicit causal mask", "[nn]
     NoGradGuard no_grad;
     y.select(1, L - 1).fill_(7);
   }
-  auto rx = mha.forward(x, x, x, Tensor{}, false, Tensor{}, true, true).output;
-  auto ry = mha.forward(y, y, y, Tensor{}, false, Tensor{}, true, true).output;
+  auto rx = mha.forward(x, x, x, {.need_weights = false, .is_causal = true}).output;
+  auto ry = mha.forward(y, y, y, {.need_weights = false, .is_causal = true}).output;
   CHECK(max_abs_diff(rx.narrow(1, 0, L - 1), ry.narrow(1, 0, L - 1)) < 1e-6);
 }
 
@@ -353,21 +367,25 @@ TEST_CASE("MultiheadAttention: masks of either kind and any float dtype combine 
   Tensor kpm_float = tensor({0, 0, -inf, 0, 0, -inf, -inf, 0}, {B, S}, kFloat32);
   Tensor am_bool = ne(tensor({0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0}, {L, S}), 0.0);
   Tensor am_float = tensor({0, -inf, 0, 0, 0, 0, 0, -inf, 0, 0, 0, 0}, {L, S}, kFloat32);
-  auto ref = mha.forward(q, kv, kv, kpm_bool, true, am_bool, false);
+  auto ref =
+      mha.forward(q, kv, kv, {.key_padding_mask = kpm_bool, .attn_mask = am_bool, .average_attn_weights = false});
   for (const Tensor& kpm : {kpm_bool, kpm_float, kpm_float.to(kFloat64)})
     for (const Tensor& am : {am_bool, am_float, am_float.to(kFloat64)}) {
       INFO(describe(kpm) << " " << describe(am));
-      auto r = mha.forward(q, kv, kv, kpm, true, am, false);
+      auto r = mha.forward(q, kv, kv, {.key_padding_mask = kpm, .attn_mask = am, .average_attn_weights = false});
       CHECK(max_abs_diff(r.output, ref.output) < 1e-12);
       CHECK(max_abs_diff(r.weights, ref.weights) < 1e-12);
     }
   // A (B heads, L, S) mask equal to the (L, S) one repeated gives the same result.
-  auto r3 = mha.forward(q, kv, kv, kpm_bool, true, am_bool.unsqueeze(0).expand({B * 2, L, S}).contiguous(), false);
+  auto r3 = mha.forward(q, kv, kv,
+                        {.key_padding_mask = kpm_bool,
+                         .attn_mask = am_bool.unsqueeze(0).expand({B * 2, L, S}).contiguous(),
+                         .average_attn_weights = false});
   CHECK(max_abs_diff(r3.output, ref.output) < 1e-12);
   // Finite float masks are added to the scores: a large bias on one key draws every weight to it.
   Tensor bias_mask = zeros({L, S}, kFloat64);
   bias_mask.select(1, 3).fill_(100);
-  auto biased = mha.forward(q, kv, kv, Tensor{}, true, bias_mask);
+  auto biased = mha.forward(q, kv, kv, {.attn_mask = bias_mask});
   CHECK(max_abs_diff(biased.weights.select(2, 3), ones({B, L}, kFloat64)) < 1e-12);
 }
 
@@ -375,7 +393,7 @@ TEST_CASE("MultiheadAttention: forward(x) is self-attention without weights, and
   nn::MultiheadAttention mha(8, 2);
   Tensor x = randn({2, 3, 8});
   CHECK(equal(mha(x), mha.forward(x, x, x).output));
-  CHECK(!mha.forward(x, x, x, Tensor{}, false).weights.defined());
+  CHECK(!mha.forward(x, x, x, {.need_weights = false}).weights.defined());
   CHECK(mha.extra_repr() == "embed_dim=8, num_heads=2");
   CHECK(nn::MultiheadAttention(8, 4, 0.1, false, 5, 6).extra_repr() ==
         "embed_dim=8, num_heads=4, dropout=0.1, bias=false, kdim=5, vdim=6");
@@ -413,8 +431,9 @@ TEST_CASE("MultiheadAttention rejects bad arguments with errors naming it", "[nn
   auto shape_error = [&](const Tensor& q2, const Tensor& k2, const Tensor& v2, const Tensor& kpm, const Tensor& am,
                          const char* what) {
     INFO(what);
-    CHECK_THROWS_AS(mha.forward(q2, k2, v2, kpm, true, am), ShapeError);
-    CHECK_THROWS_WITH(mha.forward(q2, k2, v2, kpm, true, am), Contains("MultiheadAttention") && Contains(what));
+    CHECK_THROWS_AS(mha.forward(q2, k2, v2, {.key_padding_mask = kpm, .attn_mask = am}), ShapeError);
+    CHECK_THROWS_WITH(mha.forward(q2, k2, v2, {.key_padding_mask = kpm, .attn_mask = am}),
+                      Contains("MultiheadAttention") && Contains(what));
   };
   shape_error(randn({L, 8}), k, v, {}, {}, "query");
   shape_error(randn({B, L, 7}), k, v, {}, {}, "query");
@@ -433,13 +452,13 @@ TEST_CASE("MultiheadAttention rejects bad arguments with errors naming it", "[nn
   // The error names the shapes.
   CHECK_THROWS_WITH(mha.forward(randn({B, L, 7}), k, v), Contains("[2, 3, 7]") && Contains("embed_dim=8"));
   // The attn_mask error names both shapes it takes ((L, S) and (B num_heads, L, S)) and the mask's.
-  CHECK_THROWS_WITH(mha.forward(q, k, v, {}, true, zeros({B, L, S}, kBool)),
+  CHECK_THROWS_WITH(mha.forward(q, k, v, {.attn_mask = zeros({B, L, S}, kBool)}),
                     Contains("[3, 4] or") && Contains("[4, 3, 4], got") && Contains("[2, 3, 4]"));
 
-  CHECK_THROWS_AS(mha.forward(q, k, v, zeros({B, S}, kInt64)), DTypeError);
-  CHECK_THROWS_WITH(mha.forward(q, k, v, zeros({B, S}, kInt64)),
+  CHECK_THROWS_AS(mha.forward(q, k, v, {.key_padding_mask = zeros({B, S}, kInt64)}), DTypeError);
+  CHECK_THROWS_WITH(mha.forward(q, k, v, {.key_padding_mask = zeros({B, S}, kInt64)}),
                     Contains("MultiheadAttention") && Contains("key_padding_mask"));
-  CHECK_THROWS_AS(mha.forward(q, k, v, {}, true, zeros({L, S}, kInt64)), DTypeError);
+  CHECK_THROWS_AS(mha.forward(q, k, v, {.attn_mask = zeros({L, S}, kInt64)}), DTypeError);
   CHECK_THROWS_AS(mha.forward(q.to(kFloat64), k, v), DTypeError);
   CHECK_THROWS_WITH(mha.forward(q, k, v.to(kFloat64)), Contains("MultiheadAttention") && Contains("float64"));
   CHECK_THROWS_AS(mha.forward(q, Tensor{}, v), ValueError);
