@@ -128,6 +128,11 @@ def main(argv):
                   + (f" (torch: {t['threads']})" if t else ""))
             print(f"{'op':<42} {'heed ms':>9} {'torch ms':>9} {'torch/heed':>10} {'range':>10} {'heed GB/s':>9} {'torch GB/s':>10} "
                   f"{'heed peak MiB':>14} {'torch peak MiB':>14}")
+        elif b["bench"] == "generate":
+            print(f"generation, TransformerLM at tiny_gpt's size, batch 1, {b['threads']} threads"
+                  + (f" (torch: {t['threads']}, its own preallocated cache)" if t else ""))
+            print(f"{'workload':<40} {'heed ms':>9} {'torch ms':>9} {'torch/heed':>10} {'range':>10} {'heed tok/s':>10} "
+                  f"{'torch tok/s':>11}")
         elif b["bench"] == "attention":
             print(f"attention forward + backward, long sequences, float32, {b['threads']} threads (heed only)")
             print(f"{'workload':<46} {'heed ms':>9} {'GFLOP/s':>9} {'% of peak':>9} {'heed peak MiB':>14}")
@@ -166,6 +171,9 @@ def main(argv):
                 print(f"{r['name']:<42} {r['ms']:>9.2f} {fmt(torch_ms, '>9.2f'):>9} {fmt(ratio, '>10.2f'):>10} {spread:>10} "
                       f"{fmt(r.get('gbps'), '>9.1f'):>9} {fmt(tr and tr.get('gbps'), '>10.1f'):>10} "
                       f"{fmt(r['peak_mb'], '>14.1f'):>14} {fmt(tr and tr['peak_mb'], '>14.1f'):>14}")
+            elif b["bench"] == "generate":  # ms per new token (per step of the beam, per step at a position)
+                print(f"{r['name']:<40} {r['ms']:>9.4f} {fmt(torch_ms, '>9.4f'):>9} {fmt(ratio, '>10.2f'):>10} {spread:>10} "
+                      f"{1e3 / r['ms']:>10.0f} {fmt(torch_ms and 1e3 / torch_ms, '>11.0f'):>11}")
             elif b["bench"] == "attention":
                 print(f"{r['name']:<46} {r['ms']:>9.2f} {fmt(r['gflops'], '>9.1f'):>9} "
                       f"{fmt(pct(r['gflops']), '>9.0f'):>9} {fmt(r['peak_mb'], '>14.1f'):>14}")

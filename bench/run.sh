@@ -19,7 +19,7 @@ BIN=$BUILD_DIR/bench
 OUT=$BUILD_DIR/bench
 TORCH_PY=/usr/bin/python3
 
-for b in bench_matmul bench_overhead bench_train bench_ops bench_attention bench_loader bench_text; do
+for b in bench_matmul bench_overhead bench_train bench_ops bench_generate bench_attention bench_loader bench_text; do
   if [[ ! -x $BIN/$b ]]; then
     echo "bench/run.sh: $BIN/$b is missing: build first (make bench, or cmake --build $BUILD_DIR)" >&2
     exit 1
@@ -80,7 +80,7 @@ run_torch() {  # bench round
 echo "rounds: $rounds, heed and PyTorch alternating (HEED_BENCH_ROUNDS), each of $repeats blocks per row" \
   "unless HEED_BENCH_ARGS sets --repeats; rounds 2.. write to $OUT/rounds.log"
 : >"$OUT/rounds.log"
-for bench in overhead matmul train ops; do
+for bench in overhead matmul train ops generate; do
   for ((r = 1; r <= rounds; ++r)); do
     if ((r == 1)); then
       echo

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """PyTorch's side of heed's benchmarks: the same loops, sizes and harness as bench_overhead.cpp,
-bench_matmul.cpp, bench_train.cpp and bench_ops.cpp, so bench/run.sh can put heed, raw OpenBLAS and
+bench_matmul.cpp, bench_train.cpp, bench_ops.cpp and bench_generate.cpp (torch_generate.py), so bench/run.sh can put heed, raw OpenBLAS and
 PyTorch in one table.
 
 Run with /usr/bin/python3 (Debian's python3-torch). A measurement is the median, over --repeats
@@ -350,7 +350,7 @@ def main():
     p.add_argument("--block-seconds", type=float, default=0.02)
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--quick", action="store_true", help="shorter blocks, 3 repeats")
-    p.add_argument("--bench", choices=["matmul", "overhead", "train", "ops", "all"], default="all")
+    p.add_argument("--bench", choices=["matmul", "overhead", "train", "ops", "generate", "all"], default="all")
     p.add_argument("--filter", default="", help="run only the rows whose name contains this")
     p.add_argument("--json", default="")
     p.add_argument("--no-peak", action="store_true", help="skip the profiled calls: peak_mb is null")
@@ -377,6 +377,11 @@ def main():
     if opt.bench in ("ops", "all"):
         out.append({"bench": "ops", "framework": "torch", "blas_core": core, "threads": threads,
                     "rows": bench_ops(opt)})
+    if opt.bench in ("generate", "all"):
+        import torch_generate  # bench_generate.cpp's model and loops, with a preallocated key/value cache
+
+        out.append({"bench": "generate", "framework": "torch", "blas_core": core, "threads": threads,
+                    "rows": torch_generate.bench_generate(opt, row)})
     if opt.json:
         with open(opt.json, "w") as f:
             json.dump(out, f, indent=1)
