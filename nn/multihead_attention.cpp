@@ -164,6 +164,17 @@ Tensor buffer_holding(const Tensor& t, int64_t capacity) {
 int64_t MultiheadAttentionCache::capacity() const { return k_buffer_.defined() ? k_buffer_.size(2) : length(); }
 
 void MultiheadAttentionCache::append(const Tensor& k_new, const Tensor& v_new) {
+  auto shape_of = [](const Tensor& t) { return t.defined() ? describe(t) : std::string("undefined"); };
+  if (!k_new.defined() || !v_new.defined() || k_new.dim() != 4 || k_new.shape() != v_new.shape() ||
+      (!empty() && (k_new.size(0) != k_.size(0) || k_new.size(1) != k_.size(1) || k_new.size(3) != k_.size(3))))
+    throw_error<ShapeError>(
+        "MultiheadAttentionCache.append: k and v must be (B, num_heads, L, head_dim) of one shape, with the cache's "
+        "B, num_heads and head_dim ({}); got k {} and v {}",
+        shape_of(k_), shape_of(k_new), shape_of(v_new));
+  if (k_new.dtype() != v_new.dtype() || (!empty() && k_new.dtype() != k_.dtype()))
+    throw_error<DTypeError>(
+        "MultiheadAttentionCache.append: k and v must have the cache's dtype ({}), got k {} and v {}", shape_of(k_),
+        describe(k_new), describe(v_new));
   const bool record = GradMode::is_enabled() &&
                       (k_new.requires_grad() || v_new.requires_grad() || k_.requires_grad() || v_.requires_grad());
   if (record) {  // the tape's way: new tensors, nothing written in place

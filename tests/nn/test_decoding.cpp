@@ -223,6 +223,13 @@ TEST_CASE("copies of a MultiheadAttentionCache share positions but never see eac
   CHECK(equal(cache.k().select(0, 1), before.k().select(0, 0)));
   CHECK(cache.capacity() == before.capacity());
   CHECK_THROWS_AS(cache.reorder(from_vector(Ids{0, 2}, {2})), IndexError);
+  // append checks what forward_cached checks for it: a batch of 1 must not broadcast into a cache of 2.
+  const Tensor k2 = cache.k();
+  CHECK_THROWS_AS(cache.append(randn({1, 2, 1, 4}, kFloat64), randn({1, 2, 1, 4}, kFloat64)), ShapeError);
+  CHECK_THROWS_WITH(cache.append(randn({2, 2, 1, 4}, kFloat64), randn({2, 2, 2, 4}, kFloat64)),
+                    Catch::Contains("MultiheadAttentionCache.append"));
+  CHECK_THROWS_AS(cache.append(randn({2, 2, 1, 4}), randn({2, 2, 1, 4})), DTypeError);  // float32 into float64
+  CHECK(cache.k().is_same(k2));
   cache.clear();
   CHECK(cache.empty());
   CHECK(cache.capacity() == 0);
