@@ -17,7 +17,9 @@ PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # CMake's build runs make again underneath: without this, every step of it says "Entering directory".
 MAKEFLAGS += --no-print-directory
-DEB_PACKAGES := libopenblas-openmp-dev catch2 libfmt-dev cmake g++ pkg-config festlex-cmu
+# Open MPI: heed_distributed (data-parallel training, docs/distributed.md) and its tests under mpirun;
+# festlex-cmu: the CMU Pronouncing Dictionary that examples/g2p learns from (docs/g2p.md).
+DEB_PACKAGES := libopenblas-openmp-dev catch2 libfmt-dev cmake g++ pkg-config libopenmpi-dev openmpi-bin festlex-cmu
 
 .PHONY: all deps configure build test test-slow test-all test-asan fuzz demo bench bench-g2p install clean format
 
@@ -25,7 +27,7 @@ all: build
 
 deps:
 	@if ! command -v dpkg-query >/dev/null 2>&1; then \
-	  echo "heed: not a Debian system; make sure CMake, a C++20 compiler, OpenBLAS (OpenMP build), fmt and Catch2 v2 are installed"; \
+	  echo "heed: not a Debian system; make sure CMake, a C++20 compiler, OpenBLAS (OpenMP build), fmt and Catch2 v2 are installed (and MPI for heed_distributed)"; \
 	  exit 0; fi; \
 	missing=""; \
 	for p in $(DEB_PACKAGES); do \
