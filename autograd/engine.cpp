@@ -14,6 +14,10 @@
 //   4. Only when every other node has succeeded are the gradients set aside for each leaf summed
 //      and added into its .grad(), under the leaf's lock: a backward that fails half-way (a tensor
 //      saved for it was modified in place, say) leaves every .grad() as it was.
+// A leaf with grad-ready hooks (register_grad_ready_hook) is counted while claiming: the number of
+// edges into it from the claimed nodes. Each node that runs (or is skipped for want of gradients)
+// settles its edges; when the leaf's count reaches 0 its gradients for the pass, summed in the order
+// they arrived (as write_leaf_grads would), go to its hooks, then join the leaves' list as one.
 // Each rule runs inside a backward OpScope (timed by heed::Profiler) and, under heed::DetectAnomaly,
 // the gradients it returns are checked for NaN and infinities.
 //
@@ -42,7 +46,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 namespace heed::autograd {
@@ -94,12 +100,25 @@ struct LeafGrad {
   Tensor grad;
 };
 
+// A leaf with grad-ready hooks, while a pass runs: edges still to settle, and its gradient so far.
+struct HookedLeaf {
+  AccumulateGrad* node;
+  int64_t pending = 0;
+  uint32_t arrival = 0;
+  Tensor sum;
+};
+
 // The engine's lists, kept per thread so that their capacity is reused by the next pass.
 struct Scratch {
   std::vector<Node*> order, stack;
   std::vector<LeafGrad> leaf_grads;
+  std::vector<HookedLeaf> hooked;  // sorted by node
+  std::vector<std::function<void()>> callbacks;
   bool in_use = false;
 };
+
+// The callbacks of the backward pass running on this thread (queue_callback), or null.
+thread_local std::vector<std::function<void()>>* t_callbacks = nullptr;
 
 // This thread's Scratch, or a fresh one if a backward pass is already running on this thread. Its
 // end gives back the nodes the pass claimed.
@@ -114,12 +133,16 @@ class ScratchLease {
       scratch_ = own_.get();
     }
     scratch_->in_use = true;
+    previous_callbacks_ = std::exchange(t_callbacks, &scratch_->callbacks);
   }
   ~ScratchLease() {
     for (Node* n : scratch_->order) n->visit_mark_.store(0, std::memory_order_release);
     scratch_->order.clear();
     scratch_->stack.clear();
     scratch_->leaf_grads.clear();
+    scratch_->hooked.clear();
+    scratch_->callbacks.clear();
+    t_callbacks = previous_callbacks_;
     scratch_->in_use = false;
   }
   ScratchLease(const ScratchLease&) = delete;
@@ -129,6 +152,7 @@ class ScratchLease {
  private:
   Scratch* scratch_;
   std::unique_ptr<Scratch> own_;
+  std::vector<std::function<void()>>* previous_callbacks_ = nullptr;
 };
 
 // Claims n for `pass` and lists it in `order`; false if the pass holds it already. A node another
@@ -161,6 +185,47 @@ void claim_reachable_newest_first(Node* root, std::vector<Node*>& order, std::ve
   std::sort(order.begin(), order.end(), [](Node* a, Node* b) { return a->sequence_nr() > b->sequence_nr(); });
 }
 
+// The hooked leaves the claimed nodes feed, each with its number of edges from them.
+void count_hooked_leaves(const std::vector<Node*>& order, std::vector<HookedLeaf>& hooked) {
+  for (Node* n : order)
+    for (const Edge& e : n->next_edges())
+      if (e.fn && e.fn->writes_leaf_grad() && static_cast<AccumulateGrad&>(*e.fn).has_ready_hooks())
+        hooked.push_back({static_cast<AccumulateGrad*>(e.fn.get()), 0, 0, Tensor{}});
+  if (hooked.empty()) return;
+  std::sort(hooked.begin(), hooked.end(), [](const HookedLeaf& a, const HookedLeaf& b) {
+    return std::less<>()(a.node, b.node);
+  });
+  size_t out = 0;
+  for (size_t i = 0; i < hooked.size(); ++i) {
+    if (out > 0 && hooked[out - 1].node == hooked[i].node) {
+      ++hooked[out - 1].pending;
+      continue;
+    }
+    hooked[out] = {hooked[i].node, 1, 0, Tensor{}};
+    ++out;
+  }
+  hooked.resize(out);
+}
+
+HookedLeaf* find_hooked(std::vector<HookedLeaf>& hooked, const Node* node) {
+  if (hooked.empty()) return nullptr;
+  auto it = std::lower_bound(hooked.begin(), hooked.end(), node,
+                             [](const HookedLeaf& h, const Node* n) { return std::less<>()(h.node, n); });
+  return it != hooked.end() && it->node == node ? &*it : nullptr;
+}
+
+// `node` has run (or been skipped): its edges into hooked leaves are settled, and a leaf whose last
+// edge this was hands its gradient to its hooks and then to the leaves' list.
+void settle_hooked_edges(const Node& node, Scratch& scratch) {
+  for (const Edge& e : node.next_edges()) {
+    if (!e.fn || !e.fn->writes_leaf_grad()) continue;
+    HookedLeaf* h = find_hooked(scratch.hooked, e.fn.get());
+    if (!h || --h->pending > 0 || !h->sum.defined()) continue;
+    h->node->call_ready_hooks(h->sum);
+    scratch.leaf_grads.push_back({h->node, h->arrival, std::move(h->sum)});
+  }
+}
+
 // Sums each leaf's gradients (in the order they arrived) and then adds each sum into its leaf.
 void write_leaf_grads(std::vector<LeafGrad>& grads) {
   std::sort(grads.begin(), grads.end(), [](const LeafGrad& a, const LeafGrad& b) {
@@ -179,6 +244,15 @@ void write_leaf_grads(std::vector<LeafGrad>& grads) {
     g[0] = std::move(grads[i].grad);  // moved, not copied: AccumulateGrad keeps a gradient it alone holds
     grads[i].node->apply(std::move(g));
   }
+}
+
+// The callbacks queued during the pass, once its leaves are written (a callback may queue more).
+void run_callbacks(std::vector<std::function<void()>>& callbacks) {
+  for (size_t i = 0; i < callbacks.size(); ++i) {
+    std::function<void()> fn = std::move(callbacks[i]);
+    fn();
+  }
+  callbacks.clear();
 }
 
 // The gradient for edge i of `node`, checked against (and summed back to) its input's shape.
@@ -243,11 +317,15 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   std::vector<Node*>& order = scratch.order;
   std::vector<LeafGrad>& leaf_grads = scratch.leaf_grads;
   if (root_node->writes_leaf_grad()) {
-    leaf_grads.push_back({static_cast<AccumulateGrad*>(root_node.get()), 0, std::move(seed)});
+    auto* acc = static_cast<AccumulateGrad*>(root_node.get());
+    if (acc->has_ready_hooks()) acc->call_ready_hooks(seed);
+    leaf_grads.push_back({acc, 0, std::move(seed)});
     write_leaf_grads(leaf_grads);
+    run_callbacks(scratch.callbacks);
     return;
   }
   claim_reachable_newest_first(root_node.get(), order, scratch.stack);
+  count_hooked_leaves(order, scratch.hooked);
   for (Node* n : order) n->buffer_.clear();
   root_node->buffer_.resize(root_node->num_outputs());
   root_node->buffer_[root_output] = std::move(seed);
@@ -255,7 +333,10 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   try {
     for (Node* node : order) {
       Grads& buf = node->buffer_;
-      if (std::none_of(buf.begin(), buf.end(), [](const Tensor& t) { return t.defined(); })) continue;
+      if (std::none_of(buf.begin(), buf.end(), [](const Tensor& t) { return t.defined(); })) {
+        if (!scratch.hooked.empty()) settle_hooked_edges(*node, scratch);
+        continue;
+      }
       if (node->released())
         throw_error<StateError>(
             "backward: the graph through '{}' was already backpropagated and its saved tensors "
@@ -287,18 +368,57 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
         if (next.writes_leaf_grad()) {
           auto& acc = static_cast<AccumulateGrad&>(next);
           acc.check_grad(g);
+          if (HookedLeaf* h = find_hooked(scratch.hooked, &acc)) {
+            if (!h->sum.defined()) h->arrival = static_cast<uint32_t>(leaf_grads.size());
+            accumulate(h->sum, std::move(g));
+            continue;
+          }
           leaf_grads.push_back({&acc, static_cast<uint32_t>(leaf_grads.size()), std::move(g)});
           continue;
         }
         if (next.buffer_.size() < next.num_outputs()) next.buffer_.resize(next.num_outputs());
         accumulate(next.buffer_[edges[i].output_nr], std::move(g));
       }
+      if (!scratch.hooked.empty()) settle_hooked_edges(*node, scratch);
     }
   } catch (...) {
     for (Node* n : order) n->buffer_.clear();  // leave no half-summed gradients behind
     throw;
   }
   write_leaf_grads(leaf_grads);
+  run_callbacks(scratch.callbacks);
+}
+
+HookHandle& HookHandle::operator=(HookHandle&& o) noexcept {
+  if (this != &o) {
+    remove();
+    node_ = std::move(o.node_);
+    id_ = std::exchange(o.id_, 0);
+  }
+  return *this;
+}
+
+void HookHandle::remove() {
+  if (id_ == 0) return;
+  if (auto node = node_.lock()) node->remove_ready_hook(id_);
+  id_ = 0;
+  node_.reset();
+}
+
+HookHandle register_grad_ready_hook(const Tensor& leaf, std::function<void(const Tensor& grad)> fn) {
+  if (!leaf.defined()) throw_error<StateError>("register_grad_ready_hook: the tensor is undefined");
+  const auto& meta = leaf.impl().autograd;
+  if (!meta || !meta->requires_grad || meta->grad_fn || !meta->grad_accumulator)
+    throw_error<StateError>("register_grad_ready_hook: the {} tensor is not a leaf that requires grad",
+                            describe(leaf));
+  auto acc = std::static_pointer_cast<AccumulateGrad>(meta->grad_accumulator);
+  const uint64_t id = acc->add_ready_hook(std::move(fn));
+  return HookHandle(acc, id);
+}
+
+void queue_callback(std::function<void()> fn) {
+  if (!t_callbacks) throw_error<StateError>("queue_callback: no backward pass is running on this thread");
+  t_callbacks->push_back(std::move(fn));
 }
 
 }  // namespace heed::autograd

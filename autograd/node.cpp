@@ -119,6 +119,30 @@ Grads AccumulateGrad::apply(Grads grad_outputs) {
   return {};
 }
 
+uint64_t AccumulateGrad::add_ready_hook(std::function<void(const Tensor&)> fn) {
+  static std::atomic<uint64_t> next_id{1};
+  const uint64_t id = next_id.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(hooks_mutex_);
+  ready_hooks_.emplace_back(id, std::move(fn));
+  num_ready_hooks_.store(ready_hooks_.size(), std::memory_order_release);
+  return id;
+}
+
+void AccumulateGrad::remove_ready_hook(uint64_t id) {
+  std::lock_guard<std::mutex> lock(hooks_mutex_);
+  std::erase_if(ready_hooks_, [id](const auto& h) { return h.first == id; });
+  num_ready_hooks_.store(ready_hooks_.size(), std::memory_order_release);
+}
+
+void AccumulateGrad::call_ready_hooks(const Tensor& grad) {
+  std::vector<std::function<void(const Tensor&)>> hooks;
+  {
+    std::lock_guard<std::mutex> lock(hooks_mutex_);
+    for (const auto& h : ready_hooks_) hooks.push_back(h.second);
+  }
+  for (const auto& h : hooks) h(grad);
+}
+
 }  // namespace heed::autograd
 
 namespace heed {

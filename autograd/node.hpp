@@ -21,6 +21,7 @@
 #include "heed/core/tensor.hpp"
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -161,9 +162,19 @@ struct AccumulateGrad final : Node {
   // The leaf, or null once no handle holds it.
   std::shared_ptr<TensorImpl> leaf() const { return leaf_.lock(); }
 
+  // The leaf's grad-ready hooks (engine.hpp: register_grad_ready_hook), by id.
+  uint64_t add_ready_hook(std::function<void(const Tensor&)> fn);
+  void remove_ready_hook(uint64_t id);
+  bool has_ready_hooks() const { return num_ready_hooks_.load(std::memory_order_acquire) > 0; }
+  // Calls every hook with `grad`, in the order they were added (outside the lock: a hook may add one).
+  void call_ready_hooks(const Tensor& grad);
+
  private:
   std::weak_ptr<TensorImpl> leaf_;
   std::mutex mutex_;  // held while .grad() is written
+  std::mutex hooks_mutex_;
+  std::vector<std::pair<uint64_t, std::function<void(const Tensor&)>>> ready_hooks_;
+  std::atomic<size_t> num_ready_hooks_{0};
 };
 
 // Drops a reference to a node without freeing a long graph recursively. A dying node's inputs and a
