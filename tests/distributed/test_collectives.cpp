@@ -6,6 +6,8 @@
 #include "heed/distributed/distributed.hpp"
 #include "heed/nn/linear.hpp"
 
+#include "helpers.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -13,6 +15,7 @@
 
 namespace dist = heed::distributed;
 using heed::Tensor;
+using heed::test::error_of;
 
 namespace {
 
@@ -27,17 +30,6 @@ Tensor rank_values(int r, const heed::Shape& shape, heed::DType dtype) {
 
 std::vector<double> values(const Tensor& t) { return heed::kernel::contiguous(t.to(heed::kFloat64)).to_vector<double>(); }
 
-// Runs f, which must throw E on every rank; returns the message.
-template <class E, class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  FAIL("no exception");
-  return "";
-}
 
 }  // namespace
 
