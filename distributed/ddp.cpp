@@ -103,20 +103,27 @@ struct DistributedDataParallel::Impl {
   std::vector<Param> params;
   std::vector<Bucket> buckets;
   std::vector<autograd::HookHandle> hooks;
-  bool armed = false;       // a synchronized backward pass is under way
+  // Alive while a synchronized backward pass is under way: held by the callback queued for its end,
+  // which the engine drops if the pass fails.
+  std::weak_ptr<int> pass;
+  int64_t started_early = 0;  // buckets of the last pass started before its end
   size_t next_launch = 0;   // buckets start in order: 0, 1, ...
 
   Impl(DistributedDataParallel& s, DDPOptions o) : self(s), options(o) {}
 
   void arm() {
-    armed = true;
+    // Buckets a failed pass started (on every rank, in order) must finish before their buffers are reused.
+    for (size_t i = 0; i < next_launch; ++i)
+      detail::check_mpi(MPI_Wait(&buckets[i].request, MPI_STATUS_IGNORE), kOp, "MPI_Wait");
+    auto token = std::make_shared<int>(0);
+    pass = token;
     next_launch = 0;
     for (Param& p : params) p.ready = false;
     for (Bucket& b : buckets) {
       b.pending = static_cast<int64_t>(b.params.size());
       b.launched = false;
     }
-    autograd::queue_callback([this] { finish(); });
+    autograd::queue_callback([this, token] { finish(); });
   }
 
   void launch(Bucket& b) {
@@ -140,11 +147,15 @@ struct DistributedDataParallel::Impl {
   // gradient) goes into its bucket.
   void on_ready(size_t i, const Tensor& g) {
     if (!self.sync_) return;
-    if (!armed) arm();
+    if (pass.expired()) arm();
     Param& p = params[i];
     if (p.ready) return;
     Bucket& b = buckets[p.bucket];
-    Tensor slot = kernel::view(kernel::narrow(b.flat, 0, p.offset, p.tensor.numel()), p.tensor.shape());
+    if (g.dtype() != b.flat.dtype() || g.numel() != p.tensor.numel() || p.offset + g.numel() > b.flat.numel())
+      throw_error<StateError>("{} (rank {}): the gradient of '{}' is {}, but it was {} [{}] when wrapped: wrap the "
+                              "module again after changing its parameters (to(dtype), set_data)",
+                              kOp, get_rank(), p.name, describe(g), b.flat.dtype(), fmt::join(p.tensor.shape(), ", "));
+    Tensor slot = kernel::view(kernel::narrow(b.flat, 0, p.offset, g.numel()), g.shape());
     const Tensor before = p.tensor.grad();
     if (before.defined())
       kernel::copy_(slot, kernel::add(before, g));
@@ -157,7 +168,7 @@ struct DistributedDataParallel::Impl {
 
   // End of the pass: every bucket must be in; wait for them and write the averages into .grad().
   void finish() {
-    armed = false;
+    started_early = static_cast<int64_t>(next_launch);
     std::vector<std::string> missing;
     for (const Param& p : params)
       if (!p.ready) missing.push_back(p.name);
@@ -165,6 +176,7 @@ struct DistributedDataParallel::Impl {
     if (!missing.empty()) {
       // The buckets started so far were started by every rank that got this far: let them complete.
       for (size_t i = 0; i < next_launch; ++i) MPI_Wait(&buckets[i].request, MPI_STATUS_IGNORE);
+      next_launch = 0;
       throw_error<StateError>(
           "{} (rank {}): {} parameter(s) got no gradient in this backward pass: {}; every trainable parameter must "
           "take part in the loss on every rank (or set requires_grad to false on every rank before wrapping)",
@@ -237,6 +249,8 @@ DistributedDataParallel::~DistributedDataParallel() {
     if (!done) in_flight.push_back(b.flat);
   }
 }
+
+int64_t DistributedDataParallel::buckets_started_during_backward() const { return impl_->started_early; }
 
 std::vector<std::vector<std::string>> DistributedDataParallel::bucket_names() const {
   std::vector<std::vector<std::string>> out;

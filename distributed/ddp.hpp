@@ -73,6 +73,8 @@ class DistributedDataParallel {
 
   // The buckets, each a list of parameter names, in the order their all-reduce starts.
   std::vector<std::vector<std::string>> bucket_names() const;
+  // How many buckets of the last synchronized pass started their all-reduce before the pass ended.
+  int64_t buckets_started_during_backward() const;
 
  private:
   struct Impl;

@@ -112,6 +112,9 @@ TEST_CASE("2 ranks with B/N rows each train a Transformer as 1 process with B ro
       opt.step();
       ref_opt.step();
       INFO("overlap " << overlap << ", step " << step);
+      // With overlap every bucket starts from a hook, inside the pass (all but the last while the gradients
+      // of earlier layers are still being computed); without, all of them at its end.
+      REQUIRE(ddp.buckets_started_during_backward() == (overlap ? static_cast<int64_t>(ddp.bucket_names().size()) : 0));
       REQUIRE(replicas_identical(model));
       const double diff = max_diff(model, reference);
       INFO(fmt::format("max |ddp - reference|: gradients {:.3g}, parameters {:.3g}", grad_diff, diff));
@@ -190,6 +193,43 @@ TEST_CASE("a parameter that gets no gradient is an error naming it", "[ddp]") {
   s.zero_grad();
   heed::sum(s(heed::ones({4, 2}))).backward();
   REQUIRE(replicas_identical(s));
+}
+
+TEST_CASE("a module whose parameters changed dtype after wrapping is an error, not a wrong average", "[ddp]") {
+  heed::nn::Linear layer(2, 2);
+  {
+    dist::DistributedDataParallel ddp(layer);
+    layer.to(heed::kFloat64);
+    std::string msg =
+        error_of<heed::StateError>([&] { heed::sum(layer(heed::ones({1, 2}, heed::kFloat64))).backward(); });
+    REQUIRE_THAT(msg, Catch::Contains("wrap the module again"));
+    REQUIRE_FALSE(layer.weight.grad().defined());  // the failed pass wrote nothing
+  }
+  // Wrapped again, it trains: the next pass is synchronized (not left waiting for the failed one's end).
+  dist::DistributedDataParallel again(layer);
+  heed::sum(layer(heed::full({1, 2}, dist::get_rank() + 1.0, heed::kFloat64))).backward();
+  REQUIRE(again.buckets_started_during_backward() == 1);
+  auto grads = dist::all_gather(layer.weight.grad());
+  REQUIRE(grads[0].to_vector<double>() == grads[1].to_vector<double>());
+}
+
+TEST_CASE("a pass that fails after a bucket started leaves the next pass synchronized", "[ddp]") {
+  heed::nn::Linear layer(2, 2);
+  dist::DistributedDataParallel ddp(layer, {.bucket_cap_mib = 1e-6});  // one bucket per parameter
+  const int r = dist::get_rank();
+  Tensor x = heed::full({1, 2}, r + 1.0);
+  // A hook registered after DDP's on the bias (whose gradient comes first) fails the pass on every rank.
+  {
+    auto fail = heed::autograd::register_grad_ready_hook(layer.bias, [](const Tensor&) {
+      heed::throw_error<heed::ValueError>("a failing hook");
+    });
+    REQUIRE_THROWS_WITH(heed::sum(layer(x)).backward(), Catch::Contains("a failing hook"));
+  }
+  heed::sum(layer(x)).backward();
+  REQUIRE(ddp.buckets_started_during_backward() == 2);
+  // The average of the ranks' x, (1 + 2 + ... + n) / n, in every row of the weight's gradient.
+  const double mean = (dist::get_world_size() + 1) / 2.0;
+  REQUIRE(layer.weight.grad().to_vector<float>() == std::vector<float>(4, static_cast<float>(mean)));
 }
 
 TEST_CASE("the sharding sampler gives each example to exactly one rank per epoch", "[ddp]") {
