@@ -5,6 +5,7 @@
 #                   (seq2seq with attention on dates, under a minute, SVG heatmaps)
 #   make bench      build, then run the benchmarks (side by side with PyTorch when it is installed)
 #   make bench-g2p  examples/g2p's model trained by heed and by PyTorch, side by side (long: G2P_EPOCHS=3)
+#   make bench-ddp  the data-parallel benchmarks under mpirun (make bench runs them too, when MPI is there)
 #   make test-asan  the fast suite again, built with AddressSanitizer and UndefinedBehaviorSanitizer
 #   make fuzz       build the libFuzzer targets with clang and run each for FUZZ_SECONDS (60) (docs/reliability.md)
 #   make deps       install missing Debian packages (as root, or through sudo)
@@ -21,7 +22,7 @@ MAKEFLAGS += --no-print-directory
 # festlex-cmu: the CMU Pronouncing Dictionary that examples/g2p learns from (docs/g2p.md).
 DEB_PACKAGES := libopenblas-openmp-dev catch2 libfmt-dev cmake g++ pkg-config libopenmpi-dev openmpi-bin festlex-cmu
 
-.PHONY: all deps configure build test test-slow test-all test-asan fuzz demo bench bench-g2p install clean format
+.PHONY: all deps configure build test test-slow test-all test-asan fuzz demo bench bench-g2p bench-ddp install clean format
 
 all: build
 
@@ -95,6 +96,19 @@ demo: configure
 
 bench: build
 	bench/run.sh $(BUILD_DIR)
+	@if [ -x $(BUILD_DIR)/bench/bench_ddp ]; then $(MAKE) bench-ddp; fi
+
+# Data-parallel benchmarks (docs/distributed.md): 2 ranks x 1 thread over TCP on the loopback and over
+# shared memory, then 1 process x 2 threads. As root, Open MPI needs the two OMPI_ALLOW_RUN_AS_ROOT variables.
+MPIRUN = OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe --bind-to none --mca pml ob1
+bench-ddp: build
+	@test -x $(BUILD_DIR)/bench/bench_ddp || { echo "heed: bench_ddp is not built (CMake did not find MPI)"; exit 1; }
+	@echo "== 2 ranks x 1 thread, TCP over loopback =="
+	OMP_NUM_THREADS=1 $(MPIRUN) -np 2 --mca btl self,tcp --mca btl_tcp_if_include lo $(BUILD_DIR)/bench/bench_ddp
+	@echo "== 2 ranks x 1 thread, shared memory =="
+	OMP_NUM_THREADS=1 $(MPIRUN) -np 2 --mca btl self,vader $(BUILD_DIR)/bench/bench_ddp
+	@echo "== 1 process x 2 threads =="
+	OMP_NUM_THREADS=2 $(MPIRUN) -np 1 $(BUILD_DIR)/bench/bench_ddp
 
 # examples/g2p's attention model in heed and in PyTorch, same batches and initial weights, G2P_EPOCHS
 # epochs each (docs/g2p.md); long: run it on an idle machine.

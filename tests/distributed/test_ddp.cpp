@@ -32,15 +32,8 @@ using heed::test::error_of;
 namespace {
 
 heed::nn::TransformerLMOptions small_lm() {
-  heed::nn::TransformerLMOptions o;
-  o.vocab_size = 11;
-  o.d_model = 16;
-  o.nhead = 2;
-  o.num_layers = 1;
-  o.dim_feedforward = 32;
-  o.dropout = 0;  // the ranks' replicas and the reference must compute the same function
-  o.max_len = 8;
-  return o;
+  // No dropout: the ranks' replicas and the reference must compute the same function.
+  return {.vocab_size = 11, .d_model = 16, .nhead = 2, .num_layers = 1, .dim_feedforward = 32, .dropout = 0, .max_len = 8};
 }
 
 // Rows [start, start + n) of a (B, T) batch.
