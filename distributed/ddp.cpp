@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <climits>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace heed::distributed {
@@ -85,7 +86,6 @@ struct Bucket {
   Tensor flat;
   std::vector<size_t> params;   // indices into Impl::params
   int64_t pending = 0;          // gradients not yet copied in, this pass
-  bool launched = false;
   MPI_Request request = MPI_REQUEST_NULL;
 };
 
@@ -119,10 +119,7 @@ struct DistributedDataParallel::Impl {
     pass = token;
     next_launch = 0;
     for (Param& p : params) p.ready = false;
-    for (Bucket& b : buckets) {
-      b.pending = static_cast<int64_t>(b.params.size());
-      b.launched = false;
-    }
+    for (Bucket& b : buckets) b.pending = static_cast<int64_t>(b.params.size());
     autograd::queue_callback([this, token] { finish(); });
   }
 
@@ -131,7 +128,6 @@ struct DistributedDataParallel::Impl {
     detail::check_mpi(MPI_Iallreduce(MPI_IN_PLACE, b.flat.raw_data(), static_cast<int>(b.flat.numel()),
                                      detail::mpi_type(b.flat.dtype()), MPI_SUM, comm, &b.request),
                       kOp, "MPI_Iallreduce");
-    b.launched = true;
   }
 
   // Starts every bucket, in order, whose gradients are all in; lets MPI progress the ones under way.

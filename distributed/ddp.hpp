@@ -22,8 +22,8 @@
 // order on every rank.
 //
 // Every trainable parameter must get a gradient in every synchronized backward pass, on every rank:
-// one that gets none is a StateError naming it at the end of the pass (the other ranks then wait for
-// this one, and run_main ends the job with the message).
+// one that gets none is a StateError naming it at the end of the pass, when .grad() holds this rank's
+// own gradients (the other ranks then wait for this one, and run_main ends the job with the message).
 #include "heed/core/tensor.hpp"
 #include "heed/nn/module.hpp"
 
