@@ -10,6 +10,13 @@
 #                                    BTLs (and so the choice of TCP or shared memory) altogether
 #   OMP_NUM_THREADS=1                one thread per rank: two ranks on two cores
 set(HEED_MPI_ENV OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive)
+# Under the sanitizers, LeakSanitizer would report what Open MPI keeps until exit: its libraries are
+# suppressed (tests/distributed/lsan_mpi.supp), with the slow unwinder so that a stack through the MCA
+# components it loads names them (the fast one stops at an unknown module, which no suppression matches).
+if(HEED_SANITIZE)
+  list(APPEND HEED_MPI_ENV ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0
+       LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/tests/distributed/lsan_mpi.supp)
+endif()
 set(HEED_MPI_FLAGS --oversubscribe --bind-to none --mca mpi_yield_when_idle 1 --mca pml ob1)
 set(HEED_MPI_TCP --mca btl self,tcp --mca btl_tcp_if_include lo)
 set(HEED_MPI_SHM --mca btl self,vader)
