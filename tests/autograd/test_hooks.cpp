@@ -101,7 +101,7 @@ TEST_CASE("a hook that throws fails the pass: no .grad() is written and no callb
   CHECK(a.grad().to_vector<float>() == std::vector<float>{3, 4});
 }
 
-TEST_CASE("hooks are for leaves that require grad; callbacks for a running pass", "[autograd][hooks]") {
+TEST_CASE("hooks are for leaves that require grad, and callbacks for a running pass", "[autograd][hooks]") {
   Tensor w = tensor({1.0}).requires_grad_();
   REQUIRE_THROWS_AS(autograd::register_grad_ready_hook(w * 2.0, [](const Tensor&) {}), StateError);
   REQUIRE_THROWS_AS(autograd::register_grad_ready_hook(tensor({1.0}), [](const Tensor&) {}), StateError);
