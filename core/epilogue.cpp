@@ -6,6 +6,11 @@
 #include "heed/core/view.hpp"
 #include "heed/core/vmath.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <span>
+
 namespace heed::kernel {
 namespace {
 
@@ -19,6 +24,38 @@ template <class T, class F>
   }
 #pragma omp simd
   for (int64_t j = 0; j < n; ++j) out[j] = f(z[j]);
+}
+
+// The activation and its derivative at one value, as the textbook writes them.
+double activation_reference_at(double z, Activation act) {
+  const double c = std::sqrt(2 / std::numbers::pi);
+  switch (act) {
+    case Activation::Identity:
+      return z;
+    case Activation::ReLU:
+      return z > 0 || std::isnan(z) ? z : 0.0;
+    case Activation::GELU:
+      return z * 0.5 * std::erfc(-z / std::sqrt(2.0));
+    case Activation::GELUTanh:
+      return 0.5 * z * (1 + std::tanh(c * (z + 0.044715 * z * z * z)));
+  }
+  return z;
+}
+double activation_derivative_reference_at(double z, Activation act) {
+  const double c = std::sqrt(2 / std::numbers::pi);
+  switch (act) {
+    case Activation::Identity:
+      return 1;
+    case Activation::ReLU:
+      return z > 0 ? 1 : 0;
+    case Activation::GELU:
+      return 0.5 * std::erfc(-z / std::sqrt(2.0)) + z * std::exp(-z * z / 2) / std::sqrt(2 * std::numbers::pi);
+    case Activation::GELUTanh: {
+      const double t = std::tanh(c * (z + 0.044715 * z * z * z));
+      return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * c * (1 + 3 * 0.044715 * z * z);
+    }
+  }
+  return 1;
 }
 
 }  // namespace
@@ -80,6 +117,28 @@ Tensor bias_activation_(const Tensor& z, const Tensor& bias, Activation act) {
   return out;
 }
 
+Tensor linear_reference(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act) {
+  constexpr const char* op = "linear_reference";
+  if (weight.dim() != 2 || x.dim() == 0 || x.size(-1) != weight.size(1))
+    throw_error<ShapeError>("{}: expected x (..., in) and weight (out, in), got {} and {}", op, describe(x),
+                            describe(weight));
+  const int64_t in = weight.size(1), out = weight.size(0), rows = x.numel() / std::max<int64_t>(in, 1);
+  if (bias.defined() && !(bias.shape() == Shape{out}))
+    throw_error<ShapeError>("{}: bias {} must have shape [{}]", op, describe(bias), out);
+  const Tensor xd = contiguous(to_dtype(x, kFloat64)), wd = contiguous(to_dtype(weight, kFloat64));
+  const Tensor bd = bias.defined() ? contiguous(to_dtype(bias, kFloat64)) : Tensor{};
+  Shape out_shape(std::span(x.shape().begin(), x.shape().end() - 1));
+  out_shape.push_back(out);
+  Tensor y = make_tensor(out_shape, kFloat64);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t o = 0; o < out; ++o) {
+      double z = bd.defined() ? bd.data_ptr<double>()[o] : 0.0;
+      for (int64_t k = 0; k < in; ++k) z += xd.data_ptr<double>()[r * in + k] * wd.data_ptr<double>()[o * in + k];
+      y.data_ptr<double>()[r * out + o] = activation_reference_at(z, act);
+    }
+  return to_dtype(y, x.dtype());
+}
+
 Tensor activation_backward(const Tensor& dy, const Tensor& saved, Activation act) {
   switch (act) {
     case Activation::Identity:
@@ -92,6 +151,16 @@ Tensor activation_backward(const Tensor& dy, const Tensor& saved, Activation act
       return gelu_backward(dy, saved, true);
   }
   throw_error<ValueError>("activation_backward: unknown activation {}", static_cast<int>(act));
+}
+
+Tensor activation_backward_reference(const Tensor& dy, const Tensor& z, Activation act) {
+  if (dy.shape() != z.shape())
+    throw_error<ShapeError>("activation_backward_reference: dy {} and z {} differ", describe(dy), describe(z));
+  const Tensor g = contiguous(to_dtype(dy, kFloat64)), zd = contiguous(to_dtype(z, kFloat64));
+  Tensor dz = make_tensor(z.shape(), kFloat64);
+  for (int64_t i = 0; i < z.numel(); ++i)
+    dz.data_ptr<double>()[i] = g.data_ptr<double>()[i] * activation_derivative_reference_at(zd.data_ptr<double>()[i], act);
+  return to_dtype(dz, dy.dtype());
 }
 
 }  // namespace heed::kernel

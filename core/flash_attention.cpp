@@ -1,8 +1,10 @@
 #include "heed/core/flash_attention.hpp"
 
+#include "heed/core/elementwise.hpp"
 #include "heed/core/factory.hpp"
 #include "heed/core/gemm.hpp"
 #include "heed/core/parallel.hpp"
+#include "heed/core/view.hpp"
 #include "heed/core/vmath.hpp"
 
 #include <algorithm>
@@ -80,6 +82,29 @@ struct Masker {
   }
 };
 
+// The weights W (Lq, Lk) of slice n in double, and each row's log-sum-exp: the naive references' part.
+// A fully masked row has W = 0 and lse = -inf.
+void naive_weights(const Masker& masker, const double* q, const double* k, int64_t n, int64_t Lq, int64_t Lk, int64_t E,
+                   double scale, double* W, double* lse) {
+  const double inf = std::numeric_limits<double>::infinity();
+  for (int64_t i = 0; i < Lq; ++i) {
+    double* w = W + i * Lk;
+    for (int64_t j = 0; j < Lk; ++j) {
+      double dot = 0;
+      for (int64_t e = 0; e < E; ++e) dot += q[(n * Lq + i) * E + e] * k[(n * Lk + j) * E + e];
+      w[j] = scale * dot;
+    }
+    masker.apply(n, i, 1, 0, Lk, w, Lk);
+    double m = -inf, sum = 0;
+    for (int64_t j = 0; j < Lk; ++j) m = std::max(m, w[j]);
+    for (int64_t j = 0; j < Lk; ++j) sum += m == -inf ? 0.0 : std::exp(w[j] - m);
+    lse[i] = sum > 0 ? m + std::log(sum) : -inf;
+    for (int64_t j = 0; j < Lk; ++j) w[j] = sum > 0 ? std::exp(w[j] - lse[i]) : 0.0;
+  }
+}
+
+Tensor as_double(const Tensor& t) { return contiguous(to_dtype(t, kFloat64)); }
+
 }  // namespace
 
 FlashAttentionOut flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool is_causal,
@@ -146,6 +171,26 @@ FlashAttentionOut flash_attention(const Tensor& q, const Tensor& k, const Tensor
     });
   });
   return out;
+}
+
+FlashAttentionOut flash_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                                            bool is_causal, double scale) {
+  check(q, k, v, mask);
+  const int64_t N = q.size(0), Lq = q.size(1), Lk = k.size(1), E = q.size(2), Ev = v.size(2);
+  const Tensor qd = as_double(q), kd = as_double(k), vd = as_double(v);
+  Tensor out = zeros({N, Lq, Ev}, kFloat64), lse = zeros({N, Lq}, kFloat64);
+  std::vector<double> W(static_cast<size_t>(Lq * Lk));
+  const Masker masker(mask, is_causal);
+  for (int64_t n = 0; n < N; ++n) {
+    naive_weights(masker, qd.data_ptr<double>(), kd.data_ptr<double>(), n, Lq, Lk, E, scale, W.data(),
+                  lse.data_ptr<double>() + n * Lq);
+    double* o = out.data_ptr<double>() + n * Lq * Ev;
+    const double* vn = vd.data_ptr<double>() + n * Lk * Ev;
+    for (int64_t i = 0; i < Lq; ++i)
+      for (int64_t j = 0; j < Lk; ++j)
+        for (int64_t e = 0; e < Ev; ++e) o[i * Ev + e] += W[i * Lk + j] * vn[j * Ev + e];
+  }
+  return {to_dtype(out, q.dtype()), to_dtype(lse, q.dtype())};
 }
 
 FlashAttentionGrads flash_attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
@@ -221,6 +266,51 @@ FlashAttentionGrads flash_attention_backward(const Tensor& dout, const Tensor& q
     });
   });
   return g;
+}
+
+FlashAttentionGrads flash_attention_backward_reference(const Tensor& dout, const Tensor& q, const Tensor& k,
+                                                       const Tensor& v, const Tensor& mask, bool is_causal,
+                                                       double scale) {
+  check(q, k, v, mask);
+  const int64_t N = q.size(0), Lq = q.size(1), Lk = k.size(1), E = q.size(2), Ev = v.size(2);
+  if (dout.shape() != Shape{N, Lq, Ev})
+    throw_error<ShapeError>("flash_attention_backward_reference: the gradient {} does not fit q {} and v {}",
+                            describe(dout), describe(q), describe(v));
+  const Tensor qd = as_double(q), kd = as_double(k), vd = as_double(v), dod = as_double(dout);
+  Tensor dq = zeros(q.shape(), kFloat64), dk = zeros(k.shape(), kFloat64), dv = zeros(v.shape(), kFloat64);
+  std::vector<double> W(static_cast<size_t>(Lq * Lk)), dW(W.size()), lse(static_cast<size_t>(Lq));
+  const Masker masker(mask, is_causal);
+  for (int64_t n = 0; n < N; ++n) {
+    naive_weights(masker, qd.data_ptr<double>(), kd.data_ptr<double>(), n, Lq, Lk, E, scale, W.data(), lse.data());
+    const double* qn = qd.data_ptr<double>() + n * Lq * E;
+    const double* kn = kd.data_ptr<double>() + n * Lk * E;
+    const double* vn = vd.data_ptr<double>() + n * Lk * Ev;
+    const double* don = dod.data_ptr<double>() + n * Lq * Ev;
+    double* dqn = dq.data_ptr<double>() + n * Lq * E;
+    double* dkn = dk.data_ptr<double>() + n * Lk * E;
+    double* dvn = dv.data_ptr<double>() + n * Lk * Ev;
+    for (int64_t i = 0; i < Lq; ++i) {
+      double D = 0;  // Σ_j dW_ij W_ij
+      for (int64_t j = 0; j < Lk; ++j) {
+        double dw = 0;
+        for (int64_t e = 0; e < Ev; ++e) {
+          dw += don[i * Ev + e] * vn[j * Ev + e];
+          dvn[j * Ev + e] += W[i * Lk + j] * don[i * Ev + e];
+        }
+        dW[i * Lk + j] = dw;
+        D += dw * W[i * Lk + j];
+      }
+      for (int64_t j = 0; j < Lk; ++j) {
+        const double dS = W[i * Lk + j] * (dW[i * Lk + j] - D);
+        for (int64_t e = 0; e < E; ++e) {
+          dqn[i * E + e] += scale * dS * kn[j * E + e];
+          dkn[j * E + e] += scale * dS * qn[i * E + e];
+        }
+      }
+    }
+  }
+  const DType dt = q.dtype();
+  return {to_dtype(dq, dt), to_dtype(dk, dt), to_dtype(dv, dt)};
 }
 
 }  // namespace heed::kernel

@@ -31,6 +31,10 @@ struct FlashAttentionOut {
 
 FlashAttentionOut flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool is_causal,
                                   double scale);
+// The naive reference, for tests and for reading: one query at a time in double, the whole row of
+// scores at once, W = softmax(scale · q kᵀ, masked), O = W v (same arguments, same results).
+FlashAttentionOut flash_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                                            bool is_causal, double scale);
 
 struct FlashAttentionGrads {
   Tensor dq, dk, dv;
@@ -40,5 +44,10 @@ struct FlashAttentionGrads {
 FlashAttentionGrads flash_attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
                                              const Tensor& output, const Tensor& lse, const Tensor& mask,
                                              bool is_causal, double scale);
+// Its naive reference: the whole (Lq, Lk) W of a slice in double, then dv = Wᵀ dO, dW = dO vᵀ,
+// dS = W ⊙ (dW - Σ_j dW W), dq = scale · dS k, dk = scale · dSᵀ q.
+FlashAttentionGrads flash_attention_backward_reference(const Tensor& dout, const Tensor& q, const Tensor& k,
+                                                       const Tensor& v, const Tensor& mask, bool is_causal,
+                                                       double scale);
 
 }  // namespace heed::kernel

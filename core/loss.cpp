@@ -1,5 +1,6 @@
 #include "heed/core/loss.hpp"
 
+#include "heed/core/elementwise.hpp"
 #include "heed/core/factory.hpp"
 #include "heed/core/parallel.hpp"
 #include "heed/core/view.hpp"
@@ -7,10 +8,29 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 namespace heed::kernel {
 namespace {
+
+// One row's softmax p and smoothed target q in double: the naive references' common part.
+struct RowDistributions {
+  std::vector<double> p, q;
+  double lse = 0;
+};
+RowDistributions row_distributions(const double* x, int64_t C, int64_t target, double eps) {
+  RowDistributions d{std::vector<double>(static_cast<size_t>(C)), std::vector<double>(static_cast<size_t>(C))};
+  double m = -std::numeric_limits<double>::infinity(), s = 0;
+  for (int64_t j = 0; j < C; ++j) m = std::max(m, x[j]);
+  for (int64_t j = 0; j < C; ++j) s += std::exp(x[j] - m);
+  d.lse = m + std::log(s);
+  for (int64_t j = 0; j < C; ++j) {
+    d.p[j] = std::exp(x[j] - d.lse);
+    d.q[j] = (j == target ? 1 - eps : 0.0) + eps / static_cast<double>(C);
+  }
+  return d;
+}
 
 // Checks shapes, dtypes and every target (before any parallel work); returns the count of rows
 // that are not ignored.
@@ -83,6 +103,28 @@ CrossEntropyRows cross_entropy_rows(const Tensor& logits_in, const Tensor& targe
   return out;
 }
 
+CrossEntropyRows cross_entropy_rows_reference(const Tensor& logits, const Tensor& target_in, int64_t ignore_index,
+                                              double eps) {
+  if (!(eps >= 0 && eps <= 1)) throw_error<ValueError>("cross_entropy: label_smoothing must be in [0, 1], got {}", eps);
+  CrossEntropyRows out;
+  out.count = check_rows("cross_entropy", logits, target_in, ignore_index);
+  const Tensor x = contiguous(to_dtype(logits, kFloat64)), target = contiguous(target_in);
+  const int64_t M = x.size(0), C = x.size(1);
+  Tensor loss = zeros({M}, kFloat64), lse = zeros({M}, kFloat64);
+  for (int64_t r = 0; r < M; ++r) {
+    const int64_t t = target.data_ptr<int64_t>()[r];
+    const RowDistributions d = row_distributions(x.data_ptr<double>() + r * C, C, t, eps);
+    lse.data_ptr<double>()[r] = d.lse;
+    if (t == ignore_index) continue;
+    double l = 0;
+    for (int64_t j = 0; j < C; ++j) l -= d.q[j] * std::log(d.p[j]);
+    loss.data_ptr<double>()[r] = l;
+  }
+  out.loss = to_dtype(loss, logits.dtype());
+  out.lse = to_dtype(lse, logits.dtype());
+  return out;
+}
+
 Tensor cross_entropy_rows_backward(const Tensor& g_in, const Tensor& logits_in, const Tensor& target_in,
                                    const Tensor& lse_in, int64_t ignore_index, double eps) {
   Tensor logits = contiguous(logits_in), target = contiguous(target_in), g = contiguous(g_in), lse = contiguous(lse_in);
@@ -109,6 +151,21 @@ Tensor cross_entropy_rows_backward(const Tensor& g_in, const Tensor& logits_in, 
     });
   });
   return dx;
+}
+
+Tensor cross_entropy_rows_backward_reference(const Tensor& g_in, const Tensor& logits, const Tensor& target_in,
+                                             int64_t ignore_index, double eps) {
+  const Tensor x = contiguous(to_dtype(logits, kFloat64)), g = contiguous(to_dtype(g_in, kFloat64)),
+               target = contiguous(target_in);
+  const int64_t M = x.size(0), C = x.size(1);
+  Tensor dx = zeros({M, C}, kFloat64);
+  for (int64_t r = 0; r < M; ++r) {
+    const int64_t t = target.data_ptr<int64_t>()[r];
+    if (t == ignore_index) continue;
+    const RowDistributions d = row_distributions(x.data_ptr<double>() + r * C, C, t, eps);
+    for (int64_t j = 0; j < C; ++j) dx.data_ptr<double>()[r * C + j] = g.data_ptr<double>()[r] * (d.p[j] - d.q[j]);
+  }
+  return to_dtype(dx, logits.dtype());
 }
 
 NllRows nll_rows(const Tensor& logp_in, const Tensor& target_in, int64_t ignore_index) {

@@ -19,9 +19,15 @@ struct CrossEntropyRows {
 };
 CrossEntropyRows cross_entropy_rows(const Tensor& logits, const Tensor& target, int64_t ignore_index,
                                     double label_smoothing);
+// The naive reference, for tests and for reading: loss = -Σ_j q_j log p_j as written, in double.
+CrossEntropyRows cross_entropy_rows_reference(const Tensor& logits, const Tensor& target, int64_t ignore_index,
+                                              double label_smoothing);
 // d loss / d logits given g (M), the upstream gradient of each row's loss.
 Tensor cross_entropy_rows_backward(const Tensor& g, const Tensor& logits, const Tensor& target, const Tensor& lse,
                                    int64_t ignore_index, double label_smoothing);
+// Its naive reference: g_r (p_j - q_j), with p and q built row by row in double.
+Tensor cross_entropy_rows_backward_reference(const Tensor& g, const Tensor& logits, const Tensor& target,
+                                             int64_t ignore_index, double label_smoothing);
 
 // Negative log-likelihood of log-probabilities: loss_r = -logp[r, t_r]; count as above.
 struct NllRows {

@@ -1,5 +1,6 @@
 #include "heed/core/norm.hpp"
 
+#include "heed/core/elementwise.hpp"
 #include "heed/core/factory.hpp"
 #include "heed/core/iter.hpp"
 #include "heed/core/parallel.hpp"
@@ -78,6 +79,31 @@ LayerNormOut layer_norm(const Tensor& x_in, int64_t n, const Tensor& weight_in, 
     });
   });
   return out;
+}
+
+// ---- the naive reference of the forward: the formulas of norm.hpp, one row at a time ----
+LayerNormOut layer_norm_reference(const Tensor& x_in, int64_t n, const Tensor& weight, const Tensor& bias, double eps) {
+  const int64_t rows = rows_of(x_in, n);
+  const Tensor x = contiguous(to_dtype(x_in, kFloat64));
+  const Tensor w = weight.defined() ? contiguous(to_dtype(affine(weight, x_in, n, "weight"), kFloat64)) : Tensor{};
+  const Tensor b = bias.defined() ? contiguous(to_dtype(affine(bias, x_in, n, "bias"), kFloat64)) : Tensor{};
+  LayerNormOut out{make_tensor(x.shape(), kFloat64), make_tensor({rows}, kFloat64), make_tensor({rows}, kFloat64)};
+  const double* px = x.data_ptr<double>();
+  double* py = out.y.data_ptr<double>();
+  for (int64_t r = 0; r < rows; ++r) {
+    const double* xr = px + r * n;
+    double mu = 0, var = 0;
+    for (int64_t i = 0; i < n; ++i) mu += xr[i] / static_cast<double>(n);
+    for (int64_t i = 0; i < n; ++i) var += (xr[i] - mu) * (xr[i] - mu) / static_cast<double>(n);
+    const double rstd = 1.0 / std::sqrt(var + eps);
+    for (int64_t i = 0; i < n; ++i) {
+      const double xhat = (xr[i] - mu) * rstd;
+      py[r * n + i] = xhat * (w.defined() ? w.data_ptr<double>()[i] : 1.0) + (b.defined() ? b.data_ptr<double>()[i] : 0.0);
+    }
+    out.mean.data_ptr<double>()[r] = mu;
+    out.rstd.data_ptr<double>()[r] = rstd;
+  }
+  return {to_dtype(out.y, x_in.dtype()), to_dtype(out.mean, x_in.dtype()), to_dtype(out.rstd, x_in.dtype())};
 }
 
 LayerNormGrads layer_norm_backward(const Tensor& dy_in, const Tensor& x_in, const Tensor& mean, const Tensor& rstd,
@@ -199,6 +225,35 @@ LayerNormGrads layer_norm_backward(const Tensor& dy_in, const Tensor& x_in, cons
     if (need_dbias) reduce(part_b, g.dbias);
   });
   return g;
+}
+
+// ---- the naive reference of the backward: the formulas of norm.hpp in double ----
+LayerNormGrads layer_norm_backward_reference(const Tensor& dy_in, const Tensor& x_in, const Tensor& mean_in,
+                                             const Tensor& rstd_in, const Tensor& weight, int64_t n) {
+  const int64_t rows = rows_of(x_in, n);
+  auto f64 = [](const Tensor& t) { return contiguous(to_dtype(t, kFloat64)); };
+  const Tensor x = f64(x_in), dy = f64(dy_in), mean = f64(mean_in), rstd = f64(rstd_in);
+  const Tensor w = weight.defined() ? f64(weight) : Tensor{};
+  Tensor dx = zeros(x.shape(), kFloat64), dw = zeros({n}, kFloat64), db = zeros({n}, kFloat64);
+  for (int64_t r = 0; r < rows; ++r) {
+    const double* xr = x.data_ptr<double>() + r * n;
+    const double* dyr = dy.data_ptr<double>() + r * n;
+    const double mu = mean.data_ptr<double>()[r], rs = rstd.data_ptr<double>()[r];
+    double mean_g = 0, mean_gx = 0;  // mean(g) and mean(g xhat), g = dy * weight
+    for (int64_t i = 0; i < n; ++i) {
+      const double xhat = (xr[i] - mu) * rs, g = dyr[i] * (w.defined() ? w.data_ptr<double>()[i] : 1.0);
+      mean_g += g / static_cast<double>(n);
+      mean_gx += g * xhat / static_cast<double>(n);
+      dw.data_ptr<double>()[i] += dyr[i] * xhat;
+      db.data_ptr<double>()[i] += dyr[i];
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      const double xhat = (xr[i] - mu) * rs, g = dyr[i] * (w.defined() ? w.data_ptr<double>()[i] : 1.0);
+      dx.data_ptr<double>()[r * n + i] = rs * (g - mean_g - xhat * mean_gx);
+    }
+  }
+  const DType dt = x_in.dtype();
+  return {to_dtype(dx, dt), to_dtype(dw, dt), to_dtype(db, dt)};
 }
 
 }  // namespace heed::kernel

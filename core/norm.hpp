@@ -19,6 +19,9 @@ struct LayerNormOut {
   Tensor rstd;  // (rows)
 };
 LayerNormOut layer_norm(const Tensor& x, int64_t normalized_size, const Tensor& weight, const Tensor& bias, double eps);
+// The naive reference, for tests and for reading: the formulas above one row at a time, in double.
+LayerNormOut layer_norm_reference(const Tensor& x, int64_t normalized_size, const Tensor& weight, const Tensor& bias,
+                                  double eps);
 
 struct LayerNormGrads {
   Tensor dx, dweight, dbias;  // undefined where not asked for
@@ -26,5 +29,8 @@ struct LayerNormGrads {
 LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
                                    const Tensor& weight, int64_t normalized_size, bool need_dx, bool need_dweight,
                                    bool need_dbias);
+// The naive reference of the backward: the formulas above in double, every gradient computed.
+LayerNormGrads layer_norm_backward_reference(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                             const Tensor& weight, int64_t normalized_size);
 
 }  // namespace heed::kernel

@@ -538,6 +538,60 @@ RnnForward rnn_sequence(RnnMode cell, const Tensor& x, const Tensor& h0, const T
   return r;
 }
 
+// ---- the naive reference ------------------------------------------------------------------------
+
+RnnForward rnn_sequence_reference(RnnMode cell, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
+                                  const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, const Tensor& lengths,
+                                  bool reverse) {
+  const Dims d = check_args(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh);
+  const std::vector<int64_t> len = check_lengths(lengths, d.B, d.T);
+  const int64_t B = d.B, T = d.T, I = d.I, H = d.H, GH = d.G * d.H;
+  auto f64 = [](const Tensor& t) { return t.defined() ? contiguous(to_dtype(t, kFloat64)) : Tensor{}; };
+  const Tensor X = f64(x), Wi = f64(w_ih), Wh = f64(w_hh), Bi = f64(b_ih), Bh = f64(b_hh);
+  Tensor out = zeros({B, T, H}, kFloat64), h = f64(h0), c = f64(c0);
+  auto sigmoid = [](double v) { return 1 / (1 + std::exp(-v)); };
+  std::vector<double> xi(static_cast<size_t>(GH)), hh(static_cast<size_t>(GH));  // x_t W_ihᵀ + b_ih, h W_hhᵀ + b_hh
+  for (int64_t b = 0; b < B; ++b) {
+    double* hb = h.data_ptr<double>() + b * H;
+    double* cb = c.defined() ? c.data_ptr<double>() + b * H : nullptr;
+    const int64_t steps = len.empty() ? T : len[static_cast<size_t>(b)];  // padded steps keep the state, output 0
+    for (int64_t s = 0; s < steps; ++s) {
+      const int64_t t = reverse ? steps - 1 - s : s;
+      const double* xt = X.data_ptr<double>() + (b * T + t) * I;
+      for (int64_t g = 0; g < GH; ++g) {
+        xi[g] = Bi.defined() ? Bi.data_ptr<double>()[g] : 0.0;
+        hh[g] = Bh.defined() ? Bh.data_ptr<double>()[g] : 0.0;
+        for (int64_t k = 0; k < I; ++k) xi[g] += xt[k] * Wi.data_ptr<double>()[g * I + k];
+        for (int64_t k = 0; k < H; ++k) hh[g] += hb[k] * Wh.data_ptr<double>()[g * H + k];
+      }
+      std::vector<double> h_new(static_cast<size_t>(H));
+      for (int64_t j = 0; j < H; ++j) {
+        if (cell == RnnMode::Tanh) {
+          h_new[j] = std::tanh(xi[j] + hh[j]);
+        } else if (cell == RnnMode::Relu) {
+          h_new[j] = std::max(xi[j] + hh[j], 0.0);
+        } else if (cell == RnnMode::LSTM) {  // gates i, f, g, o
+          const double i = sigmoid(xi[j] + hh[j]), f = sigmoid(xi[H + j] + hh[H + j]);
+          const double g = std::tanh(xi[2 * H + j] + hh[2 * H + j]), o = sigmoid(xi[3 * H + j] + hh[3 * H + j]);
+          cb[j] = f * cb[j] + i * g;
+          h_new[j] = o * std::tanh(cb[j]);
+        } else {  // GRU: gates r, z, n; b_hn stays inside r's product
+          const double r = sigmoid(xi[j] + hh[j]), z = sigmoid(xi[H + j] + hh[H + j]);
+          const double n = std::tanh(xi[2 * H + j] + r * hh[2 * H + j]);
+          h_new[j] = (1 - z) * n + z * hb[j];
+        }
+      }
+      std::copy(h_new.begin(), h_new.end(), hb);
+      std::copy(h_new.begin(), h_new.end(), out.data_ptr<double>() + (b * T + t) * H);
+    }
+  }
+  RnnForward r;
+  r.output = to_dtype(out, x.dtype());
+  r.h_n = to_dtype(h, x.dtype());
+  if (c.defined()) r.c_n = to_dtype(c, x.dtype());
+  return r;
+}
+
 RnnGrads rnn_sequence_backward(RnnMode cell, const Tensor& d_output, const Tensor& d_h_n, const Tensor& d_c_n,
                                const RnnForward& saved, const Tensor& x, const Tensor& h0, const Tensor& c0,
                                const Tensor& w_ih, const Tensor& w_hh, const Tensor& lengths, bool reverse,

@@ -64,6 +64,12 @@ struct RnnForward {
 RnnForward rnn_sequence(RnnMode cell, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
                         const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, const Tensor& lengths, bool reverse,
                         bool for_backward);
+// The naive reference, for tests and for reading: the cell equations of autograd/rnn_ops.hpp one row
+// and one step at a time, in double, with plain loops for the products (same arguments; fills output,
+// h_n and c_n only).
+RnnForward rnn_sequence_reference(RnnMode cell, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
+                                  const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, const Tensor& lengths,
+                                  bool reverse);
 
 // The gradients of rnn_sequence's inputs, in its argument order; undefined where not asked for.
 struct RnnGrads {
