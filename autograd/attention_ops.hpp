@@ -34,8 +34,8 @@ AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, c
 // The same attention without materializing the (Lq, Lk) scores, for long sequences: a tiled kernel
 // with an online softmax (core/flash_attention.hpp) whose forward and backward hold O(L) memory per
 // (batch, head) instead of O(L²), and recompute the weights tile by tile in backward. Bool masks
-// (and is_causal) only, no dropout, no weights returned. Values and gradients equal
-// scaled_dot_product_attention's up to rounding. scaled_dot_product_attention calls it by itself
+// (and is_causal) only, no dropout, no weights returned. Values and gradients equal those of
+// scaled_dot_product_attention (its composite reference) up to rounding; that calls it by itself
 // when it can (see kMemoryEfficientMinScores); call it directly to force it.
 Tensor memory_efficient_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask = Tensor{},
                                   bool is_causal = false, std::optional<double> scale = std::nullopt);

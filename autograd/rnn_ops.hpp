@@ -1,8 +1,9 @@
 #pragma once
 // One layer, one direction of a recurrent network over a whole batch-first sequence, as ONE op on
 // the tape: the forward loop runs inside it, and its backward is a hand-written backpropagation
-// through time. This is the fast path of nn::RNN / nn::LSTM / nn::GRU; the readable path (the cells
-// of nn/rnn.hpp written with heed ops) computes the same thing and is what the tests compare it to.
+// through time. This is the fast path of nn::RNN / nn::LSTM / nn::GRU; rnn_sequence_reference
+// (below: the cells written with heed's ops, step by step) is the readable path, which computes the
+// same thing and is what the tests compare it to.
 //
 // Shapes: x (B, T, I), h0 (B, H), c0 (B, H) for LSTM (undefined otherwise),
 //         w_ih (G H, I), w_hh (G H, H), b_ih and b_hh (G H) or undefined,
@@ -38,5 +39,12 @@ struct RnnSequenceOut {
 RnnSequenceOut rnn_sequence(RnnMode mode, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
                             const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh,
                             const Tensor& lengths = Tensor{}, bool reverse = false);
+// The composite reference, for tests and for reading (and nn's layers with options.fused = false):
+// the cell equations above, one step at a time, from primitive differentiable ops (linear, chunk,
+// sigmoid, tanh, where), whose gradients come from the tape. Same arguments, same results up to
+// rounding; the arguments are checked only as far as those ops check them.
+RnnSequenceOut rnn_sequence_reference(RnnMode mode, const Tensor& x, const Tensor& h0, const Tensor& c0,
+                                      const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh,
+                                      const Tensor& lengths = Tensor{}, bool reverse = false);
 
 }  // namespace heed

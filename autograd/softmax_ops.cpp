@@ -1,8 +1,12 @@
 #include "heed/autograd/softmax_ops.hpp"
 
+#include "heed/autograd/elementwise_ops.hpp"
 #include "heed/autograd/record.hpp"
+#include "heed/autograd/reduce_ops.hpp"
 #include "heed/core/factory.hpp"
 #include "heed/core/softmax.hpp"
+
+#include <limits>
 
 namespace heed {
 
@@ -28,6 +32,9 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
   });
 }
 
+Tensor softmax_reference(const Tensor& x, int64_t dim) { return exp(x - logsumexp(x, dim, /*keepdim=*/true)); }
+Tensor log_softmax_reference(const Tensor& x, int64_t dim) { return x - logsumexp(x, dim, /*keepdim=*/true); }
+
 // y = softmax(s x) over the unmasked entries. For the unmasked ones the Jacobian is softmax's times
 // s: dx_i = s y_i (dy_i - Σ_j dy_j y_j), the sum running over unmasked j only, which the full sum
 // equals because y_j = 0 at masked j; and y_i = 0 gives dx_i = 0 at masked i, as it should (x_i
@@ -38,6 +45,11 @@ Tensor masked_softmax(const Tensor& x, const Tensor& mask, double scale) {
   return autograd::record("masked_softmax", y, {x}, [Y = save(y), scale](const Tensor& dy, NeedsGrad) -> Grads {
     return {kernel::softmax_backward(dy, Y.get(), -1, scale)};
   });
+}
+
+Tensor masked_softmax_reference(const Tensor& x, const Tensor& mask, double scale) {
+  const Tensor scaled = x * scale;
+  return softmax(mask.defined() ? masked_fill(scaled, mask, -std::numeric_limits<double>::infinity()) : scaled, -1);
 }
 
 // z = dropout(y) = y k / (1 - p) with k the keep draws, y = masked_softmax(x):   dy = dz k / (1 - p),

@@ -159,7 +159,8 @@ Tensor activation_backward_reference(const Tensor& dy, const Tensor& z, Activati
   const Tensor g = contiguous(to_dtype(dy, kFloat64)), zd = contiguous(to_dtype(z, kFloat64));
   Tensor dz = make_tensor(z.shape(), kFloat64);
   for (int64_t i = 0; i < z.numel(); ++i)
-    dz.data_ptr<double>()[i] = g.data_ptr<double>()[i] * activation_derivative_reference_at(zd.data_ptr<double>()[i], act);
+    dz.data_ptr<double>()[i] =
+        g.data_ptr<double>()[i] * activation_derivative_reference_at(zd.data_ptr<double>()[i], act);
   return to_dtype(dz, dy.dtype());
 }
 

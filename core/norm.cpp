@@ -98,7 +98,8 @@ LayerNormOut layer_norm_reference(const Tensor& x_in, int64_t n, const Tensor& w
     const double rstd = 1.0 / std::sqrt(var + eps);
     for (int64_t i = 0; i < n; ++i) {
       const double xhat = (xr[i] - mu) * rstd;
-      py[r * n + i] = xhat * (w.defined() ? w.data_ptr<double>()[i] : 1.0) + (b.defined() ? b.data_ptr<double>()[i] : 0.0);
+      py[r * n + i] =
+          xhat * (w.defined() ? w.data_ptr<double>()[i] : 1.0) + (b.defined() ? b.data_ptr<double>()[i] : 0.0);
     }
     out.mean.data_ptr<double>()[r] = mu;
     out.rstd.data_ptr<double>()[r] = rstd;

@@ -16,40 +16,6 @@ namespace {
 
 int64_t gates_of(RnnMode mode) { return mode == RnnMode::LSTM ? 4 : mode == RnnMode::GRU ? 3 : 1; }
 
-// ---- one time step of each cell, from the input's part of the gates ------------------------------
-// gi = x W_ihᵀ + b_ih (B, G H) is computed by the caller: for one step by the cells, for every step
-// of a sequence at once (one GEMM) by the layers. h, c (B, H) -> h', c' (B, H).
-
-// h' = act(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh)
-Tensor rnn_step(const Tensor& gi, const Tensor& h, const Tensor& w_hh, const Tensor& b_hh, bool relu) {
-  Tensor pre = gi + linear(h, w_hh, b_hh);
-  return relu ? heed::relu(pre) : heed::tanh(pre);
-}
-
-// (i, f, g, o) = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh     four blocks of H: input, forget, cell, output
-// i = σ(i),  f = σ(f),  g = tanh(g),  o = σ(o)
-// c' = f ⊙ c + i ⊙ g
-// h' = o ⊙ tanh(c')
-std::pair<Tensor, Tensor> lstm_step(const Tensor& gi, const Tensor& h, const Tensor& c, const Tensor& w_hh,
-                                    const Tensor& b_hh) {
-  std::vector<Tensor> gates = chunk(gi + linear(h, w_hh, b_hh), 4, 1);
-  Tensor i = sigmoid(gates[0]), f = sigmoid(gates[1]), g = tanh(gates[2]), o = sigmoid(gates[3]);
-  Tensor c_next = f * c + i * g;
-  return {o * tanh(c_next), c_next};
-}
-
-// (r_i, z_i, n_i) = x W_ihᵀ + b_ih,   (r_h, z_h, n_h) = h W_hhᵀ + b_hh     three blocks of H
-// r = σ(r_i + r_h)                    reset gate
-// z = σ(z_i + z_h)                    update gate
-// n = tanh(n_i + r ⊙ n_h)             candidate: b_hn stays inside the reset gate, as in PyTorch
-// h' = (1 - z) ⊙ n + z ⊙ h  =  n + z ⊙ (h - n)
-Tensor gru_step(const Tensor& gi, const Tensor& h, const Tensor& w_hh, const Tensor& b_hh) {
-  std::vector<Tensor> xs = chunk(gi, 3, 1), hs = chunk(linear(h, w_hh, b_hh), 3, 1);
-  Tensor r = sigmoid(xs[0] + hs[0]), z = sigmoid(xs[1] + hs[1]);
-  Tensor n = tanh(xs[2] + r * hs[2]);
-  return n + z * (h - n);
-}
-
 // The cell functions' checks: x (B, I), states (B, H), w_ih (G H, I), w_hh (G H, H), biases (G H).
 void check_cell_args(const char* op, int64_t gates, const Tensor& x, const Tensor& h, const Tensor& c,
                      const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh) {
@@ -85,9 +51,9 @@ void check_state(const std::string& op, const char* name, const Tensor& s, const
 
 // ---- the cell functions --------------------------------------------------------------------------
 // Each is one step of the fused sequence op (autograd/rnn_ops.hpp) on a sequence of length 1: one
-// node on the tape, with the hand-written backward, instead of the ~10 ops of the readable step
-// above (which nn::RNN/LSTM/GRU with options.fused = false run, and which the tests compare the
-// cells to).
+// node on the tape, with the hand-written backward, instead of the ~10 ops of a step of
+// heed::rnn_sequence_reference (which nn::RNN/LSTM/GRU with options.fused = false run, and which the
+// tests compare the cells to).
 namespace {
 RnnSequenceOut one_step(RnnMode mode, const Tensor& x, const Tensor& h, const Tensor& c, const Tensor& w_ih,
                         const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh) {
@@ -197,52 +163,6 @@ Tensor GRUCell::forward(const Tensor& x, const Tensor& h) {
 // ---- sequence layers -----------------------------------------------------------------------------
 namespace {
 
-// One layer and direction over a whole sequence, step by step with the cell maths above: the
-// readable path, which heed::rnn_sequence must match. x (B, T, I), h0 and c0 (B, H) -> output
-// (B, T, H), h_n, c_n (B, H). len: each sequence's number of real steps (empty: all T).
-RnnSequenceOut run_readable(RnnMode mode, const Tensor& x, const Tensor& h0, const Tensor& c0, const RNNWeights& w,
-                            const Tensor& lengths, const std::vector<int64_t>& len, bool reverse) {
-  const int64_t batch = x.size(0), steps = x.size(1);
-  // The input's part of the gates at every step, in one GEMM, then cut into T steps of (B, G H).
-  // (unbind is one op with one backward; a select per step would each send back a (B, T, G H) gradient.)
-  std::vector<Tensor> gi_steps = unbind(linear(x, w.weight_ih, w.bias_ih), 1);
-  Tensor h = h0, c = c0;
-  std::vector<Tensor> outputs(steps);
-  for (int64_t s = 0; s < steps; ++s) {
-    const int64_t t = reverse ? steps - 1 - s : s;
-    const Tensor& gi = gi_steps[t];
-    Tensor h_next, c_next;
-    switch (mode) {
-      case RnnMode::Tanh:
-        h_next = rnn_step(gi, h, w.weight_hh, w.bias_hh, false);
-        break;
-      case RnnMode::Relu:
-        h_next = rnn_step(gi, h, w.weight_hh, w.bias_hh, true);
-        break;
-      case RnnMode::LSTM:
-        std::tie(h_next, c_next) = lstm_step(gi, h, c, w.weight_hh, w.bias_hh);
-        break;
-      case RnnMode::GRU:
-        h_next = gru_step(gi, h, w.weight_hh, w.bias_hh);
-        break;
-    }
-    bool some_padded = false;
-    for (int64_t l : len) some_padded |= t >= l;
-    if (!some_padded) {
-      h = h_next, c = c_next;
-      outputs[t] = h_next;
-      continue;
-    }
-    // Sequence b is padded at step t when t >= lengths[b]: there its state is carried unchanged and
-    // its output is zero, and `where` / `masked_fill` send no gradient through the step.
-    Tensor real = gt(lengths.reshape({batch, 1}), static_cast<double>(t));  // (B, 1) bool
-    h = where(real, h_next, h);
-    if (mode == RnnMode::LSTM) c = where(real, c_next, c);
-    outputs[t] = masked_fill(h_next, logical_not(real), 0.0);
-  }
-  return {stack(outputs, 1), h, c};
-}
-
 std::string layer_type_name(RnnMode mode) {
   return mode == RnnMode::LSTM ? "LSTM" : mode == RnnMode::GRU ? "GRU" : "RNN";
 }
@@ -335,7 +255,8 @@ RNNOutput RNNBase::forward(const Tensor& x, const Tensor& h0, const Tensor& c0, 
       if (mode == RnnMode::LSTM) c = c0.defined() ? select(c0, 0, k) : zeros({batch, hidden}, x.dtype());
       RnnSequenceOut r = options.fused ? rnn_sequence(mode, input, h, c, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh,
                                                       lengths, dir == 1)
-                                       : run_readable(mode, input, h, c, w, lengths, len, dir == 1);
+                                       : rnn_sequence_reference(mode, input, h, c, w.weight_ih, w.weight_hh, w.bias_ih,
+                                                                w.bias_hh, lengths, dir == 1);
       outputs.push_back(r.output);
       h_n.push_back(r.h_n);
       c_n.push_back(r.c_n);

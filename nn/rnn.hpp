@@ -9,10 +9,10 @@
 //   heed::nn::LSTM lstm(64, 256, {.num_layers = 2, .dropout = 0.1, .bidirectional = true});
 //   auto [out, h_n, c_n] = lstm.forward(x, {}, {}, lengths);   // lengths (B) int64, optional
 //
-// Two paths compute the same thing: the readable one (options.fused = false) loops over time steps
-// with the cell maths below, written with heed's differentiable ops; the fused one (the default)
-// calls heed::rnn_sequence (autograd/rnn_ops.hpp) once per layer and direction, with a hand-written
-// backpropagation through time. The gate equations are written above the code of each cell in nn/rnn.cpp.
+// Two paths compute the same thing, once per layer and direction: the readable one (options.fused =
+// false) is heed::rnn_sequence_reference, a loop over time steps with the cell maths written with
+// heed's differentiable ops; the fused one (the default) is heed::rnn_sequence, with a hand-written
+// backpropagation through time (both in autograd/rnn_ops.hpp, whose cpp holds the gate equations).
 #include "heed/autograd/rnn_ops.hpp"
 #include "heed/nn/module.hpp"
 
@@ -25,7 +25,8 @@ namespace heed::nn {
 // ---- the cell maths, as free functions (as torch's rnn_tanh_cell, lstm_cell, gru_cell) -----------
 // x (B, I), h and c (B, H), w_ih (G H, I), w_hh (G H, H), b_ih and b_hh (G H) or undefined.
 // Each runs the fused sequence op (autograd/rnn_ops.hpp) on one step: one node on the tape. The
-// layers' readable path (options.fused = false) writes the same step with heed's ops instead.
+// layers' readable path (options.fused = false, heed::rnn_sequence_reference) writes the same step
+// with heed's ops instead.
 Tensor rnn_tanh_cell(const Tensor& x, const Tensor& h, const Tensor& w_ih, const Tensor& w_hh,
                      const Tensor& b_ih = Tensor{}, const Tensor& b_hh = Tensor{});
 Tensor rnn_relu_cell(const Tensor& x, const Tensor& h, const Tensor& w_ih, const Tensor& w_hh,
@@ -97,7 +98,7 @@ struct RNNOptions {
   bool bias = true;
   double dropout = 0;          // on the output of every layer but the last, in training mode only
   bool bidirectional = false;  // a second pass from the end of each sequence; outputs concatenated
-  bool fused = true;           // heed::rnn_sequence (true) or the readable loop over time steps (false)
+  bool fused = true;           // heed::rnn_sequence (true) or heed::rnn_sequence_reference (false)
 };
 
 struct RNNOutput {

@@ -49,45 +49,9 @@ Tensor lengths_tensor(const std::vector<int64_t>& lengths) {
   return lengths.empty() ? Tensor{} : from_vector<int64_t>(lengths, {static_cast<int64_t>(lengths.size())});
 }
 
-// The readable version: PyTorch's cell equations step by step with heed's differentiable ops. At a
-// padded step (t >= lengths[b]) row b keeps its state and outputs 0.
 RnnSequenceOut reference(RnnMode mode, const Params& p, const std::vector<int64_t>& lengths, bool reverse) {
-  const int64_t B = p.x.size(0), T = p.x.size(1);
-  Tensor h = p.h0, c = p.c0;
-  std::vector<Tensor> outputs(static_cast<size_t>(T));
-  for (int64_t s = 0; s < T; ++s) {
-    const int64_t t = reverse ? T - 1 - s : s;
-    Tensor gi = linear(select(p.x, 1, t), p.w_ih, p.b_ih);  // x_t W_ihᵀ + b_ih   (B, G H)
-    Tensor gh = linear(h, p.w_hh, p.b_hh);                  // h W_hhᵀ + b_hh     (B, G H)
-    Tensor h_new, c_new;
-    if (mode == RnnMode::Tanh) {
-      h_new = tanh(gi + gh);
-    } else if (mode == RnnMode::Relu) {
-      h_new = relu(gi + gh);
-    } else if (mode == RnnMode::LSTM) {
-      std::vector<Tensor> a = chunk(gi + gh, 4, 1);
-      Tensor i = sigmoid(a[0]), f = sigmoid(a[1]), g = tanh(a[2]), o = sigmoid(a[3]);
-      c_new = f * c + i * g;
-      h_new = o * tanh(c_new);
-    } else {
-      std::vector<Tensor> xi = chunk(gi, 3, 1), hh = chunk(gh, 3, 1);
-      Tensor r = sigmoid(xi[0] + hh[0]), z = sigmoid(xi[1] + hh[1]);
-      Tensor n = tanh(xi[2] + r * hh[2]);
-      h_new = (1.0 - z) * n + z * h;
-    }
-    if (lengths.empty()) {
-      h = h_new, c = c_new;
-      outputs[static_cast<size_t>(t)] = h_new;
-    } else {
-      std::vector<double> real(static_cast<size_t>(B));
-      for (int64_t b = 0; b < B; ++b) real[static_cast<size_t>(b)] = t < lengths[static_cast<size_t>(b)] ? 1 : 0;
-      Tensor mask = gt(from_vector<double>(real, {B, 1}), 0.5);  // (B, 1) bool
-      h = where(mask, h_new, h);
-      if (c.defined()) c = where(mask, c_new, c);
-      outputs[static_cast<size_t>(t)] = where(mask, h_new, zeros_like(h_new));
-    }
-  }
-  return {stack(outputs, 1), h, c};
+  return rnn_sequence_reference(mode, p.x, p.h0, p.c0, p.w_ih, p.w_hh, p.b_ih, p.b_hh, lengths_tensor(lengths),
+                                reverse);
 }
 
 RnnSequenceOut fused(RnnMode mode, const Params& p, const std::vector<int64_t>& lengths, bool reverse) {

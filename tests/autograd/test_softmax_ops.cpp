@@ -17,14 +17,12 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// The readable references, built from differentiable primitives (their gradients come from exp,
-// sub, logsumexp, amax, sum and div).
-Tensor softmax_composite(const Tensor& x, int64_t dim) { return exp(x - logsumexp(x, dim, /*keepdim=*/true)); }
-Tensor softmax_composite_by_sum(const Tensor& x, int64_t dim) {
+// softmax as the textbook writes it, e / Σ e with e = exp(x - max): a second composite beside
+// heed::softmax_reference (exp(x - logsumexp)), its gradient from exp, sub, amax, sum and div.
+Tensor softmax_by_sum(const Tensor& x, int64_t dim) {
   Tensor e = exp(x - amax(x, {dim}, /*keepdim=*/true));
   return e / sum(e, dim, /*keepdim=*/true);
 }
-Tensor log_softmax_composite(const Tensor& x, int64_t dim) { return x - logsumexp(x, dim, /*keepdim=*/true); }
 
 using Fn = std::function<Tensor(const Tensor&)>;
 
@@ -35,12 +33,12 @@ Tensor gradient(const Fn& f, const Tensor& x0, const Tensor& g) {
   return x.grad();
 }
 
-// Fused and composite agree in value and in gradient, for a random upstream gradient.
-void check_against_composite(const Fn& fused, const Fn& composite, const Tensor& x) {
+// Fused and reference agree in value and in gradient, for a random upstream gradient.
+void check_against_reference(const Fn& fused, const Fn& reference, const Tensor& x) {
   INFO(describe(x) << " strides " << x.strides());
   Tensor g = randn(x.shape(), x.dtype());
-  CHECK(kernel::max_abs_diff(fused(x), composite(x)) < 1e-12);
-  CHECK(kernel::max_abs_diff(gradient(fused, x, g), gradient(composite, x, g)) < 1e-10);
+  CHECK(kernel::max_abs_diff(fused(x), reference(x)) < 1e-12);
+  CHECK(kernel::max_abs_diff(gradient(fused, x, g), gradient(reference, x, g)) < 1e-10);
 }
 
 }  // namespace
@@ -73,19 +71,20 @@ TEST_CASE("gradcheck: softmax of transposed and permuted inputs", "[autograd][so
   check_gradients([](Inputs v) { return sum(softmax(v[0], 2) * v[0], {1}); }, {y});
 }
 
-TEST_CASE("fused softmax backward equals the gradient of the composite version", "[autograd][softmax]") {
+TEST_CASE("fused softmax and log_softmax equal their composite references in value and gradient",
+          "[autograd][softmax]") {
   Tensor base = randn({3, 5, 70}, kFloat64) * 3.0;
   std::vector<Tensor> inputs = {base, transpose(base, 0, 2), narrow(base, 2, 3, 40), randn({2, 1000}, kFloat64)};
   for (const Tensor& x : inputs)
     for (int64_t d = 0; d < x.dim(); ++d) {
       Fn fused = [d](const Tensor& t) { return softmax(t, d); };
       Fn fused_log = [d](const Tensor& t) { return log_softmax(t, d); };
-      check_against_composite(
-          fused, [d](const Tensor& t) { return softmax_composite(t, d); }, x);
-      check_against_composite(
-          fused, [d](const Tensor& t) { return softmax_composite_by_sum(t, d); }, x);
-      check_against_composite(
-          fused_log, [d](const Tensor& t) { return log_softmax_composite(t, d); }, x);
+      check_against_reference(
+          fused, [d](const Tensor& t) { return softmax_reference(t, d); }, x);
+      check_against_reference(
+          fused, [d](const Tensor& t) { return softmax_by_sum(t, d); }, x);
+      check_against_reference(
+          fused_log, [d](const Tensor& t) { return log_softmax_reference(t, d); }, x);
     }
 }
 
@@ -102,7 +101,7 @@ TEST_CASE("log_softmax gradient is finite on rows with -inf entries", "[autograd
     auto finite_grad = isfinite(dx).to_vector<bool>();
     for (size_t i = 0; i < finite_in.size(); ++i)
       if (finite_in[i]) CHECK(finite_grad[i]);
-    Tensor dx_ref = gradient([d](const Tensor& t) { return log_softmax_composite(t, d); }, xi, gi);
+    Tensor dx_ref = gradient([d](const Tensor& t) { return log_softmax_reference(t, d); }, xi, gi);
     CHECK(kernel::max_abs_diff(dx, dx_ref) < 1e-10);
   }
   // The same through softmax (attention's masked scores): zero gradient at the masked entries.
@@ -110,7 +109,7 @@ TEST_CASE("log_softmax gradient is finite on rows with -inf entries", "[autograd
   CHECK(all(isfinite(dx)).item<bool>());
   CHECK(dx.to_vector<double>()[0] == 0.0);
   CHECK(dx.to_vector<double>()[3] == 0.0);
-  CHECK(kernel::max_abs_diff(dx, gradient([](const Tensor& t) { return softmax_composite(t, 1); }, x, g)) < 1e-10);
+  CHECK(kernel::max_abs_diff(dx, gradient([](const Tensor& t) { return softmax_reference(t, 1); }, x, g)) < 1e-10);
 }
 
 TEST_CASE("a fully masked attention row gives zero weights and zero gradient", "[autograd][softmax]") {
@@ -184,8 +183,8 @@ TEST_CASE("masked_softmax equals softmax(masked_fill(scale x, mask, -inf)) in va
           "[autograd][softmax]") {
   Tensor mask = kernel::gt(rand({5, 1, 7}), 0.4);
   Tensor x = randn({5, 3, 7}, kFloat64);
-  check_against_composite([mask](const Tensor& t) { return masked_softmax(t, mask, 0.5); },
-                          [mask](const Tensor& t) { return softmax(masked_fill(t * 0.5, mask, -kInf), -1); }, x);
+  check_against_reference([mask](const Tensor& t) { return masked_softmax(t, mask, 0.5); },
+                          [mask](const Tensor& t) { return masked_softmax_reference(t, mask, 0.5); }, x);
 }
 
 TEST_CASE("masked_softmax: a fully masked row has zero weights and zero gradient, and no error in anomaly mode",
@@ -221,7 +220,7 @@ TEST_CASE("masked_softmax_dropout: gradcheck, and equal to dropout(masked_softma
         },
         {leaf({2, 3, 4, 6})});
     Tensor x = randn({2, 3, 4, 6}, kFloat64);
-    check_against_composite(
+    check_against_reference(
         [mask](const Tensor& t) {
           Generator g(6);
           return masked_softmax_dropout(t, mask, 0.5, 0.3, &g);
@@ -249,7 +248,8 @@ TEST_CASE("dropout and masked_softmax_dropout save 1 bit per element for their d
   CHECK(memory_stats().bytes_in_use - before <= bytes + n / 8 + 4096);
   y.sum().backward();
   // The gradient is the scaled keep mask: 0 or 2 everywhere, and y = x times it.
-  CHECK(kernel::equal(kernel::logical_or(kernel::eq(x.grad(), 0.0), kernel::eq(x.grad(), 2.0)), ones({1000, 1000}, kBool)));
+  CHECK(kernel::equal(kernel::logical_or(kernel::eq(x.grad(), 0.0), kernel::eq(x.grad(), 2.0)),
+                      ones({1000, 1000}, kBool)));
   CHECK(kernel::equal(y.detach(), kernel::mul(x.detach(), x.grad())));
   y = Tensor{};
   // The weights block: the output and the probabilities (backward needs both kinds of values).
