@@ -60,12 +60,6 @@ std::string entry(const std::string& name, const std::string& dtype, const std::
   return fmt::format(R"("{}":{{"dtype":"{}","shape":{},"data_offsets":{}{}}})", name, dtype, shape, offsets, extra);
 }
 
-std::string repeat(std::string_view s, int n) {
-  std::string out;
-  for (int i = 0; i < n; ++i) out += s;
-  return out;
-}
-
 template <class T>
 void check_same(const Tensor& a, const Tensor& b) {
   REQUIRE(a.defined());
@@ -561,25 +555,9 @@ TEST_CASE("safetensors rejects malformed and hostile files with an IOError namin
       {"7 bytes", std::string(7, '\0'), "7 bytes, too short"},
       {"a header size larger than the file", st_file("{}", "", 100), "header size 100 is larger than the 2 bytes"},
       {"a header size of 2^63", st_file("{}", "", uint64_t{1} << 63), "header size 9223372036854775808"},
-      {"an empty header", st_file(""), "empty"},
-      {"truncated JSON", st_file(R"({"w":{"dtype":"F32","sha)"), "truncated JSON"},
-      {"truncated JSON after a key", st_file(R"({"w")"), "truncated JSON"},
       {"a JSON array", st_file("[]"), "the header is an array, expected a JSON object"},
       {"a JSON string", st_file(R"("w")"), "the header is a string"},
-      {"10,000 nested arrays", st_file(std::string(10000, '[') + std::string(10000, ']')), "nested deeper than 32"},
-      {"10,000 nested objects in an entry", one(R"("w":)" + repeat(R"({"a":)", 10000) + "0" + std::string(10000, '}')),
-       "nested deeper than 32"},
-      {"a bad escape", one(R"("w\x":{})"), "invalid escape"},
-      {"a short \\u escape", one(R"("w\u12":{})"), "4 hex digits"},
-      {"a lone high surrogate", one(R"("w\ud800":{})"), "lone high surrogate \\ud800"},
-      {"a high surrogate then a non-surrogate", one(R"("w\ud800\u0041":{})"), "lone high surrogate"},
-      {"a lone low surrogate", one(R"("w\udc00":{})"), "lone low surrogate \\udc00"},
-      {"invalid UTF-8", one("\"w\xff\":{}"), "invalid UTF-8"},
-      {"an overlong UTF-8 sequence", one("\"w\xc0\xaf\":{}"), "invalid UTF-8"},
-      {"a raw control character in a string", one("\"w\nx\":{}"), "control character 0x0a"},
       {"a trailing comma", st_file("{" + w8 + ",}", data8), "expected a string key"},
-      {"garbage after the JSON", st_file("{} x"), "unexpected 'x' after the JSON value"},
-      {"NUL padding", st_file(std::string("{}\0\0", 4)), "byte 0x00 after the JSON value"},
       {"an unknown dtype", one(entry("w", "F16", "[2]", "[0,4]"), "abcd"),
        "tensor 'w': unknown or unsupported dtype 'F16'"},
       {"a dtype that is not a string", one(entry("w", "F32", "[2]", "[0,8]").replace(13, 5, "32"), data8),
@@ -617,15 +595,9 @@ TEST_CASE("safetensors rejects malformed and hostile files with an IOError namin
       {"trailing bytes after the last tensor", one(w8, std::string(12, '\0')), "4 trailing bytes"},
       {"duplicate names", st_file("{" + w8 + "," + w8 + "}", data8), "duplicate key 'w'"},
       {"a float offset", one(entry("w", "F32", "[2]", "[0,8.0]"), data8), "the number 8.0 is not an integer"},
-      {"an exponent offset", one(entry("w", "F32", "[2]", "[0,8e0]"), data8), "the number 8e0 is not an integer"},
       {"a string offset", one(entry("w", "F32", "[2]", R"([0,"8"])"), data8), "tensor 'w': a data offset is a string"},
       {"a boolean offset", one(entry("w", "F32", "[2]", "[0,true]"), data8), "a data offset is a boolean"},
       {"a null offset", one(entry("w", "F32", "[2]", "[0,null]"), data8), "a data offset is null"},
-      {"a leading zero", one(entry("w", "F32", "[2]", "[0,08]"), data8), "the integer 08 has a leading zero"},
-      {"an integer that overflows int64", one(entry("w", "F32", "[2]", "[0,99999999999999999999]"), data8),
-       "the integer 99999999999999999999 does not fit in int64"},
-      {"an integer just past int64", one(entry("w", "F32", "[2]", "[0,9223372036854775808]"), data8),
-       "does not fit in int64"},
       {"three offsets", one(entry("w", "F32", "[2]", "[0,8,8]"), data8), "data_offsets has 3 entries"},
       {"an extra key", one(entry("w", "F32", "[2]", "[0,8]", R"(,"extra":1)"), data8),
        "tensor 'w': unexpected key 'extra'"},
