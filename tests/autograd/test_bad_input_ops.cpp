@@ -257,8 +257,8 @@ TEST_CASE("bad input: requires_grad_, set_grad, retain_grad", "[autograd][bad_in
   CHECK_FALSE(ones({2}).grad().defined());
 }
 
-// Was a BUG in autograd/tensor_methods.cpp (Tensor::set_grad): a gradient of the right shape but the
-// wrong dtype was a ShapeError. Fixed in the working tree (two checks); this test keeps it fixed.
+// set_grad checks the dtype as well as the shape: a gradient of the right shape but another dtype is
+// a DTypeError, not a ShapeError.
 TEST_CASE("set_grad with the wrong dtype is a DTypeError", "[autograd][bad_input][engine]") {
   check_bad({"set_grad float32 on float64", "set_grad", "DTypeError", [] { leaf({2}).set_grad(ones({2})); }});
 }
@@ -538,16 +538,9 @@ TEST_CASE("a backward that fails before reaching the leaves changes no .grad(), 
   CHECK(GradMode::is_enabled());
 }
 
-// BUG autograd/engine.cpp:142-168 (backward): when a node fails half-way through a backward pass,
-// the AccumulateGrad nodes that already ran have added their gradient into their leaves' .grad(),
-// and the ones after the failure have not. The catch block only clears the engine's buffers
-// ("leave no half-summed gradients behind") but the leaves ARE half-updated: below, q.grad() holds
-// a full contribution while p.grad() holds none. If the user fixes the problem, rebuilds the graph
-// and calls backward again without zero_grad(), q's gradient is counted twice. (PyTorch behaves the
-// same way, but heed's comment promises otherwise.) Fix: run AccumulateGrad nodes after every other
-// node succeeded, e.g. collect (leaf, gradient) pairs during the pass (they are already sitting in
-// the AccumulateGrad buffers) and commit them in a final loop that cannot fail; or document that
-// .grad() is unspecified after a failed backward.
+// When a node fails half-way through a backward pass, no leaf's .grad() has changed: the leaves'
+// gradients are committed only after every other node succeeded. So after fixing the problem and
+// running backward again without zero_grad(), each leaf holds exactly one contribution.
 TEST_CASE("a backward that fails half-way leaves no leaf half-updated", "[autograd][bad_input][engine]") {
   Tensor p = leaf({2}), q = leaf({2});
   Tensor k = tensor({5, 6}, kFloat64);
@@ -560,11 +553,11 @@ TEST_CASE("a backward that fails half-way leaves no leaf half-updated", "[autogr
   }
   CHECK_THROWS_AS(loss.backward(), StateError);
   CHECK_FALSE(p.grad().defined());
-  CHECK_FALSE(q.grad().defined());  // fails today: q.grad() == [3, 3]
+  CHECK_FALSE(q.grad().defined());
   // The user rebuilds the graph and runs it again, without zero_grad().
   heed::sum(p * k + q * 3.0).backward();
   CHECK(allclose(p.grad(), k));
-  CHECK(grad_values(q) == std::vector<double>(2, 3.0));  // fails today: [6, 6]
+  CHECK(grad_values(q) == std::vector<double>(2, 3.0));  // counted once, not twice
 }
 
 // Tensor::set_data gives a leaf new data, possibly of another shape or dtype (Module::to does it). A
@@ -844,10 +837,8 @@ TEST_CASE("edge input: backward through empty and 0-d tensors", "[autograd][bad_
   }
 }
 
-// BUG autograd/elementwise_ops.cpp:247 (pow(a, b) backward, da = dc b a^(b-1)): at a = 0, b = 0 this is
-// 0 * 0^-1 = 0 * inf = NaN. The forward 0^0 = 1 is constant in a near b = 0, and PyTorch masks the
-// gradient to 0 where b == 0. A NaN here poisons every gradient upstream. Fix: in the lambda,
-// `y == 0 ? 0 : g * y * std::pow(x, y - 1)`.
+// pow(a, b)'s gradient for a, dc b a^(b-1), is 0 where b = 0 (the forward a^0 = 1 does not depend on
+// a), not 0 * 0^-1 = NaN at a = 0, as in PyTorch.
 TEST_CASE("pow(a, b) has a zero gradient for a where b is 0", "[autograd][bad_input][elementwise]") {
   Tensor a = tensor({0.0, 2.0}, kFloat64).requires_grad_();
   heed::sum(heed::pow(a, tensor({0.0, 0.0}, kFloat64))).backward();
@@ -870,14 +861,8 @@ TEST_CASE("edge input: NaN flows through differentiable ops and their gradients"
   CHECK(z.grad().shape() == Shape{3});
 }
 
-// BUG (error messages that do not name the op the user called):
-//   - autograd/elementwise_ops.cpp: sub(x, double) was add(x, -b) and div(x, double) was
-//     mul(x, 1/b), so sub(int64, 0.5) said "add: ..." and div(int64, 2) said "mul: the scalar 0.5
-//     ..." (fixed in the working tree by kernel::sub/div with a scalar).
-//   - autograd/tensor_methods.cpp: zero_() is fill_(0), so the StateError for a leaf says "fill_"
-//     (div_(double) had the same problem with mul_; fixed in the working tree). Fix: check_inplace
-//     with "zero_" first.
-//   - core/reduce.cpp std is var + sqrt: std(int64) says "var: ...".
+// Ops built on other ops name the op the user called in their errors: sub and div with a scalar
+// (not add or mul), zero_ and div_ on a leaf (not fill_ or mul_), std (not var).
 TEST_CASE("differentiable op errors name the op the user called", "[autograd][bad_input][messages]") {
   Tensor i = ones({2}, kInt64);
   Tensor w = leaf({2});

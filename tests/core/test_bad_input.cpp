@@ -174,9 +174,8 @@ TEST_CASE("edge input: NaN goes through unary kernels", "[core][bad_input][eleme
   CHECK(kernel::isinf(tensor({kInf})).item<bool>());
 }
 
-// BUG core/elementwise.cpp:197 (relu): `v > 0 ? v : 0` maps NaN to 0, so a NaN in the activations
-// disappears silently instead of propagating (PyTorch's relu(nan) is nan; heed's own clamp, maximum
-// and leaky_relu keep NaN). Fix: `v > 0 || v != v ? v : 0` (and the same in relu's backward is fine).
+// relu(NaN) is NaN, as in PyTorch and as heed's clamp, maximum and leaky_relu give: a NaN in the
+// activations propagates instead of disappearing.
 TEST_CASE("relu keeps NaN like clamp and maximum do", "[core][bad_input][elementwise]") {
   CHECK(std::isnan(kernel::relu(tensor({kNaN}, kFloat64)).item()));
 }
@@ -466,16 +465,9 @@ TEST_CASE("edge input: every in-place kernel bumps the version counter", "[core]
   CHECK(bumped());
 }
 
-// Was a BUG (fixed in the working tree by `unaliased()` in core/elementwise.cpp; this test keeps it
-// fixed). core/elementwise.cpp (inplace_binary, copy_, masked_fill_ via map_into): an in-place kernel
-// whose source overlaps its destination in a different layout reads elements it has already
-// written, and silently returns a wrong result. add_(x, x.t()) gives [[2, 5], [8, 8]] for
-// [[1, 2], [3, 4]] instead of [[2, 5], [5, 8]]; copy_(x, x.t()) (the classic in-place transpose)
-// gives [[1, 3], [3, 4]]. PyTorch raises "unsupported operation: some elements of the input tensor
-// and the written-to tensor refer to a single memory location". Fix: in inplace_binary, copy_ and
-// masked_fill_, when src.shares_storage_with(dst) and src is not the very same view (same offset,
-// and the same strides after broadcasting to dst's shape), clone() src first (or throw a ValueError
-// naming the op, as PyTorch does).
+// An in-place kernel whose source overlaps its destination in another layout (add_(x, x.t()),
+// copy_(x, x.t()), masked_fill_) reads the source as it was before the write: add_(x, x.t()) of
+// [[1, 2], [3, 4]] is [[2, 5], [5, 8]] (core/elementwise.cpp copies such a source first).
 TEST_CASE("in-place kernels whose source overlaps the destination give the right answer",
           "[core][bad_input][inplace][aliasing]") {
   SECTION("add_(x, x.t())") {
@@ -517,15 +509,8 @@ TEST_CASE("edge input: an in-place kernel whose source is the destination itself
   CHECK(x.to_vector<float>() == std::vector<float>{0, 0, 0, 0});
 }
 
-// BUG core/elementwise.cpp:45-53 (scalar_as) and core/factory.cpp:176 (tensor): a double that does
-// not fit in int64 is converted with static_cast<int64_t>, which is undefined behaviour (x86 gives
-// INT64_MIN; -fsanitize=float-cast-overflow reports "1e+19 is outside the range of representable
-// values of type 'long int'"). scalar_as only checks "integral and finite", so add(int64, 1e19),
-// mul(int64, -1e300), full(int64, 1e300) and clamp_(int64, min = 1e30) pass it; clamp_ then silently
-// does nothing (lo becomes INT64_MIN). tensor({NaN}, kInt64) never checks. PyTorch raises "value
-// cannot be converted to type int64_t without overflow". Fix: in scalar_as also require
-// -0x1p63 <= v < 0x1p63 (DTypeError or ValueError naming the op), and use it in tensor().
-// (NaN/inf in fill_ and masked_fill_ are already rejected in the working tree.)
+// A double scalar outside int64's range (1e19, -1e300, NaN) given to an int64 op (add, mul, full,
+// clamp_, tensor) is a heed error, not a static_cast with undefined behaviour.
 TEST_CASE("int64 scalars that do not fit are errors, not undefined behaviour", "[core][bad_input][elementwise]") {
   CHECK_THROWS_AS(kernel::add(ones({2}, kInt64), 1e19), Error);
   CHECK_THROWS_AS(kernel::mul(ones({2}, kInt64), -1e300), Error);
@@ -537,9 +522,8 @@ TEST_CASE("int64 scalars that do not fit are errors, not undefined behaviour", "
   CHECK_THROWS_AS(tensor({kNaN}, kInt64), Error);
 }
 
-// Was a BUG in core/elementwise.cpp (div, int64): INT64_MIN / -1 overflowed, the idiv instruction
-// trapped and the process died with SIGFPE (div checked for a zero divisor only). Fixed in the
-// working tree (the int64 lambda negates through uint64 when y == -1); this test keeps it fixed.
+// INT64_MIN / -1 in int64 division is either a heed error or a value: never the SIGFPE of the idiv
+// instruction.
 TEST_CASE("int64 division INT64_MIN by -1 does not kill the process", "[core][bad_input][elementwise]") {
   Tensor a = from_vector<int64_t>({std::numeric_limits<int64_t>::min()}, {1});
   Tensor b = from_vector<int64_t>({-1}, {1});
@@ -888,11 +872,8 @@ TEST_CASE("edge input: views of strided views", "[core][bad_input][view]") {
   CHECK(kernel::view(kernel::unsqueeze(e, 1), {2, 3}).to_vector<float>() == e.to_vector<float>());
 }
 
-// BUG core/tensor.cpp:59 (Tensor::is_contiguous): a freshly made empty tensor whose zero-size dim is
-// not the first one, e.g. zeros({2, 0, 3}), reports is_contiguous() == false (the expected stride
-// becomes 0 after the size-0 dim, and strides[0] = 3 != 0). PyTorch says true for any tensor with
-// no elements. Effects are mild (contiguous() copies, AccumulateGrad clones) but the answer is wrong.
-// Fix: `if (t.numel == 0) return true;` at the top.
+// A tensor with no elements is contiguous whatever its strides (as in PyTorch), including zeros({2, 0, 3}),
+// whose zero-size dim is not the first.
 TEST_CASE("an empty tensor is contiguous", "[core][bad_input][tensor]") {
   CHECK(zeros({0, 3}).is_contiguous());
   CHECK(zeros({2, 0, 3}).is_contiguous());
@@ -914,11 +895,8 @@ TEST_CASE("an empty expanded tensor can be written in place: it has no two eleme
   CHECK_THROWS_AS(kernel::add_(kernel::expand(zeros({1, 1}), {2, 3}), ones({2, 3})), ValueError);
 }
 
-// BUG core/tensor.cpp:56-57 (Tensor::size, Tensor::stride): wrap_dim accepts dim 0 / -1 for a 0-d
-// tensor (as reductions want), so size(0) of a 0-d tensor reads the unused slot 0 of the IntList:
-// 0 for a fresh 0-d tensor, and the old size for one made by select() (select(arange(5), 0, 2)
-// .size(0) == 5). PyTorch raises IndexError. Fix: in size()/stride(), throw IndexError when
-// dim() == 0 before calling wrap_dim.
+// size(d) and stride(d) of a 0-d tensor are IndexErrors (as in PyTorch), not a read of an unused slot:
+// a 0-d tensor made by select() still has its old sizes there.
 TEST_CASE("size and stride of a 0-d tensor are IndexErrors", "[core][bad_input][tensor]") {
   Tensor s = kernel::select(arange(5), 0, 2);
   REQUIRE(s.dim() == 0);
@@ -1146,27 +1124,15 @@ TEST_CASE("edge input: factories of empty and 0-d shapes", "[core][bad_input][fa
     }
 }
 
-// BUG core/factory.cpp:151 (linspace): with steps == 1 the only value is computed from the "end" side
-// (i < steps / 2 is false for i = 0), so linspace(0, 1, 1) is [1]; PyTorch and NumPy give [start]
-// = [0]. Fix: `if (steps == 1) p[0] = start;` or fill from the start side when i == 0.
+// linspace with one step gives [start], as PyTorch and NumPy do.
 TEST_CASE("linspace with one step is the start", "[core][bad_input][factory]") {
   CHECK(linspace(0, 1, 1).to_vector<float>() == std::vector<float>{0});
   CHECK(linspace(3, 8, 1, kFloat64).to_vector<double>() == std::vector<double>{3});
 }
 
-// BUG (error messages that do not name the op the user called; the house rule is that every
-// message names the op):
-//   - core/reduce.cpp argmax/argmin call max/min: "max: dim 5 is out of range", "max: cannot reduce
-//     over zero elements" for argmax. Fix: pass the op name down (extreme_along(op, ...)).
-//   - core/reduce.cpp std calls var: "var: expected a floating dtype" for std. Fix: validate in std.
-//   - core/factory.cpp normal_/uniform_ validate the dtype in fill_normal/fill_uniform, which say
-//     "randn"/"rand"; into an expanded view they fail in copy_ ("copy_: cannot write in place").
-//     Fix: check dtype and check_writable in normal_/uniform_/bernoulli_ with their own names
-//     (which also keeps the generator from advancing on a failed call).
-//   - core/view.cpp make_view -> shape_numel(shape) with the default name "shape":
-//     expand(x, {-2}) says "shape: negative size in shape [-2]". Fix: validate sizes in expand.
-//   - core/shape.hpp IntList::check_size has no op: unsqueeze of an 8-d tensor says "heed tensors
-//     have at most 8 dims, asked for 9". Fix: check t.dim() < kMaxDims in unsqueeze.
+// Ops built on other kernels name the op the user called in their errors: argmax and argmin (not
+// max and min), std (not var), normal_, uniform_ and bernoulli_ (not randn, rand or copy_), expand
+// (not shape) and unsqueeze of an 8-d tensor.
 TEST_CASE("error messages name the op the user called", "[core][bad_input][messages]") {
   Tensor x = ones({2, 3});
   Tensor eight = ones({1, 1, 1, 1, 1, 1, 1, 1});
