@@ -42,10 +42,9 @@ Tensor memory_efficient_attention(const Tensor& q, const Tensor& k, const Tensor
 
 // scaled_dot_product_attention switches to memory_efficient_attention when the weights are not
 // requested, there is no dropout and no float mask, and each (batch, head) has at least this many
-// scores Lq × Lk (a quarter as many with is_causal, whose masked tiles the kernel skips). Measured
-// (bench_attention, one thread, forward + backward): causal, the tiled kernel is 1.5x faster from
-// L = 256; without a mask the two are level at L = 512 and the tiled one pulls ahead above. Below,
-// the composite's few larger products win, and its memory (L² per head) is still small.
+// scores Lq × Lk (a quarter as many with is_causal, whose masked tiles the kernel skips): below, the
+// composite's few larger products win, and its memory (L² per head) is still small. Figures:
+// docs/performance.md, kMemoryEfficientMinScores.
 inline constexpr int64_t kMemoryEfficientMinScores = 512 * 512;
 inline bool prefers_memory_efficient_attention(int64_t Lq, int64_t Lk, bool is_causal) {
   return Lq * Lk >= (is_causal ? kMemoryEfficientMinScores / 4 : kMemoryEfficientMinScores);

@@ -179,9 +179,8 @@ bool leading_dims_of_contiguous(const Tensor& x, const DimMask& mask, int64_t& r
 // at least two blocks of kColumnBlock rows, and at most kBlockedColumns columns, go in blocks summed in
 // T, each block's sums added in double to its chunk's, over a fixed split of the blocks into at most
 // kColumnChunks chunks; the chunks are added in chunk order at the end. Every thread reads whole rows
-// and its running sums stay in cache, and the result does not depend on the number of threads.
-// ((1024, 768) on 2 threads, 99 -> 40 us: the sums were a double per column read and written back for
-// every row, and the columns were split between the threads, which left each 128 of a 256-wide row.)
+// and its running sums stay in cache (not a double per column read and written back for every row),
+// and the result does not depend on the number of threads. Figures: docs/performance.md, kColumnBlock.
 // Otherwise (integers, exact in Acc; a few rows, which would make one chunk and one thread; columns so
 // many that the chunks' scratch would be large) each thread keeps one running sum per column for a
 // range of columns, which is also independent of the number of threads.

@@ -73,7 +73,7 @@ inline double inverse_sum(double s) { return s == 0 ? 0.0 : 1.0 / s; }
 inline double log_sum(double s) { return s == 0 ? 0.0 : std::log(s); }
 
 // Σ x in double. Kept out of the exp loops: a loop that mixes float exp and a double sum
-// vectorizes badly (10x slower), so exp is written out first and summed from cache.
+// vectorizes badly, so exp is written out first and summed from cache.
 template <class T>
 double row_sum(const T* __restrict x, int64_t n) {
   double s = 0;
