@@ -373,32 +373,4 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
       [M = save(mask)](const Tensor& dy, NeedsGrad) -> Grads { return {kernel::masked_fill(dy, M.get(), 0.0)}; });
 }
 
-// ---- no gradient --------------------------------------------------------------------------------
-Tensor eq(const Tensor& a, const Tensor& b) { return kernel::eq(a, b); }
-Tensor ne(const Tensor& a, const Tensor& b) { return kernel::ne(a, b); }
-Tensor lt(const Tensor& a, const Tensor& b) { return kernel::lt(a, b); }
-Tensor le(const Tensor& a, const Tensor& b) { return kernel::le(a, b); }
-Tensor gt(const Tensor& a, const Tensor& b) { return kernel::gt(a, b); }
-Tensor ge(const Tensor& a, const Tensor& b) { return kernel::ge(a, b); }
-Tensor eq(const Tensor& a, double b) { return kernel::eq(a, b); }
-Tensor ne(const Tensor& a, double b) { return kernel::ne(a, b); }
-Tensor lt(const Tensor& a, double b) { return kernel::lt(a, b); }
-Tensor le(const Tensor& a, double b) { return kernel::le(a, b); }
-Tensor gt(const Tensor& a, double b) { return kernel::gt(a, b); }
-Tensor ge(const Tensor& a, double b) { return kernel::ge(a, b); }
-Tensor logical_not(const Tensor& x) { return kernel::logical_not(x); }
-Tensor logical_and(const Tensor& a, const Tensor& b) { return kernel::logical_and(a, b); }
-Tensor logical_or(const Tensor& a, const Tensor& b) { return kernel::logical_or(a, b); }
-Tensor logical_xor(const Tensor& a, const Tensor& b) { return kernel::logical_xor(a, b); }
-Tensor isnan(const Tensor& x) { return kernel::isnan(x); }
-Tensor isinf(const Tensor& x) { return kernel::isinf(x); }
-Tensor isfinite(const Tensor& x) { return kernel::isfinite(x); }
-Tensor sign(const Tensor& x) { return kernel::sign(x); }
-Tensor floor(const Tensor& x) { return kernel::floor(x); }
-Tensor ceil(const Tensor& x) { return kernel::ceil(x); }
-Tensor round(const Tensor& x) { return kernel::round(x); }
-bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) { return kernel::allclose(a, b, rtol, atol); }
-bool equal(const Tensor& a, const Tensor& b) { return kernel::equal(a, b); }
-double max_abs_diff(const Tensor& a, const Tensor& b) { return kernel::max_abs_diff(a, b); }
-
 }  // namespace heed

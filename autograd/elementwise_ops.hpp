@@ -2,6 +2,7 @@
 // Differentiable element-wise ops. Each records its backward rule on the tape (elementwise_ops.cpp
 // has the rule next to the forward call, with the maths in a comment). Shapes broadcast as in
 // NumPy/PyTorch; the gradient of a broadcast input is summed back to its shape.
+#include "heed/core/elementwise.hpp"
 #include "heed/core/random.hpp"
 #include "heed/core/tensor.hpp"
 
@@ -80,33 +81,28 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
 
 // ---- no gradient: comparisons, logic, rounding (results are bool, or piecewise constant) --------
-Tensor eq(const Tensor& a, const Tensor& b);
-Tensor ne(const Tensor& a, const Tensor& b);
-Tensor lt(const Tensor& a, const Tensor& b);
-Tensor le(const Tensor& a, const Tensor& b);
-Tensor gt(const Tensor& a, const Tensor& b);
-Tensor ge(const Tensor& a, const Tensor& b);
-Tensor eq(const Tensor& a, double b);
-Tensor ne(const Tensor& a, double b);
-Tensor lt(const Tensor& a, double b);
-Tensor le(const Tensor& a, double b);
-Tensor gt(const Tensor& a, double b);
-Tensor ge(const Tensor& a, double b);
-Tensor logical_not(const Tensor& x);
-Tensor logical_and(const Tensor& a, const Tensor& b);
-Tensor logical_or(const Tensor& a, const Tensor& b);
-Tensor logical_xor(const Tensor& a, const Tensor& b);
-Tensor isnan(const Tensor& x);
-Tensor isinf(const Tensor& x);
-Tensor isfinite(const Tensor& x);
-Tensor sign(const Tensor& x);
-Tensor floor(const Tensor& x);
-Tensor ceil(const Tensor& x);
-Tensor round(const Tensor& x);
+// Nothing to record, so these are the core kernels themselves (core/elementwise.hpp), under heed::.
+using kernel::ceil;
+using kernel::eq;
+using kernel::floor;
+using kernel::ge;
+using kernel::gt;
+using kernel::isfinite;
+using kernel::isinf;
+using kernel::isnan;
+using kernel::le;
+using kernel::logical_and;
+using kernel::logical_not;
+using kernel::logical_or;
+using kernel::logical_xor;
+using kernel::lt;
+using kernel::ne;
+using kernel::round;
+using kernel::sign;
 
-// Whole-tensor checks (no gradient): see kernel::allclose.
-bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);
-bool equal(const Tensor& a, const Tensor& b);
-double max_abs_diff(const Tensor& a, const Tensor& b);
+// Whole-tensor checks (no gradient): allclose, equal (same shape, dtype and values), max_abs_diff.
+using kernel::allclose;
+using kernel::equal;
+using kernel::max_abs_diff;
 
 }  // namespace heed

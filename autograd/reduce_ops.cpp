@@ -141,11 +141,4 @@ ValuesIndices min(const Tensor& x, int64_t dim, bool keepdim) {
   return record_along("min", x, dim, keepdim, kernel::min(x, dim, keepdim));
 }
 
-Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) { return kernel::argmax(x, dim, keepdim); }
-Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) { return kernel::argmin(x, dim, keepdim); }
-Tensor argmax(const Tensor& x) { return kernel::argmax(x); }
-Tensor argmin(const Tensor& x) { return kernel::argmin(x); }
-Tensor any(const Tensor& x, const IntList& dims, bool keepdim) { return kernel::any(x, dims, keepdim); }
-Tensor all(const Tensor& x, const IntList& dims, bool keepdim) { return kernel::all(x, dims, keepdim); }
-
 }  // namespace heed

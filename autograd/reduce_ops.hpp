@@ -24,12 +24,10 @@ ValuesIndices min(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor max(const Tensor& x);  // over all elements, 0-d (same as amax(x))
 Tensor min(const Tensor& x);
 
-// No gradient: indices and bool reductions.
-Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
-Tensor argmin(const Tensor& x, int64_t dim, bool keepdim = false);
-Tensor argmax(const Tensor& x);
-Tensor argmin(const Tensor& x);
-Tensor any(const Tensor& x, const IntList& dims = {}, bool keepdim = false);
-Tensor all(const Tensor& x, const IntList& dims = {}, bool keepdim = false);
+// No gradient: indices and bool reductions, the core kernels themselves (core/reduce.hpp).
+using kernel::all;
+using kernel::any;
+using kernel::argmax;
+using kernel::argmin;
 
 }  // namespace heed
