@@ -22,15 +22,15 @@ namespace heed {
 // each step started from is the output of the step before it or h0 (c0): the node saves its own
 // output and h0 (c0) rather than a copy of every state, so an in-place write to any of them before
 // backward is a StateError, as for every saved tensor.
-RnnSequenceOut rnn_sequence(RnnMode mode, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
-                            const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, const Tensor& lengths,
-                            bool reverse) {
+RNNOutput rnn_sequence(RNNMode mode, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
+                       const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, const Tensor& lengths,
+                       bool reverse) {
   HEED_OP_SCOPE("rnn_sequence");
-  const RnnMode cell = mode;
-  const bool lstm = mode == RnnMode::LSTM;
+  const RNNMode cell = mode;
+  const bool lstm = mode == RNNMode::LSTM;
   const std::vector<Tensor> inputs{x, h0, c0, w_ih, w_hh, b_ih, b_hh};
   const bool record = GradMode::is_enabled() && autograd::any_requires_grad(inputs);
-  kernel::RnnForward f = kernel::rnn_sequence(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, record);
+  kernel::RNNForward f = kernel::rnn_sequence(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, record);
 
   std::vector<Tensor> results{f.output, f.h_n};
   if (lstm) results.push_back(f.c_n);
@@ -41,7 +41,7 @@ RnnSequenceOut rnn_sequence(RnnMode mode, const Tensor& x, const Tensor& h0, con
                                 WHh = save(w_hh), Len = lengths.defined() ? kernel::clone(lengths) : Tensor{},
                                 Out = save(f.output), Act = save(f.act), Cell = save(f.cell), CTanh = save(f.c_tanh),
                                 NHidden = save(f.n_hidden)](const Grads& dys, NeedsGrad needs) -> Grads {
-                                 kernel::RnnForward saved;
+                                 kernel::RNNForward saved;
                                  saved.output = Out.get();
                                  saved.act = Act.get();
                                  saved.cell = Cell.get();
@@ -49,7 +49,7 @@ RnnSequenceOut rnn_sequence(RnnMode mode, const Tensor& x, const Tensor& h0, con
                                  saved.n_hidden = NHidden.get();
                                  std::array<bool, 7> want{};
                                  for (size_t k = 0; k < want.size(); ++k) want[k] = needs[k];
-                                 kernel::RnnGrads g = kernel::rnn_sequence_backward(
+                                 kernel::RNNGrads g = kernel::rnn_sequence_backward(
                                      cell, dys[0], dys[1], lstm ? dys[2] : Tensor{}, saved, X.get(), H0.get(), C0.get(),
                                      WIh.get(), WHh.get(), Len, reverse, want);
                                  return {g.dx, g.dh0, g.dc0, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh};
@@ -97,9 +97,9 @@ Tensor gru_step(const Tensor& gi, const Tensor& h, const Tensor& w_hh, const Ten
 
 // One step at a time with the cell maths above. At a padded step (t >= lengths[b]) row b keeps its
 // state and outputs 0; `where` and `masked_fill` send no gradient through that step.
-RnnSequenceOut rnn_sequence_reference(RnnMode mode, const Tensor& x, const Tensor& h0, const Tensor& c0,
-                                      const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh,
-                                      const Tensor& lengths, bool reverse) {
+RNNOutput rnn_sequence_reference(RNNMode mode, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
+                                 const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, const Tensor& lengths,
+                                 bool reverse) {
   if (!x.defined() || x.dim() != 3)
     throw_error<ShapeError>("rnn_sequence_reference: x must be 3-d (B, T, I), got {}",
                             x.defined() ? describe(x) : std::string("undefined"));
@@ -115,16 +115,16 @@ RnnSequenceOut rnn_sequence_reference(RnnMode mode, const Tensor& x, const Tenso
     const Tensor& gi = gi_steps[t];
     Tensor h_next, c_next;
     switch (mode) {
-      case RnnMode::Tanh:
+      case RNNMode::Tanh:
         h_next = rnn_step(gi, h, w_hh, b_hh, false);
         break;
-      case RnnMode::Relu:
+      case RNNMode::Relu:
         h_next = rnn_step(gi, h, w_hh, b_hh, true);
         break;
-      case RnnMode::LSTM:
+      case RNNMode::LSTM:
         std::tie(h_next, c_next) = lstm_step(gi, h, c, w_hh, b_hh);
         break;
-      case RnnMode::GRU:
+      case RNNMode::GRU:
         h_next = gru_step(gi, h, w_hh, b_hh);
         break;
     }
@@ -137,7 +137,7 @@ RnnSequenceOut rnn_sequence_reference(RnnMode mode, const Tensor& x, const Tenso
     }
     Tensor real = gt(lengths.reshape({batch, 1}), static_cast<double>(t));  // (B, 1) bool
     h = where(real, h_next, h);
-    if (mode == RnnMode::LSTM) c = where(real, c_next, c);
+    if (mode == RNNMode::LSTM) c = where(real, c_next, c);
     outputs[t] = masked_fill(h_next, logical_not(real), 0.0);
   }
   return {stack(outputs, 1), h, c};

@@ -25,26 +25,28 @@
 // depend on the number of threads. The op saves its own output and h0 (c0) for the backward (the
 // state each step started from), so writing into them in place before backward is a StateError.
 // Returns output (B, T, H) (the h of every step), h_n (B, H) and, for LSTM, c_n (B, H).
-#include "heed/core/rnn.hpp"  // RnnMode
+#include "heed/core/rnn.hpp"  // RNNMode
 #include "heed/core/tensor.hpp"
 
 namespace heed {
 
-struct RnnSequenceOut {
-  Tensor output;  // (B, T, H)
-  Tensor h_n;     // (B, H)
-  Tensor c_n;     // (B, H), LSTM only
+// What a recurrent layer returns: here one layer and direction (D = L = 1); nn::RNN, LSTM and GRU
+// return the same struct for all their layers and directions.
+struct RNNOutput {
+  Tensor output;  // (B, T, D H): the last layer's h at every step, both directions concatenated
+  Tensor h_n;     // (L D, B, H) for the nn layers, (B, H) here: the final state of every layer and direction
+  Tensor c_n;     // as h_n, LSTM only
 };
 
-RnnSequenceOut rnn_sequence(RnnMode mode, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
-                            const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh,
-                            const Tensor& lengths = Tensor{}, bool reverse = false);
+RNNOutput rnn_sequence(RNNMode mode, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
+                       const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, const Tensor& lengths = Tensor{},
+                       bool reverse = false);
 // The composite reference, for tests and for reading (and nn's layers with options.fused = false):
 // the cell equations above, one step at a time, from primitive differentiable ops (linear, chunk,
 // sigmoid, tanh, where), whose gradients come from the tape. Same arguments, same results up to
 // rounding; the arguments are checked only as far as those ops check them.
-RnnSequenceOut rnn_sequence_reference(RnnMode mode, const Tensor& x, const Tensor& h0, const Tensor& c0,
-                                      const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh,
-                                      const Tensor& lengths = Tensor{}, bool reverse = false);
+RNNOutput rnn_sequence_reference(RNNMode mode, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
+                                 const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh,
+                                 const Tensor& lengths = Tensor{}, bool reverse = false);
 
 }  // namespace heed

@@ -17,15 +17,15 @@
 
 namespace heed::kernel {
 
-const char* rnn_mode_name(RnnMode mode) {
+const char* rnn_mode_name(RNNMode mode) {
   switch (mode) {
-    case RnnMode::Tanh:
+    case RNNMode::Tanh:
       return "Tanh";
-    case RnnMode::Relu:
+    case RNNMode::Relu:
       return "Relu";
-    case RnnMode::LSTM:
+    case RNNMode::LSTM:
       return "LSTM";
-    case RnnMode::GRU:
+    case RNNMode::GRU:
       return "GRU";
   }
   return "?";
@@ -41,7 +41,7 @@ struct Dims {
 
 std::string desc(const Tensor& t) { return t.defined() ? describe(t) : std::string("undefined"); }
 
-Dims check_args(RnnMode cell, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
+Dims check_args(RNNMode cell, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
                 const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh) {
   const int64_t G = rnn_gate_count(cell);
   const char* name = rnn_mode_name(cell);
@@ -59,9 +59,9 @@ Dims check_args(RnnMode cell, const Tensor& x, const Tensor& h0, const Tensor& c
   if (!h0.defined() || !(h0.shape() == Shape{d.B, d.H}))
     throw_error<ShapeError>("rnn_sequence: h0 must be (B, H) = [{}, {}] (x {}, w_hh {}), got {}", d.B, d.H, describe(x),
                             describe(w_hh), desc(h0));
-  if (cell == RnnMode::LSTM && !c0.defined())
+  if (cell == RNNMode::LSTM && !c0.defined())
     throw_error<ValueError>("rnn_sequence: LSTM needs c0 (B, H) = [{}, {}], got none", d.B, d.H);
-  if (cell != RnnMode::LSTM && c0.defined())
+  if (cell != RNNMode::LSTM && c0.defined())
     throw_error<ValueError>("rnn_sequence: c0 is for LSTM only, got c0 {} for {}", describe(c0), name);
   if (c0.defined() && !(c0.shape() == Shape{d.B, d.H}))
     throw_error<ShapeError>("rnn_sequence: c0 must be (B, H) = [{}, {}] (x {}, w_hh {}), got {}", d.B, d.H, describe(x),
@@ -115,7 +115,7 @@ void for_rows(int64_t B, int64_t H, int64_t cost, F&& f) {
 }
 
 // Work per element of a cell's element-wise kernel, in units of a simple element-wise op.
-constexpr int64_t cell_cost(RnnMode cell) { return cell == RnnMode::LSTM ? 32 : cell == RnnMode::GRU ? 24 : 8; }
+constexpr int64_t cell_cost(RNNMode cell) { return cell == RNNMode::LSTM ? 32 : cell == RNNMode::GRU ? 24 : 8; }
 
 // ---- the order of the steps ---------------------------------------------------------------------
 
@@ -141,7 +141,7 @@ struct Steps {
 // The buffers of one forward pass; every one contiguous. Row (b, t) of a (B, T, N) buffer starts at
 // (b T + t) N.
 template <class T>
-struct Fwd {
+struct ForwardBuffers {
   int64_t B, steps, H, G;
   T* gates;       // (B, T, G H) x W_ihᵀ + biases (GRU: without b_hn); LSTM and GRU overwrite each real
                   // step's pre-activations with its gate activations, which the backward reads
@@ -158,8 +158,8 @@ struct Fwd {
 
 // Step t of row b, elements [j0, j1) of each gate block. A padded step (real = false) keeps the
 // state and writes 0 to the output; the backward reads nothing else of a padded step.
-template <class T, RnnMode C, bool Save>
-void forward_run(const Fwd<T>& f, int64_t b, int64_t t, int64_t j0, int64_t j1, bool real) {
+template <class T, RNNMode C, bool Save>
+void forward_run(const ForwardBuffers<T>& f, int64_t b, int64_t t, int64_t j0, int64_t j1, bool real) {
   const int64_t H = f.H, GH = f.G * H, row = b * f.steps + t;
   T* __restrict h = f.h + b * H;
   T* __restrict out = f.out + row * H;
@@ -169,19 +169,19 @@ void forward_run(const Fwd<T>& f, int64_t b, int64_t t, int64_t j0, int64_t j1, 
   }
   T* __restrict a = f.gates + row * GH;  // pre-activations in, activations out
   const T* __restrict hp = f.hp + b * GH;
-  if constexpr (C == RnnMode::Tanh || C == RnnMode::Relu) {
+  if constexpr (C == RNNMode::Tanh || C == RNNMode::Relu) {
     // h' = act(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh); the output doubles as the saved activation
     for (int64_t j = j0; j < j1; ++j) {
       T s = a[j] + hp[j];
       T hn;
-      if constexpr (C == RnnMode::Tanh)
+      if constexpr (C == RNNMode::Tanh)
         hn = vtanh(s);
       else
         hn = (s > 0 || s != s) ? s : T(0);
       h[j] = hn;
       out[j] = hn;
     }
-  } else if constexpr (C == RnnMode::LSTM) {
+  } else if constexpr (C == RNNMode::LSTM) {
     // i = σ(a_i), f = σ(a_f), g = tanh(a_g), o = σ(a_o),   c' = f c + i g,   h' = o tanh(c')
     T* __restrict c = f.c + b * H;
 #pragma GCC ivdep
@@ -224,8 +224,8 @@ void forward_run(const Fwd<T>& f, int64_t b, int64_t t, int64_t j0, int64_t j1, 
   }
 }
 
-template <class T, RnnMode C, bool Save>
-void forward_loop(Fwd<T>& f, const T* w_hh, T* hp, const Steps& steps) {
+template <class T, RNNMode C, bool Save>
+void forward_loop(ForwardBuffers<T>& f, const T* w_hh, T* hp, const Steps& steps) {
   const int64_t GH = f.G * f.H;
   f.hp = hp;
   for (int64_t s = 0; s < f.steps; ++s) {
@@ -252,7 +252,7 @@ constexpr int64_t kChunkRows = 512;
 // The buffers of one backward pass. A chunk buffer (S B, N) holds row b of the chunk's u-th step at
 // (u B + b) N.
 template <class T>
-struct Bwd {
+struct BackwardBuffers {
   int64_t B, steps, I, H, G;
   // saved by the forward, and the inputs it needs again
   const T* act;       // (B, T, G H) the gate activations of every real step; Tanh/Relu: the output
@@ -296,32 +296,33 @@ struct Bwd {
 //          x side (W_ih, b_ih, x): (da_r, da_z, da_n);  h side (W_hh, b_hh, h): (da_r, da_z, dq)
 // The previous state h (c) is the saved output (cell) of step `prev`, or h0 (c0) at the first step.
 // A padded step has zero d pre-activations and leaves dh and dc as they are.
-template <class T, RnnMode C>
-void backward_run(const Bwd<T>& f, int64_t b, int64_t t, int64_t u, int64_t prev, int64_t j0, int64_t j1, bool real) {
+template <class T, RNNMode C>
+void backward_run(const BackwardBuffers<T>& f, int64_t b, int64_t t, int64_t u, int64_t prev, int64_t j0, int64_t j1,
+                  bool real) {
   const int64_t H = f.H, GH = f.G * H, row = b * f.steps + t, chunk_row = u * f.B + b;
   T* __restrict dgh = f.dgh + chunk_row * GH;
-  T* __restrict dgx = C == RnnMode::GRU ? f.dgx + chunk_row * GH : nullptr;
+  T* __restrict dgx = C == RNNMode::GRU ? f.dgx + chunk_row * GH : nullptr;
   if (!real) {
     for (int64_t g = 0; g < f.G; ++g)
       for (int64_t j = j0; j < j1; ++j) {
         dgh[g * H + j] = T(0);
-        if constexpr (C == RnnMode::GRU) dgx[g * H + j] = T(0);
+        if constexpr (C == RNNMode::GRU) dgx[g * H + j] = T(0);
       }
     return;
   }
   T* __restrict dh = f.dh + b * H;
   const T* __restrict dout = f.dout + row * H;
-  if constexpr (C == RnnMode::Tanh || C == RnnMode::Relu) {
+  if constexpr (C == RNNMode::Tanh || C == RNNMode::Relu) {
     const T* __restrict y = f.act + row * H;
     for (int64_t j = j0; j < j1; ++j) {
       T g = dh[j] + dout[j];
-      if constexpr (C == RnnMode::Tanh)
+      if constexpr (C == RNNMode::Tanh)
         dgh[j] = g * (T(1) - y[j] * y[j]);
       else
         dgh[j] = y[j] > 0 ? g : T(0);
       dh[j] = T(0);
     }
-  } else if constexpr (C == RnnMode::LSTM) {
+  } else if constexpr (C == RNNMode::LSTM) {
     const T* __restrict a = f.act + row * GH;
     const T* __restrict tc = f.c_tanh + row * H;
     const T* __restrict cp = prev < 0 ? f.c0 + b * H : f.cell + (b * f.steps + prev) * H;
@@ -386,7 +387,7 @@ void for_chunk_rows(const Steps& steps, int64_t B, int64_t s0, int64_t s1, int64
 //   dW_ih += dgates_xᵀ x,   dW_hh += dgates_hᵀ h_prev,   db += column sums,   dx = dgates_x W_ih
 // with x and h_prev copied into the chunk's row order (zeros at padded steps, whose dgates are 0).
 template <class T>
-void backward_chunk(const Bwd<T>& f, const Steps& steps, int64_t s0, int64_t s1) {
+void backward_chunk(const BackwardBuffers<T>& f, const Steps& steps, int64_t s0, int64_t s1) {
   const int64_t B = f.B, I = f.I, H = f.H, GH = f.G * H, R = (s1 - s0) * B;
   // copies row src(b, t) (null: zeros) of N elements to each chunk row of dst
   auto gather = [&](T* dst, int64_t N, auto&& src) {
@@ -419,8 +420,8 @@ void backward_chunk(const Bwd<T>& f, const Steps& steps, int64_t s0, int64_t s1)
   if (f.db_h) add_column_sums(f.dgh, R, GH, f.db_h);
 }
 
-template <class T, RnnMode C>
-void backward_loop(const Bwd<T>& f, const Steps& steps, int64_t S) {
+template <class T, RNNMode C>
+void backward_loop(const BackwardBuffers<T>& f, const Steps& steps, int64_t S) {
   const int64_t GH = f.G * f.H;
   for (int64_t s1 = f.steps; s1 > 0;) {
     const int64_t s0 = (s1 - 1) / S * S;  // the chunk [s0, s1), the last one first
@@ -441,16 +442,16 @@ void backward_loop(const Bwd<T>& f, const Steps& steps, int64_t S) {
 }
 
 template <class F>
-decltype(auto) dispatch_cell(RnnMode cell, F&& f) {
+decltype(auto) dispatch_cell(RNNMode cell, F&& f) {
   switch (cell) {
-    case RnnMode::Tanh:
-      return f.template operator()<RnnMode::Tanh>();
-    case RnnMode::Relu:
-      return f.template operator()<RnnMode::Relu>();
-    case RnnMode::LSTM:
-      return f.template operator()<RnnMode::LSTM>();
+    case RNNMode::Tanh:
+      return f.template operator()<RNNMode::Tanh>();
+    case RNNMode::Relu:
+      return f.template operator()<RNNMode::Relu>();
+    case RNNMode::LSTM:
+      return f.template operator()<RNNMode::LSTM>();
     default:
-      return f.template operator()<RnnMode::GRU>();
+      return f.template operator()<RNNMode::GRU>();
   }
 }
 
@@ -461,29 +462,29 @@ T* ptr(const Tensor& t) {
 
 }  // namespace
 
-int64_t rnn_gate_count(RnnMode cell) {
+int64_t rnn_gate_count(RNNMode cell) {
   switch (cell) {
-    case RnnMode::Tanh:
-    case RnnMode::Relu:
+    case RNNMode::Tanh:
+    case RNNMode::Relu:
       return 1;
-    case RnnMode::LSTM:
+    case RNNMode::LSTM:
       return 4;
-    case RnnMode::GRU:
+    case RNNMode::GRU:
       return 3;
   }
   throw_error<ValueError>("rnn_sequence: unknown cell mode {}", static_cast<int>(cell));
 }
 
-RnnForward rnn_sequence(RnnMode cell, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
+RNNForward rnn_sequence(RNNMode cell, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
                         const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, const Tensor& lengths, bool reverse,
                         bool for_backward) {
   const Dims d = check_args(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh);
   const std::vector<int64_t> len = check_lengths(lengths, d.B, d.T);
   const int64_t B = d.B, T = d.T, I = d.I, H = d.H, GH = d.G * d.H;
-  const bool lstm = cell == RnnMode::LSTM, gru = cell == RnnMode::GRU;
+  const bool lstm = cell == RNNMode::LSTM, gru = cell == RNNMode::GRU;
   const DType dt = x.dtype();
 
-  RnnForward r;
+  RNNForward r;
   r.output = make_tensor({B, T, H}, dt);
   r.h_n = clone(h0);  // the state, updated in place step by step
   if (lstm) r.c_n = clone(c0);
@@ -515,20 +516,20 @@ RnnForward rnn_sequence(RnnMode cell, const Tensor& x, const Tensor& h0, const T
 
   const Steps steps{T, reverse, len};
   dispatch_floating(dt, "rnn_sequence", [&]<class T_>() {
-    Fwd<T_> f{B,
-              T,
-              H,
-              d.G,
-              gates.data_ptr<T_>(),
-              nullptr,
-              ptr<T_>(b_hn),
-              r.h_n.data_ptr<T_>(),
-              ptr<T_>(r.c_n),
-              r.output.data_ptr<T_>(),
-              ptr<T_>(r.cell),
-              ptr<T_>(r.c_tanh),
-              ptr<T_>(r.n_hidden)};
-    dispatch_cell(cell, [&]<RnnMode C>() {
+    ForwardBuffers<T_> f{B,
+                         T,
+                         H,
+                         d.G,
+                         gates.data_ptr<T_>(),
+                         nullptr,
+                         ptr<T_>(b_hn),
+                         r.h_n.data_ptr<T_>(),
+                         ptr<T_>(r.c_n),
+                         r.output.data_ptr<T_>(),
+                         ptr<T_>(r.cell),
+                         ptr<T_>(r.c_tanh),
+                         ptr<T_>(r.n_hidden)};
+    dispatch_cell(cell, [&]<RNNMode C>() {
       if (for_backward)
         forward_loop<T_, C, true>(f, w_hh_c.data_ptr<T_>(), hp.data_ptr<T_>(), steps);
       else
@@ -540,7 +541,7 @@ RnnForward rnn_sequence(RnnMode cell, const Tensor& x, const Tensor& h0, const T
 
 // ---- the naive reference ------------------------------------------------------------------------
 
-RnnForward rnn_sequence_reference(RnnMode cell, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
+RNNForward rnn_sequence_reference(RNNMode cell, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
                                   const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, const Tensor& lengths,
                                   bool reverse) {
   const Dims d = check_args(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh);
@@ -566,11 +567,11 @@ RnnForward rnn_sequence_reference(RnnMode cell, const Tensor& x, const Tensor& h
       }
       std::vector<double> h_new(static_cast<size_t>(H));
       for (int64_t j = 0; j < H; ++j) {
-        if (cell == RnnMode::Tanh) {
+        if (cell == RNNMode::Tanh) {
           h_new[j] = std::tanh(xi[j] + hh[j]);
-        } else if (cell == RnnMode::Relu) {
+        } else if (cell == RNNMode::Relu) {
           h_new[j] = std::max(xi[j] + hh[j], 0.0);
-        } else if (cell == RnnMode::LSTM) {  // gates i, f, g, o
+        } else if (cell == RNNMode::LSTM) {  // gates i, f, g, o
           const double i = sigmoid(xi[j] + hh[j]), f = sigmoid(xi[H + j] + hh[H + j]);
           const double g = std::tanh(xi[2 * H + j] + hh[2 * H + j]), o = sigmoid(xi[3 * H + j] + hh[3 * H + j]);
           cb[j] = f * cb[j] + i * g;
@@ -585,20 +586,20 @@ RnnForward rnn_sequence_reference(RnnMode cell, const Tensor& x, const Tensor& h
       std::copy(h_new.begin(), h_new.end(), out.data_ptr<double>() + (b * T + t) * H);
     }
   }
-  RnnForward r;
+  RNNForward r;
   r.output = to_dtype(out, x.dtype());
   r.h_n = to_dtype(h, x.dtype());
   if (c.defined()) r.c_n = to_dtype(c, x.dtype());
   return r;
 }
 
-RnnGrads rnn_sequence_backward(RnnMode cell, const Tensor& d_output, const Tensor& d_h_n, const Tensor& d_c_n,
-                               const RnnForward& saved, const Tensor& x, const Tensor& h0, const Tensor& c0,
+RNNGrads rnn_sequence_backward(RNNMode cell, const Tensor& d_output, const Tensor& d_h_n, const Tensor& d_c_n,
+                               const RNNForward& saved, const Tensor& x, const Tensor& h0, const Tensor& c0,
                                const Tensor& w_ih, const Tensor& w_hh, const Tensor& lengths, bool reverse,
                                const std::array<bool, 7>& needs) {
   const int64_t B = x.size(0), T = x.size(1), I = x.size(2), H = w_hh.size(1), G = rnn_gate_count(cell);
   const int64_t GH = G * H;
-  const bool lstm = cell == RnnMode::LSTM, gru = cell == RnnMode::GRU;
+  const bool lstm = cell == RNNMode::LSTM, gru = cell == RNNMode::GRU;
   if (!(d_output.shape() == Shape{B, T, H}) || !(d_h_n.shape() == Shape{B, H}) ||
       (lstm && !(d_c_n.shape() == Shape{B, H})))
     throw_error<ShapeError>("rnn_sequence_backward: gradients {}, {}, {} do not match output [{}, {}, {}]",
@@ -616,7 +617,7 @@ RnnGrads rnn_sequence_backward(RnnMode cell, const Tensor& d_output, const Tenso
   Tensor dgx = gru ? make_tensor({S * B, GH}, dt) : dgh;  // x side
   Tensor rows_h = needs[kRnnWHh] ? make_tensor({S * B, H}, dt) : Tensor{};
   Tensor rows_x = needs[kRnnWIh] || needs[kRnnX] ? make_tensor({S * B, I}, dt) : Tensor{};
-  RnnGrads g;
+  RNNGrads g;
   if (needs[kRnnX]) g.dx = make_tensor({B, T, I}, dt);
   if (needs[kRnnWIh]) g.dw_ih = zeros({GH, I}, dt);
   if (needs[kRnnWHh]) g.dw_hh = zeros({GH, H}, dt);
@@ -626,34 +627,34 @@ RnnGrads rnn_sequence_backward(RnnMode cell, const Tensor& d_output, const Tenso
 
   const Steps steps{T, reverse, len};
   dispatch_floating(dt, "rnn_sequence_backward", [&]<class T_>() {
-    const Bwd<T_> f{B,
-                    T,
-                    I,
-                    H,
-                    G,
-                    ptr<T_>(saved.act),
-                    ptr<T_>(saved.output),
-                    ptr<T_>(h0_c),
-                    ptr<T_>(saved.cell),
-                    ptr<T_>(saved.c_tanh),
-                    ptr<T_>(c0_c),
-                    ptr<T_>(saved.n_hidden),
-                    ptr<T_>(x_c),
-                    w_ih_c.data_ptr<T_>(),
-                    w_hh_c.data_ptr<T_>(),
-                    dout.data_ptr<T_>(),
-                    dh.data_ptr<T_>(),
-                    ptr<T_>(dc),
-                    dgh.data_ptr<T_>(),
-                    dgx.data_ptr<T_>(),
-                    ptr<T_>(rows_h),
-                    ptr<T_>(rows_x),
-                    ptr<T_>(g.dx),
-                    ptr<T_>(g.dw_ih),
-                    ptr<T_>(g.dw_hh),
-                    sum_x ? db_x.data() : nullptr,
-                    sum_h ? db_h.data() : nullptr};
-    if (B > 0) dispatch_cell(cell, [&]<RnnMode C>() { backward_loop<T_, C>(f, steps, S); });
+    const BackwardBuffers<T_> f{B,
+                                T,
+                                I,
+                                H,
+                                G,
+                                ptr<T_>(saved.act),
+                                ptr<T_>(saved.output),
+                                ptr<T_>(h0_c),
+                                ptr<T_>(saved.cell),
+                                ptr<T_>(saved.c_tanh),
+                                ptr<T_>(c0_c),
+                                ptr<T_>(saved.n_hidden),
+                                ptr<T_>(x_c),
+                                w_ih_c.data_ptr<T_>(),
+                                w_hh_c.data_ptr<T_>(),
+                                dout.data_ptr<T_>(),
+                                dh.data_ptr<T_>(),
+                                ptr<T_>(dc),
+                                dgh.data_ptr<T_>(),
+                                dgx.data_ptr<T_>(),
+                                ptr<T_>(rows_h),
+                                ptr<T_>(rows_x),
+                                ptr<T_>(g.dx),
+                                ptr<T_>(g.dw_ih),
+                                ptr<T_>(g.dw_hh),
+                                sum_x ? db_x.data() : nullptr,
+                                sum_h ? db_h.data() : nullptr};
+    if (B > 0) dispatch_cell(cell, [&]<RNNMode C>() { backward_loop<T_, C>(f, steps, S); });
   });
   if (needs[kRnnH0]) g.dh0 = dh;
   if (needs[kRnnC0] && lstm) g.dc0 = dc;

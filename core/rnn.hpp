@@ -35,17 +35,17 @@
 
 namespace heed {
 // The kind of recurrent cell (equations: autograd/rnn_ops.hpp).
-enum class RnnMode { Tanh, Relu, LSTM, GRU };
+enum class RNNMode { Tanh, Relu, LSTM, GRU };
 }  // namespace heed
 
 namespace heed::kernel {
 
-const char* rnn_mode_name(RnnMode mode);  // "Tanh", "Relu", "LSTM", "GRU"
+const char* rnn_mode_name(RNNMode mode);  // "Tanh", "Relu", "LSTM", "GRU"
 
 // G: the number of gate blocks of H rows in W_ih and W_hh (1, 1, 4 (i f g o), 3 (r z n)).
-int64_t rnn_gate_count(RnnMode cell);
+int64_t rnn_gate_count(RNNMode cell);
 
-struct RnnForward {
+struct RNNForward {
   Tensor output;  // (B, T, H): the h of every step, 0 at padded steps
   Tensor h_n;     // (B, H)
   Tensor c_n;     // (B, H), LSTM only
@@ -61,27 +61,27 @@ struct RnnForward {
 //   -> output (B, T, H), h_n (B, H), c_n (B, H) for LSTM.
 // Checks every argument first (ShapeError, DTypeError, IndexError, ValueError naming
 // "rnn_sequence"). for_backward also fills the saved tensors.
-RnnForward rnn_sequence(RnnMode cell, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
+RNNForward rnn_sequence(RNNMode cell, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
                         const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, const Tensor& lengths, bool reverse,
                         bool for_backward);
 // The naive reference, for tests and for reading: the cell equations of autograd/rnn_ops.hpp one row
 // and one step at a time, in double, with plain loops for the products (same arguments; fills output,
 // h_n and c_n only).
-RnnForward rnn_sequence_reference(RnnMode cell, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
+RNNForward rnn_sequence_reference(RNNMode cell, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
                                   const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, const Tensor& lengths,
                                   bool reverse);
 
 // The gradients of rnn_sequence's inputs, in its argument order; undefined where not asked for.
-struct RnnGrads {
+struct RNNGrads {
   Tensor dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh;
 };
-enum RnnInput { kRnnX, kRnnH0, kRnnC0, kRnnWIh, kRnnWHh, kRnnBIh, kRnnBHh };
+enum RNNInput { kRnnX, kRnnH0, kRnnC0, kRnnWIh, kRnnWHh, kRnnBIh, kRnnBHh };
 
 // d_output (B, T, H), d_h_n (B, H), d_c_n (B, H) for LSTM (undefined otherwise), `saved` from
-// rnn_sequence(..., for_backward = true) on x, h0, c0, w_ih, w_hh, lengths, reverse -> RnnGrads.
-// needs[k] asks for the gradient of input k (RnnInput order).
-RnnGrads rnn_sequence_backward(RnnMode cell, const Tensor& d_output, const Tensor& d_h_n, const Tensor& d_c_n,
-                               const RnnForward& saved, const Tensor& x, const Tensor& h0, const Tensor& c0,
+// rnn_sequence(..., for_backward = true) on x, h0, c0, w_ih, w_hh, lengths, reverse -> RNNGrads.
+// needs[k] asks for the gradient of input k (RNNInput order).
+RNNGrads rnn_sequence_backward(RNNMode cell, const Tensor& d_output, const Tensor& d_h_n, const Tensor& d_c_n,
+                               const RNNForward& saved, const Tensor& x, const Tensor& h0, const Tensor& c0,
                                const Tensor& w_ih, const Tensor& w_hh, const Tensor& lengths, bool reverse,
                                const std::array<bool, 7>& needs);
 

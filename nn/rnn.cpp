@@ -14,7 +14,7 @@ namespace heed::nn {
 
 namespace {
 
-int64_t gates_of(RnnMode mode) { return mode == RnnMode::LSTM ? 4 : mode == RnnMode::GRU ? 3 : 1; }
+int64_t gates_of(RNNMode mode) { return mode == RNNMode::LSTM ? 4 : mode == RNNMode::GRU ? 3 : 1; }
 
 // The cell functions' checks: x (B, I), states (B, H), w_ih (G H, I), w_hh (G H, H), biases (G H).
 void check_cell_args(const char* op, int64_t gates, const Tensor& x, const Tensor& h, const Tensor& c,
@@ -55,8 +55,8 @@ void check_state(const std::string& op, const char* name, const Tensor& s, const
 // heed::rnn_sequence_reference (which nn::RNN/LSTM/GRU with options.fused = false run, and which the
 // tests compare the cells to).
 namespace {
-RnnSequenceOut one_step(RnnMode mode, const Tensor& x, const Tensor& h, const Tensor& c, const Tensor& w_ih,
-                        const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh) {
+RNNOutput one_step(RNNMode mode, const Tensor& x, const Tensor& h, const Tensor& c, const Tensor& w_ih,
+                   const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh) {
   return rnn_sequence(mode, x.unsqueeze(1), h, c, w_ih, w_hh, b_ih, b_hh);
 }
 }  // namespace
@@ -64,26 +64,26 @@ RnnSequenceOut one_step(RnnMode mode, const Tensor& x, const Tensor& h, const Te
 Tensor rnn_tanh_cell(const Tensor& x, const Tensor& h, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
                      const Tensor& b_hh) {
   check_cell_args("rnn_tanh_cell", 1, x, h, Tensor{}, w_ih, w_hh, b_ih, b_hh);
-  return one_step(RnnMode::Tanh, x, h, Tensor{}, w_ih, w_hh, b_ih, b_hh).h_n;
+  return one_step(RNNMode::Tanh, x, h, Tensor{}, w_ih, w_hh, b_ih, b_hh).h_n;
 }
 
 Tensor rnn_relu_cell(const Tensor& x, const Tensor& h, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
                      const Tensor& b_hh) {
   check_cell_args("rnn_relu_cell", 1, x, h, Tensor{}, w_ih, w_hh, b_ih, b_hh);
-  return one_step(RnnMode::Relu, x, h, Tensor{}, w_ih, w_hh, b_ih, b_hh).h_n;
+  return one_step(RNNMode::Relu, x, h, Tensor{}, w_ih, w_hh, b_ih, b_hh).h_n;
 }
 
 std::pair<Tensor, Tensor> lstm_cell(const Tensor& x, const Tensor& h, const Tensor& c, const Tensor& w_ih,
                                     const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh) {
   check_cell_args("lstm_cell", 4, x, h, c, w_ih, w_hh, b_ih, b_hh);
-  RnnSequenceOut out = one_step(RnnMode::LSTM, x, h, c, w_ih, w_hh, b_ih, b_hh);
+  RNNOutput out = one_step(RNNMode::LSTM, x, h, c, w_ih, w_hh, b_ih, b_hh);
   return {out.h_n, out.c_n};
 }
 
 Tensor gru_cell(const Tensor& x, const Tensor& h, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
                 const Tensor& b_hh) {
   check_cell_args("gru_cell", 3, x, h, Tensor{}, w_ih, w_hh, b_ih, b_hh);
-  return one_step(RnnMode::GRU, x, h, Tensor{}, w_ih, w_hh, b_ih, b_hh).h_n;
+  return one_step(RNNMode::GRU, x, h, Tensor{}, w_ih, w_hh, b_ih, b_hh).h_n;
 }
 
 // ---- cells ---------------------------------------------------------------------------------------
@@ -163,13 +163,13 @@ Tensor GRUCell::forward(const Tensor& x, const Tensor& h) {
 // ---- sequence layers -----------------------------------------------------------------------------
 namespace {
 
-std::string layer_type_name(RnnMode mode) {
-  return mode == RnnMode::LSTM ? "LSTM" : mode == RnnMode::GRU ? "GRU" : "RNN";
+std::string layer_type_name(RNNMode mode) {
+  return mode == RNNMode::LSTM ? "LSTM" : mode == RNNMode::GRU ? "GRU" : "RNN";
 }
 
 }  // namespace
 
-RNNBase::RNNBase(std::string type_name, RnnMode m, int64_t input, int64_t hidden, RNNOptions opts)
+RNNBase::RNNBase(std::string type_name, RNNMode m, int64_t input, int64_t hidden, RNNOptions opts)
     : Module(type_name), mode(m), input_size(input), hidden_size(hidden), options(opts) {
   if (input <= 0 || hidden <= 0)
     throw_error<ValueError>("{}: input_size and hidden_size must be positive, got {} and {}", type_name, input, hidden);
@@ -206,7 +206,7 @@ std::string RNNBase::extra_repr() const {
   if (!options.bias) s += ", bias=false";
   if (options.dropout != 0) s += fmt::format(", dropout={}", options.dropout);
   if (options.bidirectional) s += ", bidirectional=true";
-  if (mode == RnnMode::Relu) s += ", nonlinearity=relu";
+  if (mode == RNNMode::Relu) s += ", nonlinearity=relu";
   if (!options.fused) s += ", fused=false";
   return s;
 }
@@ -225,7 +225,7 @@ RNNOutput RNNBase::forward(const Tensor& x, const Tensor& h0, const Tensor& c0, 
   const int64_t batch = x.size(0), steps = x.size(1);
   const Shape state_shape{layers * dirs, batch, hidden};
   check_state(op, "h0", h0, state_shape, x);
-  if (mode == RnnMode::LSTM)
+  if (mode == RNNMode::LSTM)
     check_state(op, "c0", c0, state_shape, x);
   else if (c0.defined())
     throw_error<ValueError>("{}: c0 is an LSTM's cell state; a {} takes h0 only", op, layer_type_name(mode));
@@ -252,11 +252,11 @@ RNNOutput RNNBase::forward(const Tensor& x, const Tensor& h0, const Tensor& c0, 
       const RNNWeights& w = all_weights[k];
       Tensor h = h0.defined() ? select(h0, 0, k) : zeros({batch, hidden}, x.dtype());
       Tensor c;
-      if (mode == RnnMode::LSTM) c = c0.defined() ? select(c0, 0, k) : zeros({batch, hidden}, x.dtype());
-      RnnSequenceOut r = options.fused ? rnn_sequence(mode, input, h, c, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh,
-                                                      lengths, dir == 1)
-                                       : rnn_sequence_reference(mode, input, h, c, w.weight_ih, w.weight_hh, w.bias_ih,
-                                                                w.bias_hh, lengths, dir == 1);
+      if (mode == RNNMode::LSTM) c = c0.defined() ? select(c0, 0, k) : zeros({batch, hidden}, x.dtype());
+      RNNOutput r = options.fused ? rnn_sequence(mode, input, h, c, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh,
+                                                 lengths, dir == 1)
+                                  : rnn_sequence_reference(mode, input, h, c, w.weight_ih, w.weight_hh, w.bias_ih,
+                                                           w.bias_hh, lengths, dir == 1);
       outputs.push_back(r.output);
       h_n.push_back(r.h_n);
       c_n.push_back(r.c_n);
@@ -265,17 +265,17 @@ RNNOutput RNNBase::forward(const Tensor& x, const Tensor& h0, const Tensor& c0, 
     // Dropout between layers, not after the last.
     if (options.dropout > 0 && layer + 1 < layers) input = dropout(input, options.dropout, is_training());
   }
-  return {input, stack(h_n, 0), mode == RnnMode::LSTM ? stack(c_n, 0) : Tensor{}};
+  return {input, stack(h_n, 0), mode == RNNMode::LSTM ? stack(c_n, 0) : Tensor{}};
 }
 
 RNN::RNN(int64_t input, int64_t hidden, RNNOptions opts, std::string act)
-    : RNNBase("RNN", act == "relu" ? RnnMode::Relu : RnnMode::Tanh, input, hidden, opts), nonlinearity(std::move(act)) {
+    : RNNBase("RNN", act == "relu" ? RNNMode::Relu : RNNMode::Tanh, input, hidden, opts), nonlinearity(std::move(act)) {
   if (nonlinearity != "tanh" && nonlinearity != "relu")
     throw_error<ValueError>("RNN: nonlinearity must be \"tanh\" or \"relu\", got \"{}\"", nonlinearity);
 }
 
-LSTM::LSTM(int64_t input, int64_t hidden, RNNOptions opts) : RNNBase("LSTM", RnnMode::LSTM, input, hidden, opts) {}
+LSTM::LSTM(int64_t input, int64_t hidden, RNNOptions opts) : RNNBase("LSTM", RNNMode::LSTM, input, hidden, opts) {}
 
-GRU::GRU(int64_t input, int64_t hidden, RNNOptions opts) : RNNBase("GRU", RnnMode::GRU, input, hidden, opts) {}
+GRU::GRU(int64_t input, int64_t hidden, RNNOptions opts) : RNNBase("GRU", RNNMode::GRU, input, hidden, opts) {}
 
 }  // namespace heed::nn

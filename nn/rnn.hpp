@@ -101,11 +101,7 @@ struct RNNOptions {
   bool fused = true;           // heed::rnn_sequence (true) or heed::rnn_sequence_reference (false)
 };
 
-struct RNNOutput {
-  Tensor output;  // (B, T, D H): the last layer's h at every step, both directions concatenated
-  Tensor h_n;     // (L D, B, H): the final state of every layer and direction
-  Tensor c_n;     // (L D, B, H): LSTM only
-};
+using heed::RNNOutput;  // {output, h_n, c_n} (autograd/rnn_ops.hpp)
 
 // The parameters of one layer and direction.
 struct RNNWeights {
@@ -115,7 +111,7 @@ struct RNNWeights {
 // What RNN, LSTM and GRU share: everything but the cell.
 class RNNBase : public Module {
  public:
-  RNNBase(std::string type_name, RnnMode mode, int64_t input_size, int64_t hidden_size, RNNOptions options);
+  RNNBase(std::string type_name, RNNMode mode, int64_t input_size, int64_t hidden_size, RNNOptions options);
 
   // x (B, T, I); h0 and c0 (L D, B, H) or undefined (zeros); c0 for LSTM only; lengths (B) int64
   // with every value in [1, T], or undefined (all T). At padded steps (t >= lengths[b]) the state is
@@ -133,7 +129,7 @@ class RNNBase : public Module {
   std::string extra_repr() const override;
   int64_t num_directions() const { return options.bidirectional ? 2 : 1; }
 
-  RnnMode mode;
+  RNNMode mode;
   int64_t input_size, hidden_size;
   RNNOptions options;  // options.fused may be changed at any time; the others are fixed by the parameters
   // all_weights[layer * num_directions() + direction]: PyTorch's weight_ih_l{layer}[_reverse], ...

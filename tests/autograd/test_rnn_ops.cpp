@@ -11,9 +11,9 @@ using heed::test::check_gradients;
 
 namespace {
 
-const RnnMode kModes[] = {RnnMode::Tanh, RnnMode::Relu, RnnMode::LSTM, RnnMode::GRU};
+const RNNMode kModes[] = {RNNMode::Tanh, RNNMode::Relu, RNNMode::LSTM, RNNMode::GRU};
 
-int64_t gates_of(RnnMode mode) { return mode == RnnMode::LSTM ? 4 : mode == RnnMode::GRU ? 3 : 1; }
+int64_t gates_of(RNNMode mode) { return mode == RNNMode::LSTM ? 4 : mode == RNNMode::GRU ? 3 : 1; }
 
 // The inputs of one layer; c0 only for LSTM, biases optional.
 struct Params {
@@ -30,14 +30,14 @@ Tensor uniform_leaf(const Shape& shape, double bound, DType dtype) {
   return (rand(shape, dtype) * (2 * bound) - bound).detach().requires_grad_();
 }
 
-Params make_params(RnnMode mode, int64_t B, int64_t T, int64_t I, int64_t H, bool with_b_ih, bool with_b_hh,
+Params make_params(RNNMode mode, int64_t B, int64_t T, int64_t I, int64_t H, bool with_b_ih, bool with_b_hh,
                    DType dtype = kFloat64, double x_scale = 1.0) {
   const int64_t G = gates_of(mode);
   const double k = 1.0 / std::sqrt(static_cast<double>(H));  // PyTorch's init bound
   Params p;
   p.x = (randn({B, T, I}, dtype) * x_scale).detach().requires_grad_();
   p.h0 = uniform_leaf({B, H}, 0.5, dtype);
-  if (mode == RnnMode::LSTM) p.c0 = uniform_leaf({B, H}, 0.5, dtype);
+  if (mode == RNNMode::LSTM) p.c0 = uniform_leaf({B, H}, 0.5, dtype);
   p.w_ih = uniform_leaf({G * H, I}, k, dtype);
   p.w_hh = uniform_leaf({G * H, H}, k, dtype);
   if (with_b_ih) p.b_ih = uniform_leaf({G * H}, k, dtype);
@@ -49,17 +49,17 @@ Tensor lengths_tensor(const std::vector<int64_t>& lengths) {
   return lengths.empty() ? Tensor{} : from_vector<int64_t>(lengths, {static_cast<int64_t>(lengths.size())});
 }
 
-RnnSequenceOut reference(RnnMode mode, const Params& p, const std::vector<int64_t>& lengths, bool reverse) {
+RNNOutput reference(RNNMode mode, const Params& p, const std::vector<int64_t>& lengths, bool reverse) {
   return rnn_sequence_reference(mode, p.x, p.h0, p.c0, p.w_ih, p.w_hh, p.b_ih, p.b_hh, lengths_tensor(lengths),
                                 reverse);
 }
 
-RnnSequenceOut fused(RnnMode mode, const Params& p, const std::vector<int64_t>& lengths, bool reverse) {
+RNNOutput fused(RNNMode mode, const Params& p, const std::vector<int64_t>& lengths, bool reverse) {
   return rnn_sequence(mode, p.x, p.h0, p.c0, p.w_ih, p.w_hh, p.b_ih, p.b_hh, lengths_tensor(lengths), reverse);
 }
 
 // Gradients of every input of p under loss = Σ output Ro + Σ h_n Rh + Σ c_n Rc.
-std::vector<Tensor> input_grads(const Params& p, const RnnSequenceOut& o, const Tensor& ro, const Tensor& rh,
+std::vector<Tensor> input_grads(const Params& p, const RNNOutput& o, const Tensor& ro, const Tensor& rh,
                                 const Tensor& rc) {
   for (const Tensor& t : p.list()) t.zero_grad();
   Tensor loss = sum(o.output * ro) + sum(o.h_n * rh);
@@ -70,21 +70,21 @@ std::vector<Tensor> input_grads(const Params& p, const RnnSequenceOut& o, const 
   return g;
 }
 
-void compare_with_reference(RnnMode mode, bool with_b_ih, bool with_b_hh, bool reverse,
+void compare_with_reference(RNNMode mode, bool with_b_ih, bool with_b_hh, bool reverse,
                             const std::vector<int64_t>& lengths, int64_t B = 3, int64_t T = 5) {
   const int64_t I = 4, H = 6;
   INFO(heed::kernel::rnn_mode_name(mode) << (with_b_ih ? " b_ih" : "") << (with_b_hh ? " b_hh" : "")
                                          << (reverse ? " reverse" : "") << (lengths.empty() ? "" : " with lengths")
                                          << " B " << B << " T " << T);
   Params p = make_params(mode, B, T, I, H, with_b_ih, with_b_hh);
-  RnnSequenceOut ref = reference(mode, p, lengths, reverse);
-  RnnSequenceOut got = fused(mode, p, lengths, reverse);
+  RNNOutput ref = reference(mode, p, lengths, reverse);
+  RNNOutput got = fused(mode, p, lengths, reverse);
   REQUIRE(got.output.shape() == Shape{B, T, H});
   REQUIRE(got.h_n.shape() == Shape{B, H});
   CHECK(got.output.grad_fn_name() == "rnn_sequence");
   CHECK(max_abs_diff(ref.output, got.output) < 1e-10);
   CHECK(max_abs_diff(ref.h_n, got.h_n) < 1e-10);
-  if (mode == RnnMode::LSTM) {
+  if (mode == RNNMode::LSTM) {
     REQUIRE(got.c_n.defined());
     CHECK(max_abs_diff(ref.c_n, got.c_n) < 1e-10);
   } else {
@@ -110,14 +110,14 @@ void compare_with_reference(RnnMode mode, bool with_b_ih, bool with_b_hh, bool r
 
 TEST_CASE("rnn_sequence matches the step-by-step reference, outputs and every gradient", "[autograd][rnn]") {
   const std::vector<std::vector<int64_t>> all_lengths = {{}, {5, 1, 3}, {2, 5, 1}};
-  for (RnnMode mode : kModes)
+  for (RNNMode mode : kModes)
     for (bool bias : {true, false})
       for (bool reverse : {false, true})
         for (const auto& lengths : all_lengths) compare_with_reference(mode, bias, bias, reverse, lengths);
 }
 
 TEST_CASE("rnn_sequence with only one of the two biases", "[autograd][rnn]") {
-  for (RnnMode mode : kModes)
+  for (RNNMode mode : kModes)
     for (bool reverse : {false, true}) {
       compare_with_reference(mode, true, false, reverse, {4, 5, 2});
       compare_with_reference(mode, false, true, reverse, {});
@@ -131,7 +131,7 @@ TEST_CASE("rnn_sequence matches the reference when the backward runs in several 
     const int64_t T = 7;
     std::vector<int64_t> lengths(static_cast<size_t>(B));
     for (int64_t b = 0; b < B; ++b) lengths[static_cast<size_t>(b)] = 1 + (b * 5) % T;
-    for (RnnMode mode : kModes)
+    for (RNNMode mode : kModes)
       for (bool reverse : {false, true}) {
         compare_with_reference(mode, true, true, reverse, lengths, B, T);
         if (B == 200) compare_with_reference(mode, true, false, reverse, {}, B, T);
@@ -140,26 +140,26 @@ TEST_CASE("rnn_sequence matches the reference when the backward runs in several 
 }
 
 TEST_CASE("rnn_sequence float32 agrees with the float64 reference, saturated gates too", "[autograd][rnn]") {
-  for (RnnMode mode : kModes)
+  for (RNNMode mode : kModes)
     for (double x_scale : {1.0, 30.0}) {
       INFO(heed::kernel::rnn_mode_name(mode) << " x scale " << x_scale);
       Params p = make_params(mode, 3, 5, 4, 6, true, true, kFloat64, x_scale);
-      RnnSequenceOut ref = reference(mode, p, {5, 2, 4}, false);
+      RNNOutput ref = reference(mode, p, {5, 2, 4}, false);
       auto to32 = [](const Tensor& t) { return t.defined() ? t.detach().to(kFloat32) : Tensor{}; };
       Params p32{to32(p.x), to32(p.h0), to32(p.c0), to32(p.w_ih), to32(p.w_hh), to32(p.b_ih), to32(p.b_hh)};
-      RnnSequenceOut got = fused(mode, p32, {5, 2, 4}, false);
+      RNNOutput got = fused(mode, p32, {5, 2, 4}, false);
       CHECK(got.output.dtype() == kFloat32);
-      const double tol = (mode == RnnMode::Relu ? 1e-5 * x_scale : 1e-5);
+      const double tol = (mode == RNNMode::Relu ? 1e-5 * x_scale : 1e-5);
       CHECK(max_abs_diff(got.output.to(kFloat64), ref.output) < tol);
       CHECK(max_abs_diff(got.h_n.to(kFloat64), ref.h_n) < tol);
-      if (mode == RnnMode::LSTM) CHECK(max_abs_diff(got.c_n.to(kFloat64), ref.c_n) < 10 * tol);
+      if (mode == RNNMode::LSTM) CHECK(max_abs_diff(got.c_n.to(kFloat64), ref.c_n) < 10 * tol);
     }
 }
 
 TEST_CASE("gradcheck: rnn_sequence, every mode, lengths, reverse, unused outputs", "[autograd][rnn]") {
   const int64_t B = 2, T = 3, I = 3, H = 4;
-  for (RnnMode mode : kModes) {
-    const bool lstm = mode == RnnMode::LSTM;
+  for (RNNMode mode : kModes) {
+    const bool lstm = mode == RNNMode::LSTM;
     Params p = make_params(mode, B, T, I, H, true, true);
     // inputs in the order x, h0, w_ih, w_hh, b_ih, b_hh (, c0)
     std::vector<Tensor> inputs{p.x, p.h0, p.w_ih, p.w_hh, p.b_ih, p.b_hh};
@@ -180,7 +180,7 @@ TEST_CASE("gradcheck: rnn_sequence, every mode, lengths, reverse, unused outputs
       Tensor len = lengths_tensor(cfg.lengths);
       check_gradients(
           [&](const std::vector<Tensor>& v) {
-            RnnSequenceOut o =
+            RNNOutput o =
                 rnn_sequence(mode, v[0], v[1], lstm ? v[6] : Tensor{}, v[2], v[3], v[4], v[5], len, cfg.reverse);
             switch (cfg.use) {
               case Use::OutputOnly:
@@ -202,10 +202,10 @@ TEST_CASE("gradcheck: rnn_sequence, every mode, lengths, reverse, unused outputs
 }
 
 TEST_CASE("rnn_sequence runs 10000 steps forward and backward", "[autograd][rnn]") {
-  for (RnnMode mode : {RnnMode::LSTM, RnnMode::GRU}) {
+  for (RNNMode mode : {RNNMode::LSTM, RNNMode::GRU}) {
     INFO(heed::kernel::rnn_mode_name(mode));
     Params p = make_params(mode, 1, 10000, 2, 4, true, true);
-    RnnSequenceOut o = fused(mode, p, {}, false);
+    RNNOutput o = fused(mode, p, {}, false);
     CHECK(all(isfinite(o.output)).item<bool>());
     Tensor loss = sum(o.output) + sum(o.h_n);
     loss.backward();
@@ -221,7 +221,7 @@ TEST_CASE("rnn_sequence runs 10000 steps forward and backward", "[autograd][rnn]
 
 TEST_CASE("rnn_sequence weight gradients do not depend on the number of threads", "[autograd][rnn]") {
   const int threads = get_num_threads();
-  for (RnnMode mode : {RnnMode::LSTM, RnnMode::GRU, RnnMode::Tanh})
+  for (RNNMode mode : {RNNMode::LSTM, RNNMode::GRU, RNNMode::Tanh})
     for (bool reverse : {false, true}) {
       INFO(heed::kernel::rnn_mode_name(mode) << " reverse " << reverse);
       // large enough for threaded GEMMs, element-wise kernels and column sums, and for a backward
@@ -236,7 +236,7 @@ TEST_CASE("rnn_sequence weight gradients do not depend on the number of threads"
       for (int n : {1, 2}) {
         set_num_threads(n);
         for (const Tensor& t : p.list()) t.zero_grad();
-        RnnSequenceOut o = rnn_sequence(mode, p.x, p.h0, p.c0, p.w_ih, p.w_hh, p.b_ih, p.b_hh, len, reverse);
+        RNNOutput o = rnn_sequence(mode, p.x, p.h0, p.c0, p.w_ih, p.w_hh, p.b_ih, p.b_hh, len, reverse);
         (sum(o.output * o.output) + sum(o.h_n)).backward();
         grads.emplace_back();
         for (const Tensor& t : inputs) grads.back().push_back(t.grad().clone());
@@ -250,11 +250,11 @@ TEST_CASE("rnn_sequence weight gradients do not depend on the number of threads"
 }
 
 TEST_CASE("rnn_sequence backward twice with retain_graph gives the same gradients twice", "[autograd][rnn]") {
-  for (RnnMode mode : kModes)
+  for (RNNMode mode : kModes)
     for (bool reverse : {false, true}) {
       INFO(heed::kernel::rnn_mode_name(mode) << " reverse " << reverse);
       Params p = make_params(mode, 3, 5, 4, 6, true, true);
-      RnnSequenceOut o = fused(mode, p, {5, 2, 4}, reverse);
+      RNNOutput o = fused(mode, p, {5, 2, 4}, reverse);
       Tensor loss = sum(o.output * o.output) + sum(o.h_n);
       if (o.c_n.defined()) loss = loss + sum(o.c_n);
       loss.backward(Tensor{}, /*retain_graph=*/true);
@@ -270,17 +270,17 @@ TEST_CASE("rnn_sequence backward twice with retain_graph gives the same gradient
 }
 
 TEST_CASE("rnn_sequence saves its output and h0: writing into them before backward is an error", "[autograd][rnn]") {
-  for (RnnMode mode : {RnnMode::LSTM, RnnMode::GRU}) {
+  for (RNNMode mode : {RNNMode::LSTM, RNNMode::GRU}) {
     INFO(heed::kernel::rnn_mode_name(mode));
     Params p = make_params(mode, 2, 3, 3, 4, true, true);
     // the output, through a view that requires no grad
-    RnnSequenceOut o = fused(mode, p, {}, false);
+    RNNOutput o = fused(mode, p, {}, false);
     Tensor loss = sum(o.output * o.output);
     o.output.detach().mul_(2.0);
     CHECK_THROWS_AS(loss.backward(), StateError);
     // the initial state (a non-leaf, so an in-place write is allowed)
     Tensor h0 = p.h0 * 1.0;
-    RnnSequenceOut o2 = rnn_sequence(mode, p.x, h0, p.c0, p.w_ih, p.w_hh, p.b_ih, p.b_hh);
+    RNNOutput o2 = rnn_sequence(mode, p.x, h0, p.c0, p.w_ih, p.w_hh, p.b_ih, p.b_hh);
     Tensor loss2 = sum(o2.output);
     h0.detach().add_(1.0);
     CHECK_THROWS_AS(loss2.backward(), StateError);
@@ -288,29 +288,29 @@ TEST_CASE("rnn_sequence saves its output and h0: writing into them before backwa
 }
 
 TEST_CASE("rnn_sequence records nothing without grad, and an empty sequence gives h_n = h0", "[autograd][rnn]") {
-  Params p = make_params(RnnMode::LSTM, 2, 3, 3, 4, true, true);
-  RnnSequenceOut with_grad = fused(RnnMode::LSTM, p, {3, 2}, true);
+  Params p = make_params(RNNMode::LSTM, 2, 3, 3, 4, true, true);
+  RNNOutput with_grad = fused(RNNMode::LSTM, p, {3, 2}, true);
   {
     NoGradGuard no_grad;
-    RnnSequenceOut o = fused(RnnMode::LSTM, p, {3, 2}, true);
+    RNNOutput o = fused(RNNMode::LSTM, p, {3, 2}, true);
     CHECK_FALSE(o.output.requires_grad());
     CHECK(kernel::equal(o.output, with_grad.output.detach()));
     CHECK(kernel::equal(o.h_n, with_grad.h_n.detach()));
     CHECK(kernel::equal(o.c_n, with_grad.c_n.detach()));
   }
-  for (RnnMode mode : kModes) {
+  for (RNNMode mode : kModes) {
     INFO(heed::kernel::rnn_mode_name(mode));
     for (auto [B, T] : {std::pair<int64_t, int64_t>{2, 0}, {0, 3}}) {
       Params e = make_params(mode, B, T, 3, 4, true, true);
-      RnnSequenceOut o = fused(mode, e, {}, false);
+      RNNOutput o = fused(mode, e, {}, false);
       CHECK(o.output.shape() == Shape{B, T, 4});
       CHECK(kernel::equal(o.h_n.detach(), e.h0.detach()));
-      if (mode == RnnMode::LSTM) CHECK(kernel::equal(o.c_n.detach(), e.c0.detach()));
+      if (mode == RNNMode::LSTM) CHECK(kernel::equal(o.c_n.detach(), e.c0.detach()));
       Tensor loss = sum(o.h_n * 2.0) + sum(o.output);
       if (o.c_n.defined()) loss = loss + sum(o.c_n);
       loss.backward();
       CHECK(kernel::equal(e.h0.grad(), full({B, 4}, 2.0, kFloat64)));
-      if (mode == RnnMode::LSTM) CHECK(kernel::equal(e.c0.grad(), ones({B, 4}, kFloat64)));
+      if (mode == RNNMode::LSTM) CHECK(kernel::equal(e.c0.grad(), ones({B, 4}, kFloat64)));
       CHECK(kernel::equal(e.w_hh.grad(), zeros_like(e.w_hh)));
     }
   }
@@ -318,12 +318,12 @@ TEST_CASE("rnn_sequence records nothing without grad, and an empty sequence give
 
 TEST_CASE("rnn_sequence reads strided inputs as they are", "[autograd][rnn]") {
   // x given time-major and transposed, weights as transposed views
-  Params p = make_params(RnnMode::GRU, 3, 5, 4, 6, true, true);
+  Params p = make_params(RNNMode::GRU, 3, 5, 4, 6, true, true);
   Tensor x_tm = p.x.detach().transpose(0, 1).contiguous().requires_grad_();  // (T, B, I)
   Tensor w_hh_t = p.w_hh.detach().t().contiguous().requires_grad_();         // (H, G H)
-  RnnSequenceOut a = fused(RnnMode::GRU, p, {5, 3, 1}, false);
-  RnnSequenceOut b = rnn_sequence(RnnMode::GRU, x_tm.transpose(0, 1), p.h0, Tensor{}, p.w_ih, w_hh_t.t(), p.b_ih,
-                                  p.b_hh, lengths_tensor({5, 3, 1}), false);
+  RNNOutput a = fused(RNNMode::GRU, p, {5, 3, 1}, false);
+  RNNOutput b = rnn_sequence(RNNMode::GRU, x_tm.transpose(0, 1), p.h0, Tensor{}, p.w_ih, w_hh_t.t(), p.b_ih, p.b_hh,
+                             lengths_tensor({5, 3, 1}), false);
   CHECK(max_abs_diff(a.output, b.output) < 1e-12);
   sum(a.output * a.output).backward();
   sum(b.output * b.output).backward();
@@ -335,9 +335,9 @@ TEST_CASE("rnn_sequence rejects bad input, naming rnn_sequence", "[autograd][rnn
   using heed::test::BadCase;
   const int64_t B = 3, T = 5, I = 4, H = 6;
   const Tensor x = randn({B, T, I}), h = zeros({B, H}), c = zeros({B, H});
-  auto w = [](RnnMode m, int64_t cols) { return randn({gates_of(m) * 6, cols}); };
-  auto b = [](RnnMode m) { return zeros({gates_of(m) * 6}); };
-  const auto L = RnnMode::LSTM, G = RnnMode::GRU, R = RnnMode::Tanh;
+  auto w = [](RNNMode m, int64_t cols) { return randn({gates_of(m) * 6, cols}); };
+  auto b = [](RNNMode m) { return zeros({gates_of(m) * 6}); };
+  const auto L = RNNMode::LSTM, G = RNNMode::GRU, R = RNNMode::Tanh;
   auto lstm = [&](const Tensor& x_, const Tensor& h_, const Tensor& c_, const Tensor& wi, const Tensor& wh,
                   const Tensor& bi, const Tensor& bh,
                   const Tensor& len = Tensor{}) { return [=] { rnn_sequence(L, x_, h_, c_, wi, wh, bi, bh, len); }; };
@@ -377,7 +377,7 @@ TEST_CASE("rnn_sequence rejects bad input, naming rnn_sequence", "[autograd][rnn
       BadCase{"a length beyond T", op, "IndexError", lstm(x, h, c, wi, wh, bi, bh, lengths({5, 6, 5}))},
       BadCase{"a negative length", op, "IndexError", lstm(x, h, c, wi, wh, bi, bh, lengths({-1, 5, 5}))},
       BadCase{"an unknown mode", op, "ValueError",
-              [&] { rnn_sequence(static_cast<RnnMode>(7), x, h, c, wi, wh, bi, bh); }},
+              [&] { rnn_sequence(static_cast<RNNMode>(7), x, h, c, wi, wh, bi, bh); }},
   });
   // the message names the bad length and the range
   CHECK_THROWS_WITH(rnn_sequence(L, x, h, c, wi, wh, bi, bh, lengths({5, 6, 5})),

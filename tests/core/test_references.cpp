@@ -108,21 +108,21 @@ TEST_CASE("flash_attention and its backward equal their naive references", "[cor
 
 TEST_CASE("rnn_sequence equals its naive reference, every cell, with lengths and reversed", "[core][reference]") {
   const int64_t B = 3, T = 5, I = 4, H = 6;
-  for (RnnMode cell : {RnnMode::Tanh, RnnMode::Relu, RnnMode::LSTM, RnnMode::GRU})
+  for (RNNMode cell : {RNNMode::Tanh, RNNMode::Relu, RNNMode::LSTM, RNNMode::GRU})
     for (DType dt : {kFloat64, kFloat32})
       for (bool reverse : {false, true})
         for (bool with_lengths : {false, true}) {
           CAPTURE(rnn_mode_name(cell), dtype_name(dt), reverse, with_lengths);
           const int64_t G = rnn_gate_count(cell);
           const Tensor x = randn({B, T, I}, dt), h0 = mul(randn({B, H}, dt), 0.5);
-          const Tensor c0 = cell == RnnMode::LSTM ? mul(randn({B, H}, dt), 0.5) : Tensor{};
+          const Tensor c0 = cell == RNNMode::LSTM ? mul(randn({B, H}, dt), 0.5) : Tensor{};
           const Tensor w_ih = mul(randn({G * H, I}, dt), 0.4), w_hh = mul(randn({G * H, H}, dt), 0.4);
           const Tensor b_ih = mul(randn({G * H}, dt), 0.4), b_hh = mul(randn({G * H}, dt), 0.4);
           const Tensor lengths = with_lengths ? tensor({5, 2, 4}, kInt64) : Tensor{};
-          const RnnForward f = rnn_sequence(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, false);
-          const RnnForward r = rnn_sequence_reference(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, reverse);
+          const RNNForward f = rnn_sequence(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, false);
+          const RNNForward r = rnn_sequence_reference(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, reverse);
           CHECK(max_abs_diff(f.output, r.output) < 10 * tolerance(dt));
           CHECK(max_abs_diff(f.h_n, r.h_n) < 10 * tolerance(dt));
-          if (cell == RnnMode::LSTM) CHECK(max_abs_diff(f.c_n, r.c_n) < 10 * tolerance(dt));
+          if (cell == RNNMode::LSTM) CHECK(max_abs_diff(f.c_n, r.c_n) < 10 * tolerance(dt));
         }
 }
