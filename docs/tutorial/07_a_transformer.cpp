@@ -41,10 +41,7 @@ struct MyEncoderLayer : nn::Module {
   // causal: position i attends to positions 0 .. i only.
   Tensor forward(const Tensor& x, bool causal) {
     auto sa = [&](const Tensor& y) {
-      return self_attn
-          ->forward(y, y, y, /*key_padding_mask=*/Tensor{}, /*need_weights=*/false,
-                    /*attn_mask=*/Tensor{}, /*average_attn_weights=*/true, causal)
-          .output;
+      return self_attn->forward(y, y, y, {.need_weights = false, .is_causal = causal}).output;
     };
     auto ff = [&](const Tensor& y) { return (*linear2)(heed::relu((*linear1)(y))); };
     if (norm_first) {
