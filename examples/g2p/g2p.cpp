@@ -73,11 +73,8 @@ Batch collate(const std::vector<Pair>& pairs) {
   return {s.padded, s.lengths, s.mask, t.input, t.target, t.mask};
 }
 
-std::vector<std::string> letters_of(const std::string& word) {
-  std::vector<std::string> out;
-  for (char c : word) out.emplace_back(1, c);
-  return out;
-}
+// A word's letters as tokens (one per UTF-8 character).
+std::vector<std::string> letters_of(const std::string& word) { return data::CharTokenizer{}.tokenize(word); }
 
 // The dictionary, split: training pairs (one per pronunciation), and dev / test words with every
 // pronunciation they have.
@@ -321,10 +318,10 @@ Rates score(const Corpus& c, const std::vector<std::string>& words, const std::v
   return {double(wrong) / double(words.size()), double(distance) / double(phones)};
 }
 
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
-  return s;
+// Tokens or ids separated by spaces.
+template <class T>
+std::string join(const std::vector<T>& v) {
+  return fmt::format("{}", fmt::join(v, " "));
 }
 
 // ---- the pictures ----------------------------------------------------------------------------------
@@ -394,12 +391,6 @@ void save_checkpoint(G2PModel& model, const ModelOptions& o, const Corpus& c, co
             {"letters", join(c.letters.tokens())}, {"phones", join(c.phones.tokens())}});
 }
 
-std::string ids_text(const std::vector<int64_t>& ids) {
-  std::string s;
-  for (int64_t id : ids) s += (s.empty() ? "" : " ") + std::to_string(id);
-  return s;
-}
-
 // --export DIR: what another framework needs to train the same model on the same batches from the same
 // initial weights (bench/g2p_torch.py reads it): config.txt, train.txt (letter ids TAB phone ids, one
 // pronunciation a line), batches.txt (every epoch's batches in order, the pairs' line numbers from 0),
@@ -413,15 +404,15 @@ int export_run(const Options& o, const Corpus& c, G2PModel& model, data::BucketB
       o.model.kind, c.letters.size(), c.phones.size(), o.model.embed, o.model.hidden, o.model.layers, o.model.heads,
       o.model.ff, o.model.dropout, o.epochs, o.batch, o.lr, o.warmup, o.label_smoothing);
   std::string train, batches, test;
-  for (const Pair& p : c.train) train += ids_text(p.letters) + "\t" + ids_text(p.phones) + "\n";
+  for (const Pair& p : c.train) train += join(p.letters) + "\t" + join(p.phones) + "\n";
   for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
     sampler.set_epoch(epoch);  // as the DataLoader does before each epoch
-    for (const std::vector<int64_t>& b : sampler.batches()) batches += ids_text(b) + "\n";
+    for (const std::vector<int64_t>& b : sampler.batches()) batches += join(b) + "\n";
   }
   for (const std::string& w : c.test_words) {
-    test += ids_text(c.letters.lookup_indices(letters_of(w))) + "\t";
+    test += join(c.letters.lookup_indices(letters_of(w))) + "\t";
     const auto& prons = c.lexicon.at(w);
-    for (size_t i = 0; i < prons.size(); ++i) test += (i ? "|" : "") + ids_text(c.phones.lookup_indices(prons[i]));
+    for (size_t i = 0; i < prons.size(); ++i) test += (i ? "|" : "") + join(c.phones.lookup_indices(prons[i]));
     test += "\n";
   }
   for (const auto& [name, text] : {std::pair{"config.txt", &config}, {"train.txt", &train}, {"batches.txt", &batches},
@@ -515,7 +506,7 @@ int run(int argc, char** argv) {
     cli::usage_error("--model must be rnn or transformer, not '{}'", o.model.kind);
   if (o.epochs < 1 || o.batch < 1 || o.beam < 1 || o.model.embed < 1 || o.model.layers < 1 || o.dev_words < 1 ||
       o.train_words < 0)
-    cli::usage_error("--epochs, --batch, --beam, --embed, --layers and --dev-words must be positive");
+    cli::usage_error("--epochs, --batch, --beam, --embed, --layers and --dev-words must be positive, --train-words >= 0");
   if (o.model.kind == "rnn" && (o.model.hidden < 2 || o.model.hidden % 2))
     cli::usage_error("--hidden must be even for --model rnn (each encoder direction has half), not {}", o.model.hidden);
   if (o.model.kind == "transformer" && (o.model.heads < 1 || o.model.hidden % o.model.heads))
